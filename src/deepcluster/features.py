@@ -1,0 +1,105 @@
+"""Feature extraction (DeepCluster step 1) and its reduction to whitened PCA features.
+
+The network runs in eval mode on deterministically preprocessed images, in
+dataset order. When the collection is larger than ``pca_fit_size`` the PCA is
+fitted on a random sample first and every later batch is reduced as soon as it
+is extracted, so memory holds n x pca_dim numbers, never n x feature_dim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deepcluster.augment import center_crop, to_normalised_float
+from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.metrics import feature_collapse_std
+from deepcluster.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
+
+
+def autocast_context(device: torch.device, mixed_precision: bool):
+    """bf16 autocast on the device when asked for, else a no-op context."""
+    if not mixed_precision:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def feature_batches(
+    model: torch.nn.Module,
+    collection: ImageCollection,
+    indices: np.ndarray,
+    batch_size: int,
+    device: torch.device,
+    crop_size: int,
+    mixed_precision: bool = False,
+) -> Iterator[torch.Tensor]:
+    """Float32 features of the images at ``indices``, batch by batch, in that order."""
+    model.eval()
+    with torch.inference_mode():
+        for pixels in iterate_pixel_batches(collection, indices, batch_size, device):
+            images = to_normalised_float(center_crop(pixels, crop_size), collection.mean, collection.std)
+            with autocast_context(device, mixed_precision):
+                features = model(images)
+            yield features.float()
+
+
+def extract_features(
+    model: torch.nn.Module,
+    collection: ImageCollection,
+    batch_size: int,
+    device: torch.device,
+    crop_size: int,
+    indices: np.ndarray | None = None,
+    mixed_precision: bool = False,
+) -> torch.Tensor:
+    """(n, feature_dim) features of the whole collection (or of ``indices``), on ``device``."""
+    if indices is None:
+        indices = np.arange(len(collection))
+    return torch.cat(
+        list(feature_batches(model, collection, indices, batch_size, device, crop_size, mixed_precision))
+    )
+
+
+@dataclass
+class ReducedFeatures:
+    """Whitened, L2-normalised PCA features of a whole collection, and how they were made."""
+
+    features: torch.Tensor  # (n, d) on the extraction device
+    pca: PcaWhitening
+    collapse_std: float  # std of the L2-normalised network features (see metrics)
+    pca_fit_size: int  # how many images the PCA was fitted on
+
+
+def extract_reduced_features(
+    model: torch.nn.Module,
+    collection: ImageCollection,
+    pca_dim: int,
+    batch_size: int,
+    device: torch.device,
+    crop_size: int,
+    pca_fit_size: int | None = None,
+    seed: int = 0,
+    mixed_precision: bool = False,
+) -> ReducedFeatures:
+    """Extract features and reduce them with a whitening PCA fitted on all or a sample of them."""
+    n = len(collection)
+    extract = dict(batch_size=batch_size, device=device, crop_size=crop_size, mixed_precision=mixed_precision)
+    if pca_fit_size is None or n <= pca_fit_size:
+        features = extract_features(model, collection, **extract)
+        pca = fit_pca_whitening(features, usable_pca_dim(pca_dim, features.shape[1], n))
+        return ReducedFeatures(
+            pca.transform(features), pca, feature_collapse_std(features.cpu().numpy()), n
+        )
+    sample = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
+    sample_features = extract_features(model, collection, indices=sample, **extract)
+    pca = fit_pca_whitening(sample_features, usable_pca_dim(pca_dim, sample_features.shape[1], pca_fit_size))
+    collapse = feature_collapse_std(sample_features.cpu().numpy())
+    del sample_features
+    reduced = torch.cat(
+        [pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)]
+    )
+    return ReducedFeatures(reduced, pca, collapse, pca_fit_size)

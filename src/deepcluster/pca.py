@@ -1,0 +1,83 @@
+"""PCA with whitening, then L2 normalisation (DeepCluster step 2).
+
+The covariance is accumulated batch by batch in float64, so a PCA can be fitted
+on more features than fit in memory at once and applied to each batch as it is
+extracted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class PcaWhitening:
+    """A fitted whitening PCA: ``(x - mean) @ projection`` has identity covariance."""
+
+    mean: torch.Tensor  # (D,)
+    projection: torch.Tensor  # (D, d): eigenvectors scaled by eigenvalue^-1/2
+    eigenvalues: torch.Tensor  # (d,), descending
+
+    @property
+    def output_dim(self) -> int:
+        return self.projection.shape[1]
+
+    def transform(self, features: torch.Tensor, normalise: bool = True) -> torch.Tensor:
+        """Project and whiten a batch of features; L2-normalise rows unless told not to."""
+        mean = self.mean.to(features.device)
+        projection = self.projection.to(features.device)
+        reduced = (features.float() - mean) @ projection
+        if normalise:
+            reduced = torch.nn.functional.normalize(reduced, dim=1)
+        return reduced
+
+
+class CovarianceAccumulator:
+    """Running sum and second moment of feature batches, in float64."""
+
+    def __init__(self, dim: int, device: torch.device | str = "cpu") -> None:
+        self.count = 0
+        self.total = torch.zeros(dim, dtype=torch.float64, device=device)
+        self.second_moment = torch.zeros(dim, dim, dtype=torch.float64, device=device)
+
+    def add(self, batch: torch.Tensor) -> None:
+        batch = batch.to(self.total.device, torch.float64)
+        self.count += batch.shape[0]
+        self.total += batch.sum(dim=0)
+        self.second_moment += batch.T @ batch
+
+    def fit(self, n_components: int, eps: float = 1e-8) -> PcaWhitening:
+        """Whitening PCA from what was accumulated, keeping ``n_components`` directions.
+
+        ``eps`` (relative to the largest eigenvalue) keeps near-zero-variance
+        directions, such as dead ReLU units, from being blown up to noise.
+        """
+        if self.count < 2:
+            raise ValueError("PCA needs at least two feature vectors")
+        mean = self.total / self.count
+        covariance = (self.second_moment - self.count * torch.outer(mean, mean)) / (self.count - 1)
+        eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
+        eigenvalues = eigenvalues.flip(0)[:n_components].clamp_min(0)
+        eigenvectors = eigenvectors.flip(1)[:, :n_components]
+        floor = eps * float(eigenvalues[0]) + 1e-12
+        projection = eigenvectors / torch.sqrt(eigenvalues + floor)
+        return PcaWhitening(mean.float(), projection.float(), eigenvalues.float())
+
+
+def fit_pca_whitening(features: torch.Tensor, n_components: int) -> PcaWhitening:
+    """Fit a whitening PCA on features held in memory (rows are samples)."""
+    accumulator = CovarianceAccumulator(features.shape[1], device=features.device)
+    accumulator.add(features)
+    return accumulator.fit(n_components)
+
+
+def usable_pca_dim(requested: int, feature_dim: int, n_samples: int) -> int:
+    """The largest output size the data allows: no more than D, nor n - 1 directions."""
+    if requested > feature_dim:
+        raise ValueError(
+            f"pca.dim = {requested} is larger than the model's feature size {feature_dim}; "
+            f"set pca.dim to at most {feature_dim} in conf/base/parameters_deepcluster.yml"
+        )
+    return max(1, min(requested, n_samples - 1))

@@ -1,0 +1,141 @@
+"""One DeepCluster training epoch on pseudo-labels (steps 5 and 6), and the run's state.
+
+The body keeps one SGD optimiser (with momentum) for the whole run; every
+epoch gets a new linear head with its own momentum-free SGD, because cluster
+ids are an arbitrary permutation from one clustering to the next.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepcluster.augment import random_resized_crop_and_flip, to_normalised_float
+from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.features import autocast_context
+from deepcluster.models import DeepClusterNet, build_model, new_head
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class EpochSettings:
+    """How one training epoch is run."""
+
+    lr: float = 0.05
+    weight_decay: float = 1e-5
+    batch_size: int = 256
+    crop_size: int = 32
+    crop_scale: Sequence[float] = (0.08, 1.0)
+    flip_probability: float = 0.5
+    mixed_precision: bool = False
+
+
+def body_optimizer(
+    model: torch.nn.Module, lr: float = 0.05, momentum: float = 0.9, weight_decay: float = 1e-5
+) -> torch.optim.SGD:
+    """The body's SGD, created once per run."""
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def train_one_epoch(
+    model: DeepClusterNet,
+    optimizer: torch.optim.Optimizer,
+    collection: ImageCollection,
+    indices: np.ndarray,
+    pseudo_labels: np.ndarray,
+    k: int,
+    settings: EpochSettings,
+    device: torch.device,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Train on ``collection[indices]`` to predict ``pseudo_labels[indices]`` with a new head.
+
+    Returns the epoch's mean loss, accuracy on the pseudo-labels, image count and
+    wall time. Raises ``NonFiniteLossError`` (after the epoch, to avoid a device
+    sync per step) if the loss was ever NaN or infinite.
+    """
+    head = new_head(model.feature_dim, k, generator).to(device)
+    head_optimizer = torch.optim.SGD(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    targets_all = torch.from_numpy(np.asarray(pseudo_labels, dtype=np.int64)).to(device)
+    order = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(device)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.int64)
+    seen = 0
+    started = time.perf_counter()
+    batches = iterate_pixel_batches(collection, indices, settings.batch_size, device)
+    for start, pixels in zip(range(0, len(indices), settings.batch_size), batches):
+        if pixels.shape[0] < 2:  # batch norm cannot train on a single image
+            continue
+        targets = targets_all[order[start : start + pixels.shape[0]]]
+        images = to_normalised_float(pixels, collection.mean, collection.std)
+        images = random_resized_crop_and_flip(
+            images,
+            settings.crop_size,
+            generator,
+            scale=settings.crop_scale,
+            flip_probability=settings.flip_probability,
+        )
+        with autocast_context(device, settings.mixed_precision):
+            logits = head(F.relu(model(images)))
+            loss = F.cross_entropy(logits.float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        head_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        head_optimizer.step()
+        loss_sum += loss.detach() * pixels.shape[0]
+        correct += (logits.argmax(dim=1) == targets).sum()
+        seen += pixels.shape[0]
+    mean_loss = float(loss_sum) / max(seen, 1)
+    if not math.isfinite(mean_loss):
+        raise NonFiniteLossError(
+            f"the training loss became {mean_loss}; lower training.lr (now {settings.lr}) "
+            "in conf/base/parameters_deepcluster.yml, then resume with "
+            "`kedro run --only-missing-outputs`; earlier rounds are kept"
+        )
+    return {
+        "loss": mean_loss,
+        "pseudo_label_accuracy": float(correct) / max(seen, 1),
+        "images": seen,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def make_checkpoint(
+    model: DeepClusterNet,
+    optimizer: torch.optim.Optimizer,
+    model_config: dict[str, Any],
+    round_number: int,
+) -> dict[str, Any]:
+    """Everything needed to continue the run after ``round_number``: body weights and optimiser."""
+    return {
+        "round": round_number,
+        "model_config": dict(model_config),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "optimizer_state": optimizer.state_dict(),
+    }
+
+
+def restore_checkpoint(
+    checkpoint: dict[str, Any], device: torch.device, optimizer_settings: dict[str, float]
+) -> tuple[DeepClusterNet, torch.optim.SGD]:
+    """The network and its body optimiser as they were when ``checkpoint`` was made."""
+    model = build_model(**checkpoint["model_config"]).to(device)
+    model.load_state_dict(checkpoint["model_state"])
+    optimizer = body_optimizer(model, **optimizer_settings)
+    optimizer.load_state_dict(checkpoint["optimizer_state"])
+    # keep the momentum buffers but take the current settings (e.g. a lowered lr)
+    for group in optimizer.param_groups:
+        group.update(optimizer_settings)
+    return model, optimizer
