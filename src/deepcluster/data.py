@@ -102,6 +102,16 @@ def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
     )
 
 
+SOURCES = ("sklearn_digits",)
+
+
+def load_image_collection(source: str, image_size: int, **options) -> ImageCollection:
+    """Read the configured source; ``options`` are that source's own settings."""
+    if source not in SOURCES:
+        raise ValueError(f"data.source = {source!r} is unknown; choose one of {SOURCES}")
+    return load_sklearn_digits(image_size, **options)
+
+
 def iterate_pixel_batches(
     collection: ImageCollection,
     indices: np.ndarray,
@@ -113,6 +123,6 @@ def iterate_pixel_batches(
         raise NotImplementedError("this collection has no pixels in memory")
     # one copy of the whole array per pass; batches are then gathered on the device
     pixels = torch.from_numpy(collection.pixels).to(device)
-    order = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(device)
+    order = torch.tensor(indices, dtype=torch.int64, device=device)
     for start in range(0, order.shape[0], batch_size):
         yield pixels[order[start : start + batch_size]]

@@ -14,21 +14,23 @@ import torch
 
 @dataclass
 class PcaWhitening:
-    """A fitted whitening PCA: ``(x - mean) @ projection`` has identity covariance."""
+    """A fitted PCA; whitened, ``(x - mean) @ components / sqrt(eigenvalues)`` has identity covariance."""
 
     mean: torch.Tensor  # (D,)
-    projection: torch.Tensor  # (D, d): eigenvectors scaled by eigenvalue^-1/2
+    components: torch.Tensor  # (D, d): unit eigenvectors, largest eigenvalue first
     eigenvalues: torch.Tensor  # (d,), descending
+    eigenvalue_floor: float  # added before the inverse square root
 
     @property
     def output_dim(self) -> int:
-        return self.projection.shape[1]
+        return self.components.shape[1]
 
-    def transform(self, features: torch.Tensor, normalise: bool = True) -> torch.Tensor:
-        """Project and whiten a batch of features; L2-normalise rows unless told not to."""
-        mean = self.mean.to(features.device)
-        projection = self.projection.to(features.device)
-        reduced = (features.float() - mean) @ projection
+    def transform(self, features: torch.Tensor, whiten: bool = True, normalise: bool = True) -> torch.Tensor:
+        """Project a batch of features, whiten unless told not to, then L2-normalise rows."""
+        projection = self.components
+        if whiten:
+            projection = projection / torch.sqrt(self.eigenvalues + self.eigenvalue_floor)
+        reduced = (features.float() - self.mean.to(features.device)) @ projection.to(features.device)
         if normalise:
             reduced = torch.nn.functional.normalize(reduced, dim=1)
         return reduced
@@ -62,8 +64,7 @@ class CovarianceAccumulator:
         eigenvalues = eigenvalues.flip(0)[:n_components].clamp_min(0)
         eigenvectors = eigenvectors.flip(1)[:, :n_components]
         floor = eps * float(eigenvalues[0]) + 1e-12
-        projection = eigenvectors / torch.sqrt(eigenvalues + floor)
-        return PcaWhitening(mean.float(), projection.float(), eigenvalues.float())
+        return PcaWhitening(mean.float(), eigenvectors.float(), eigenvalues.float(), floor)
 
 
 def fit_pca_whitening(features: torch.Tensor, n_components: int) -> PcaWhitening:

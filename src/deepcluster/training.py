@@ -66,8 +66,8 @@ def train_one_epoch(
     """
     head = new_head(model.feature_dim, k, generator).to(device)
     head_optimizer = torch.optim.SGD(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    targets_all = torch.from_numpy(np.asarray(pseudo_labels, dtype=np.int64)).to(device)
-    order = torch.from_numpy(np.asarray(indices, dtype=np.int64)).to(device)
+    targets_all = torch.tensor(pseudo_labels, dtype=torch.int64, device=device)
+    order = torch.tensor(indices, dtype=torch.int64, device=device)
     model.train()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
@@ -127,12 +127,18 @@ def make_checkpoint(
     }
 
 
-def restore_checkpoint(
-    checkpoint: dict[str, Any], device: torch.device, optimizer_settings: dict[str, float]
-) -> tuple[DeepClusterNet, torch.optim.SGD]:
-    """The network and its body optimiser as they were when ``checkpoint`` was made."""
+def network_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> DeepClusterNet:
+    """The network as it was when ``checkpoint`` was made."""
     model = build_model(**checkpoint["model_config"]).to(device)
     model.load_state_dict(checkpoint["model_state"])
+    return model
+
+
+def restore_training_state(
+    checkpoint: dict[str, Any], device: torch.device, optimizer_settings: dict[str, float]
+) -> tuple[DeepClusterNet, torch.optim.SGD]:
+    """The network and its body optimiser, momentum buffers included, from ``checkpoint``."""
+    model = network_from_checkpoint(checkpoint, device)
     optimizer = body_optimizer(model, **optimizer_settings)
     optimizer.load_state_dict(checkpoint["optimizer_state"])
     # keep the momentum buffers but take the current settings (e.g. a lowered lr)

@@ -1,0 +1,97 @@
+"""A Kedro dataset for per-round training checkpoints that bounds their disk use."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from kedro.io import AbstractDataset, DatasetError
+
+_NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
+
+
+class CheckpointDataset(AbstractDataset[dict, dict]):
+    """``torch.save``/``torch.load`` of a checkpoint dict at ``filepath``, e.g. ``round_7.pt``.
+
+    Saving round r also thins out its siblings in the same folder (files named
+    with the same prefix and another number): rounds older than the last
+    ``keep_last`` are deleted and leave a small ``<name>.pruned`` marker, except
+    every ``keep_every``-th round (0: none) and round 0; rounds numbered above r
+    are deleted, since they belong to an earlier run. A pruned checkpoint still
+    counts as existing, so ``kedro run --only-missing-outputs`` does not redo its round.
+    Writes go to a temporary file first, so an interruption never leaves a
+    half-written checkpoint.
+    """
+
+    def __init__(
+        self,
+        filepath: str,
+        keep_last: int = 2,
+        keep_every: int = 0,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        if keep_last < 1:
+            raise DatasetError(f"keep_last must be at least 1 (the last round resumes the run), got {keep_last}")
+        self._filepath = Path(filepath)
+        self._keep_last = keep_last
+        self._keep_every = keep_every
+        self.metadata = metadata
+
+    def _describe(self) -> dict[str, Any]:
+        return {"filepath": str(self._filepath), "keep_last": self._keep_last, "keep_every": self._keep_every}
+
+    @property
+    def _pruned_marker(self) -> Path:
+        return _marker_for(self._filepath)
+
+    def _exists(self) -> bool:
+        return self._filepath.is_file() or self._pruned_marker.is_file()
+
+    def _load(self) -> dict:
+        if not self._filepath.is_file() and self._pruned_marker.is_file():
+            raise DatasetError(
+                f"{self._filepath} was pruned to save disk space (keep_last={self._keep_last}, "
+                f"keep_every={self._keep_every} in conf/base/catalog.yml); raise them to keep more rounds"
+            )
+        return torch.load(self._filepath, map_location="cpu", weights_only=True)
+
+    def _save(self, data: dict) -> None:
+        self._filepath.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._filepath.with_name(self._filepath.name + ".partial")
+        torch.save(data, partial)
+        os.replace(partial, self._filepath)
+        self._pruned_marker.unlink(missing_ok=True)
+        self._prune_siblings()
+
+    def _prune_siblings(self) -> None:
+        match = _NUMBERED.match(self._filepath.stem)
+        if match is None:
+            return
+        prefix, current, suffix = match["prefix"], int(match["number"]), self._filepath.suffix
+        for number, marker in self._numbered_siblings(prefix, suffix + ".pruned"):
+            if number > current:
+                marker.unlink()
+        for number, checkpoint in self._numbered_siblings(prefix, suffix):
+            if number > current:
+                checkpoint.unlink()
+            elif number <= current - self._keep_last and not self._kept_forever(number):
+                checkpoint.unlink()
+                _marker_for(checkpoint).write_text("deleted to bound disk use (keep_last, keep_every)\n")
+
+    def _numbered_siblings(self, prefix: str, name_suffix: str) -> Iterator[tuple[int, Path]]:
+        """(number, path) of the files in this folder named ``<prefix><number><name_suffix>``."""
+        for path in self._filepath.parent.glob(f"{prefix}*{name_suffix}"):
+            numbered = _NUMBERED.match(path.name[: -len(name_suffix)])
+            if numbered is not None and numbered["prefix"] == prefix:
+                yield int(numbered["number"]), path
+
+    def _kept_forever(self, number: int) -> bool:
+        return number == 0 or (self._keep_every > 0 and number % self._keep_every == 0)
+
+
+def _marker_for(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".pruned")

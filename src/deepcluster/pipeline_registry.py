@@ -1,0 +1,40 @@
+"""Project pipelines: ingest -> DeepCluster rounds -> evaluation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kedro.config import OmegaConfigLoader
+from kedro.framework.project import settings
+from kedro.pipeline import Pipeline
+from kedro.utils import find_kedro_project
+
+from deepcluster.pipelines import deepcluster, evaluation, ingest
+
+
+def configured_rounds() -> int:
+    """``rounds`` from the parameters in conf (base, then local or $KEDRO_ENV).
+
+    The number of rounds fixes the pipeline's shape, so it is read here, when
+    pipelines are registered, rather than from ``kedro run --params``.
+    """
+    project = find_kedro_project(Path.cwd()) or Path.cwd()
+    loader = OmegaConfigLoader(
+        conf_source=str(project / settings.CONF_SOURCE),
+        base_env="base",
+        default_run_env="local",
+        env=os.getenv("KEDRO_ENV"),
+    )
+    return int(loader["parameters"]["rounds"])
+
+
+def register_pipelines() -> dict[str, Pipeline]:
+    rounds = configured_rounds()
+    pipelines = {
+        "ingest": ingest.create_pipeline(),
+        "deepcluster": deepcluster.create_pipeline(rounds=rounds),
+        "evaluation": evaluation.create_pipeline(rounds=rounds),
+    }
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    return pipelines

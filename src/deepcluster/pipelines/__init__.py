@@ -1,0 +1,1 @@
+"""Kedro pipelines: thin nodes around the library modules."""

@@ -1,0 +1,132 @@
+"""DeepCluster rounds: ``round_0`` builds the network, ``round_1`` ... ``round_N`` repeat one template.
+
+Round r reads ``round_{r-1}.checkpoint`` and ``round_{r-1}.assignments`` and
+writes its own, so the rounds form one chain in the DAG. Only the round
+number differs between instances: it is bound to the nodes that derive
+seeds from it or stamp it on their outputs.
+"""
+
+import warnings
+from functools import partial
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from deepcluster.pipelines.deepcluster.nodes import (
+    cluster_round_features,
+    evaluate_round,
+    extract_round_features,
+    initialise_network,
+    round_metrics_for_mlflow,
+    sample_training_set,
+    train_round,
+)
+
+SHARED_INPUTS = {"images", "image_index"}
+PARAMETERS = {
+    "params:runtime",
+    "params:model",
+    "params:features",
+    "params:pca",
+    "params:kmeans",
+    "params:training",
+}
+
+
+def initial_pipeline() -> Pipeline:
+    """``round_0``: check the settings and build the untrained network."""
+    template = Pipeline(
+        [
+            node(
+                initialise_network,
+                ["images", "params:model", "params:pca", "params:kmeans", "params:training", "params:runtime"],
+                ["checkpoint", "assignments"],
+                name="initialise_network",
+            )
+        ]
+    )
+    return pipeline(template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features"})
+
+
+def round_pipeline(round_number: int) -> Pipeline:
+    """Round ``round_number``: extract, reduce, cluster, resample, train, evaluate, log."""
+    template = Pipeline(
+        [
+            node(
+                partial(extract_round_features, round_number=round_number),
+                [
+                    "previous_checkpoint",
+                    "images",
+                    "params:model",
+                    "params:features",
+                    "params:pca",
+                    "params:runtime",
+                ],
+                ["reduced_features", "feature_summary"],
+                name="extract_features",
+            ),
+            node(
+                partial(cluster_round_features, round_number=round_number),
+                ["reduced_features", "params:kmeans", "params:runtime"],
+                ["assignments", "clustering_summary"],
+                name="cluster_features",
+            ),
+            node(
+                partial(sample_training_set, round_number=round_number),
+                ["assignments", "params:runtime"],
+                "training_indices",
+                name="sample_training_set",
+            ),
+            node(
+                partial(train_round, round_number=round_number),
+                [
+                    "previous_checkpoint",
+                    "images",
+                    "assignments",
+                    "training_indices",
+                    "params:model",
+                    "params:kmeans",
+                    "params:training",
+                    "params:runtime",
+                ],
+                ["checkpoint", "training_log"],
+                name="train_network",
+            ),
+            node(
+                partial(evaluate_round, round_number=round_number),
+                [
+                    "assignments",
+                    "previous_assignments",
+                    "image_index",
+                    "feature_summary",
+                    "clustering_summary",
+                    "training_log",
+                    "params:kmeans",
+                ],
+                "round_metrics",
+                name="evaluate_round",
+            ),
+            node(round_metrics_for_mlflow, "round_metrics", "mlflow_metrics", name="log_round_metrics"),
+        ]
+    )
+    previous = f"round_{round_number - 1}"
+    with warnings.catch_warnings():
+        # Kedro warns about a node reading another namespace's dataset; a chain of
+        # rounds does exactly that, by design
+        warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
+        return pipeline(
+            template,
+            namespace=f"round_{round_number}",
+            inputs={
+                "previous_checkpoint": f"{previous}.checkpoint",
+                "previous_assignments": f"{previous}.assignments",
+                **{name: name for name in SHARED_INPUTS},
+            },
+            parameters=PARAMETERS,
+        )
+
+
+def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
+    """The whole chain: ``round_0`` then ``rounds`` DeepCluster rounds."""
+    if rounds < 1:
+        raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
+    return initial_pipeline() + sum((round_pipeline(r) for r in range(1, rounds + 1)), Pipeline([]))
