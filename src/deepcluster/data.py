@@ -105,11 +105,36 @@ def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
 SOURCES = ("sklearn_digits",)
 
 
-def load_image_collection(source: str, image_size: int, **options) -> ImageCollection:
-    """Read the configured source; ``options`` are that source's own settings."""
+def subset(collection: ImageCollection, indices: np.ndarray) -> ImageCollection:
+    """The images at ``indices``, in that order, with their labels and statistics."""
+    indices = np.asarray(indices, dtype=np.int64)
+    return ImageCollection(
+        ids=[collection.ids[i] for i in indices],
+        channels=collection.channels,
+        image_size=collection.image_size,
+        mean=collection.mean,
+        std=collection.std,
+        labels=None if collection.labels is None else collection.labels[indices],
+        class_names=collection.class_names,
+        pixels=None if collection.pixels is None else collection.pixels[indices],
+        source=collection.source,
+    )
+
+
+def load_image_collection(
+    source: str, image_size: int, max_images: int | None = None, seed: int = 0, **options
+) -> ImageCollection:
+    """Read the configured source; ``options`` are that source's own settings.
+
+    ``max_images`` keeps a random subset of that size (for quick trials).
+    """
     if source not in SOURCES:
         raise ValueError(f"data.source = {source!r} is unknown; choose one of {SOURCES}")
-    return load_sklearn_digits(image_size, **options)
+    collection = load_sklearn_digits(image_size, **options)
+    if max_images is not None and max_images < len(collection):
+        chosen = np.random.default_rng(seed).choice(len(collection), size=max_images, replace=False)
+        collection = subset(collection, np.sort(chosen))
+    return collection
 
 
 def iterate_pixel_batches(

@@ -22,9 +22,8 @@ def configured_rounds() -> int:
     project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
         conf_source=str(project / settings.CONF_SOURCE),
-        base_env="base",
-        default_run_env="local",
         env=os.getenv("KEDRO_ENV"),
+        **settings.CONFIG_LOADER_ARGS,
     )
     return int(loader["parameters"]["rounds"])
 

@@ -7,10 +7,10 @@ seeds from it or stamp it on their outputs.
 """
 
 import warnings
-from functools import partial
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from deepcluster.pipelines import bind_round
 from deepcluster.pipelines.deepcluster.nodes import (
     cluster_round_features,
     evaluate_round,
@@ -52,7 +52,7 @@ def round_pipeline(round_number: int) -> Pipeline:
     template = Pipeline(
         [
             node(
-                partial(extract_round_features, round_number=round_number),
+                bind_round(extract_round_features, round_number),
                 [
                     "previous_checkpoint",
                     "images",
@@ -65,19 +65,19 @@ def round_pipeline(round_number: int) -> Pipeline:
                 name="extract_features",
             ),
             node(
-                partial(cluster_round_features, round_number=round_number),
+                bind_round(cluster_round_features, round_number),
                 ["reduced_features", "params:kmeans", "params:runtime"],
                 ["assignments", "clustering_summary"],
                 name="cluster_features",
             ),
             node(
-                partial(sample_training_set, round_number=round_number),
+                bind_round(sample_training_set, round_number),
                 ["assignments", "params:runtime"],
                 "training_indices",
                 name="sample_training_set",
             ),
             node(
-                partial(train_round, round_number=round_number),
+                bind_round(train_round, round_number),
                 [
                     "previous_checkpoint",
                     "images",
@@ -92,7 +92,7 @@ def round_pipeline(round_number: int) -> Pipeline:
                 name="train_network",
             ),
             node(
-                partial(evaluate_round, round_number=round_number),
+                bind_round(evaluate_round, round_number),
                 [
                     "assignments",
                     "previous_assignments",

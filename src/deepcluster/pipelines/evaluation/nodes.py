@@ -94,12 +94,12 @@ def cluster_pixels(
 
 
 def summarise_evaluation(
-    network_metrics: dict[str, float], pixel_metrics: dict[str, float], rounds: int
+    network_metrics: dict[str, float], pixel_metrics: dict[str, float], round_number: int
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
     """One report of the final network against the pixel baseline, and its MLflow form."""
-    report = {"rounds": rounds, "deepcluster": network_metrics, "pixel_kmeans": pixel_metrics}
+    report = {"rounds": round_number, "deepcluster": network_metrics, "pixel_kmeans": pixel_metrics}
     mlflow_metrics = {
-        f"final_{group}_{name}": {"value": float(value), "step": rounds}
+        f"final_{group}_{name}": {"value": float(value), "step": round_number}
         for group, metrics in (("deepcluster", network_metrics), ("pixel_kmeans", pixel_metrics))
         for name, value in metrics.items()
     }

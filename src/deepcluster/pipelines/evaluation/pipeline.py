@@ -1,9 +1,9 @@
 """Evaluation: the final network's features clustered into the true classes, next to pixel k-means."""
 
-from functools import partial
 
 from kedro.pipeline import Pipeline, node
 
+from deepcluster.pipelines import bind_round
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_final_features,
     cluster_pixels,
@@ -35,7 +35,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 name="cluster_pixels",
             ),
             node(
-                partial(summarise_evaluation, rounds=rounds),
+                bind_round(summarise_evaluation, rounds),
                 ["final_clustering_metrics", "pixel_clustering_metrics"],
                 ["evaluation_report", "evaluation_mlflow_metrics"],
                 name="summarise_evaluation",

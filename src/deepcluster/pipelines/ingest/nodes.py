@@ -12,7 +12,13 @@ from deepcluster.data import ImageCollection, load_image_collection
 def load_images(data: dict[str, Any]) -> ImageCollection:
     """Read the images of ``data.source`` at ``data.image_size`` pixels."""
     source = data["source"]
-    return load_image_collection(source, data["image_size"], **(data.get(source) or {}))
+    return load_image_collection(
+        source,
+        data["image_size"],
+        max_images=data.get("max_images"),
+        seed=data.get("seed", 0),
+        **(data.get(source) or {}),
+    )
 
 
 def index_images(images: ImageCollection) -> pd.DataFrame:

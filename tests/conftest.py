@@ -1,0 +1,63 @@
+"""Shared fixtures: small planted image collections and a throwaway copy of the Kedro project."""
+
+import os
+import shutil
+from pathlib import Path
+
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def planted_images(n_per_class: int = 20, size: int = 8, channels: int = 1, seed: int = 0) -> ImageCollection:
+    """Three easy classes: a bright left half, a bright top half, a bright centre, plus noise."""
+    rng = np.random.default_rng(seed)
+    patterns = np.zeros((3, size, size))
+    patterns[0, :, : size // 2] = 1
+    patterns[1, : size // 2, :] = 1
+    patterns[2, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1
+    labels = np.repeat(np.arange(3), n_per_class)
+    images = patterns[labels] * 200 + rng.uniform(0, 55, size=(labels.size, size, size))
+    pixels = np.repeat(images[:, None], channels, axis=1).astype(np.uint8)
+    return collection_from_arrays(pixels, labels, ["left", "top", "centre"], size, source="planted")
+
+
+@pytest.fixture
+def planted() -> ImageCollection:
+    return planted_images()
+
+
+@pytest.fixture
+def project_copy(tmp_path, monkeypatch):
+    """A copy of this Kedro project's conf in a temporary folder, run from there.
+
+    Returns a function that writes ``conf/local/parameters.yml`` with the given overrides.
+    """
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(PROJECT_ROOT / "conf" / "base", tmp_path / "conf" / "base")
+    (tmp_path / "conf" / "local").mkdir()
+    monkeypatch.chdir(tmp_path)
+
+    def configure(**overrides) -> Path:
+        (tmp_path / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(overrides))
+        return tmp_path
+
+    return configure
+
+
+TINY_RUN = {
+    "rounds": 2,
+    "data": {"source": "sklearn_digits", "image_size": 8, "max_images": 240},
+    "model": {"input_size": 8, "options": {"width": 8, "feature_dim": 32}},
+    "pca": {"dim": 16},
+    "kmeans": {"k": 12},
+    "training": {"batch_size": 64},
+    "evaluation": {"clustering": {"restarts": 2, "iterations": 20}},
+}
