@@ -40,7 +40,8 @@ def test_conv_and_linear_init_follow_the_paper():
     model = build_model("small_convnet", 1, seed=0, width=64, feature_dim=256)
     conv = model.trunk[3]  # 64 -> 64, 3x3
     assert conv.weight.std().item() == pytest.approx((2 / (9 * 64)) ** 0.5, rel=0.05)
-    assert model.neck[0].weight.std().item() == pytest.approx(0.01, rel=0.05)
+    alexnet = build_model("alexnet_bn", 3, seed=0)
+    assert alexnet.neck[1].weight.std().item() == pytest.approx(0.01, rel=0.05)
 
 
 def test_sobel_sees_edges_not_colour():

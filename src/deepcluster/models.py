@@ -90,7 +90,8 @@ def small_convnet(in_channels: int, width: int = 64, feature_dim: int = 256) -> 
         nn.Linear(feature_dim, feature_dim),
     )
     _init_like_paper(trunk)
-    _init_like_paper(neck)
+    # the neck keeps PyTorch's default init: N(0, 0.01) suits the paper's 4096-wide
+    # layers but leaves a narrow neck's features too small to learn from at first
     return trunk, neck, feature_dim
 
 
