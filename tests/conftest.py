@@ -43,6 +43,12 @@ def project_copy(tmp_path, monkeypatch):
     shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     shutil.copytree(PROJECT_ROOT / "conf" / "base", tmp_path / "conf" / "base")
     (tmp_path / "conf" / "local").mkdir()
+    (tmp_path / "src").mkdir()  # Kedro wants the folder; the package is installed
+    # an absolute URI: MLflow caches stores by URI, so a relative one would keep
+    # pointing at the first test's database after the working directory changes
+    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(
+        yaml.safe_dump({"server": {"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}})
+    )
     monkeypatch.chdir(tmp_path)
 
     def configure(**overrides) -> Path:

@@ -1,0 +1,63 @@
+from deepcluster.pipelines.deepcluster import create_pipeline, round_pipeline
+from deepcluster.pipelines.evaluation import create_pipeline as create_evaluation
+
+ROUND_NODES = {
+    "extract_features",
+    "cluster_features",
+    "sample_training_set",
+    "train_network",
+    "evaluate_round",
+    "log_round_metrics",
+}
+
+
+def test_every_round_is_the_same_template_under_its_namespace():
+    pipeline = create_pipeline(rounds=3)
+    by_namespace = {}
+    for node in pipeline.nodes:
+        by_namespace.setdefault(node.namespace, set()).add(node.name.split(".", 1)[1])
+    assert by_namespace == {
+        "round_0": {"initialise_network"},
+        "round_1": ROUND_NODES,
+        "round_2": ROUND_NODES,
+        "round_3": ROUND_NODES,
+    }
+
+
+def test_rounds_form_a_chain_through_checkpoints_and_assignments():
+    pipeline = round_pipeline(4)
+    assert pipeline.inputs() == {
+        "round_3.checkpoint",
+        "round_3.assignments",
+        "images",
+        "image_index",
+        "params:runtime",
+        "params:model",
+        "params:features",
+        "params:pca",
+        "params:kmeans",
+        "params:training",
+    }
+    assert {"round_4.checkpoint", "round_4.mlflow_metrics"} <= pipeline.outputs()
+    whole = create_pipeline(rounds=3)
+    assert whole.inputs() == {name for name in pipeline.inputs() if not name.startswith("round_")}
+    assert {"round_3.checkpoint", "round_3.mlflow_metrics"} <= whole.outputs()
+    extract = next(n for n in whole.nodes if n.name == "round_2.extract_features")
+    assert extract.inputs[0] == "round_1.checkpoint"
+
+
+def test_evaluation_reads_the_last_round():
+    assert "round_7.checkpoint" in create_evaluation(rounds=7).inputs()
+
+
+def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
+    from deepcluster.pipeline_registry import register_pipelines
+
+    project_copy(rounds=4)
+    pipelines = register_pipelines()
+    namespaces = {node.namespace for node in pipelines["deepcluster"].nodes}
+    assert namespaces == {f"round_{r}" for r in range(5)}
+    assert "round_4.checkpoint" in pipelines["evaluation"].inputs()
+    assert set(pipelines["__default__"].nodes) == set().union(
+        *(pipelines[name].nodes for name in ("ingest", "deepcluster", "evaluation"))
+    )
