@@ -5,11 +5,11 @@ import torch
 from deepcluster.data import (
     channel_statistics,
     iterate_pixel_batches,
-    load_image_collection,
     load_sklearn_digits,
     resize_square,
     subset,
 )
+from deepcluster.sources import load_image_collection
 
 
 def test_digits_are_all_there_with_labels():
@@ -35,8 +35,8 @@ def test_resize_keeps_constant_images_constant():
 
 
 def test_max_images_keeps_a_reproducible_subset():
-    first = load_image_collection("sklearn_digits", 8, max_images=100, seed=1)
-    second = load_image_collection("sklearn_digits", 8, max_images=100, seed=1)
+    first = load_image_collection("sklearn_digits", 8, max_images=100, seed=1).collection
+    second = load_image_collection("sklearn_digits", 8, max_images=100, seed=1).collection
     assert len(first) == 100 and first.ids == second.ids
     full = load_sklearn_digits(8)
     position = int(first.ids[0])

@@ -8,12 +8,15 @@ as an (N, C, H, W) array or left on disk as file paths read by DataLoader worker
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps
 
 
 @dataclass
@@ -29,6 +32,7 @@ class ImageCollection:
     class_names: list[str] = field(default_factory=list)
     pixels: np.ndarray | None = None  # uint8 (N, C, H, W) when held in memory
     source: str = ""
+    read_workers: int = 2  # DataLoader processes decoding files when pixels are not in memory
 
     def __post_init__(self) -> None:
         if self.pixels is not None and self.pixels.shape[0] != len(self.ids):
@@ -102,9 +106,6 @@ def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
     )
 
 
-SOURCES = ("sklearn_digits",)
-
-
 def subset(collection: ImageCollection, indices: np.ndarray) -> ImageCollection:
     """The images at ``indices``, in that order, with their labels and statistics."""
     indices = np.asarray(indices, dtype=np.int64)
@@ -118,23 +119,80 @@ def subset(collection: ImageCollection, indices: np.ndarray) -> ImageCollection:
         class_names=collection.class_names,
         pixels=None if collection.pixels is None else collection.pixels[indices],
         source=collection.source,
+        read_workers=collection.read_workers,
     )
 
 
-def load_image_collection(
-    source: str, image_size: int, max_images: int | None = None, seed: int = 0, **options
-) -> ImageCollection:
-    """Read the configured source; ``options`` are that source's own settings.
 
-    ``max_images`` keeps a random subset of that size (for quick trials).
+class UnreadableImage(Exception):
+    """A file that cannot be used as an image; the message says why."""
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grey images scaled down to 8 bits (a plain convert would clip them)."""
+    values = np.asarray(image, dtype=np.float64)
+    top = 65535.0 if values.max(initial=0) > 255 else 255.0
+    return Image.fromarray(np.round(values * (255.0 / top)).clip(0, 255).astype(np.uint8), mode="L")
+
+
+def _to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """Any PIL mode (grey, RGB, RGBA, palette, CMYK, 16-bit) as 'L' or 'RGB'."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        image = _to_8_bit(image)
+    if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
+        # transparent pixels become white rather than whatever colour they hide
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def decode_image(path: str | Path, channels: int, size: int, min_side: int = 1) -> np.ndarray:
+    """uint8 (channels, size, size): shorter side resized to ``size``, centre-cropped square.
+
+    Raises ``UnreadableImage`` with the reason when the file cannot be used.
     """
-    if source not in SOURCES:
-        raise ValueError(f"data.source = {source!r} is unknown; choose one of {SOURCES}")
-    collection = load_sklearn_digits(image_size, **options)
-    if max_images is not None and max_images < len(collection):
-        chosen = np.random.default_rng(seed).choice(len(collection), size=max_images, replace=False)
-        collection = subset(collection, np.sort(chosen))
-    return collection
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise UnreadableImage("empty file (0 bytes)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()  # decodes everything: truncated or corrupt data fails here
+                image = ImageOps.exif_transpose(opened)
+    except UnreadableImage:
+        raise
+    except Exception as error:  # PIL raises many types for bad files
+        raise UnreadableImage(f"cannot decode: {type(error).__name__}: {error}") from None
+    if min(image.size) < min_side:
+        raise UnreadableImage(f"too small: {image.size[0]}x{image.size[1]} < min_side {min_side}")
+    image = _to_channels(image, channels)
+    image = ImageOps.fit(image, (size, size), method=Image.Resampling.BILINEAR)
+    array = np.asarray(image, dtype=np.uint8)
+    return array[None] if channels == 1 else array.transpose(2, 0, 1).copy()
+
+
+class ImageFiles(torch.utils.data.Dataset):
+    """Decoded images of a list of paths, for DataLoader workers.
+
+    Items are ``(index, pixels, reason)``: pixels is None and reason says why when
+    the file cannot be used.
+    """
+
+    def __init__(self, paths: Sequence[str], channels: int, size: int, min_side: int = 1) -> None:
+        self.paths = paths
+        self.channels = channels
+        self.size = size
+        self.min_side = min_side
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            return index, decode_image(self.paths[index], self.channels, self.size, self.min_side), ""
+        except UnreadableImage as reason:
+            return index, None, str(reason)
 
 
 def iterate_pixel_batches(
@@ -143,11 +201,35 @@ def iterate_pixel_batches(
     batch_size: int,
     device: torch.device,
 ) -> Iterator[torch.Tensor]:
-    """uint8 (B, C, H, W) batches of the images at ``indices``, in that order, on ``device``."""
-    if collection.pixels is None:
-        raise NotImplementedError("this collection has no pixels in memory")
-    # one copy of the whole array per pass; batches are then gathered on the device
-    pixels = torch.from_numpy(collection.pixels).to(device)
-    order = torch.tensor(indices, dtype=torch.int64, device=device)
-    for start in range(0, order.shape[0], batch_size):
-        yield pixels[order[start : start + batch_size]]
+    """uint8 (B, C, H, W) batches of the images at ``indices``, in that order, on ``device``.
+
+    In-memory pixels are copied to the device once per pass and gathered there;
+    files are decoded by ``collection.read_workers`` DataLoader processes and
+    copied from pinned memory without blocking.
+    """
+    if collection.pixels is not None:
+        pixels = torch.from_numpy(collection.pixels).to(device)
+        order = torch.tensor(indices, dtype=torch.int64, device=device)
+        for start in range(0, order.shape[0], batch_size):
+            yield pixels[order[start : start + batch_size]]
+        return
+    files = ImageFiles([collection.ids[i] for i in indices], collection.channels, collection.image_size)
+    loader = torch.utils.data.DataLoader(
+        files,
+        batch_size=batch_size,
+        num_workers=collection.read_workers,
+        collate_fn=_stack_decoded,
+        pin_memory=device.type == "cuda",
+    )
+    for batch in loader:
+        yield batch.to(device, non_blocking=True)
+
+
+def _stack_decoded(items: list) -> torch.Tensor:
+    for _, pixels, reason in items:
+        if pixels is None:
+            raise RuntimeError(
+                f"an image could no longer be read ({reason}); the folder changed since ingest: "
+                "run `kedro run --pipeline ingest` again"
+            )
+    return torch.from_numpy(np.stack([pixels for _, pixels, _ in items]))

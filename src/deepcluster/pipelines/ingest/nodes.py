@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pandas as pd
 
-from deepcluster.data import ImageCollection, load_image_collection
+from deepcluster.data import ImageCollection
+from deepcluster.sources import load_image_collection
+
+logger = logging.getLogger(__name__)
 
 
-def load_images(data: dict[str, Any]) -> ImageCollection:
-    """Read the images of ``data.source`` at ``data.image_size`` pixels."""
+def load_images(data: dict[str, Any]) -> tuple[ImageCollection, pd.DataFrame, dict[str, int]]:
+    """Read ``data.source`` at ``data.image_size`` pixels; list the files that were skipped."""
     source = data["source"]
-    return load_image_collection(
+    result = load_image_collection(
         source,
         data["image_size"],
         max_images=data.get("max_images"),
         seed=data.get("seed", 0),
         **(data.get(source) or {}),
     )
+    skipped = pd.DataFrame(result.skipped, columns=["path", "reason"])
+    counts = result.counts
+    logger.info(
+        "%d images found, %d used, %d skipped (listed in the ingest report)",
+        counts["images_found"],
+        counts["images_used"],
+        counts["images_skipped"],
+    )
+    return result.collection, skipped, counts
 
 
 def index_images(images: ImageCollection) -> pd.DataFrame:

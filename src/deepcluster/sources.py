@@ -1,0 +1,306 @@
+"""Readers for every supported image source, each giving an ``ImageCollection``.
+
+* ``folder``: a user's folder of images (any common format, mode and size);
+  class subfolders give labels, used only for evaluation.
+* ``idx``: MNIST-family idx files, plain or gzipped.
+* ``cifar``: the CIFAR-10/100 "python version" pickled batches.
+* ``torchvision``: torchvision's datasets, downloaded when asked to, else read offline.
+* ``sklearn_digits``: scikit-learn's bundled digits (no download).
+
+A file of a folder that cannot be used (corrupt, truncated, empty, not an image,
+too small) is skipped and reported, never fatal: ``found = used + skipped``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import pickle
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepcluster.data import (
+    ImageCollection,
+    ImageFiles,
+    channel_statistics,
+    collection_from_arrays,
+    load_sklearn_digits,
+    subset,
+)
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("folder", "idx", "cifar", "torchvision", "sklearn_digits")
+IMAGE_SUFFIXES = {
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".webp"
+}  # fmt: skip
+
+
+@dataclass
+class IngestResult:
+    """The collection, and every file that was found but not used, with the reason."""
+
+    collection: ImageCollection
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        used, skipped = len(self.collection), len(self.skipped)
+        return {"images_found": used + skipped, "images_used": used, "images_skipped": skipped}
+
+
+# -------------------------------------------------------------------- folder
+
+
+def _keep_as_list(items: list) -> list:
+    return items
+
+
+def find_image_files(root: Path) -> tuple[list[Path], int]:
+    """Every file under ``root`` with an image suffix (sorted), and how many other files were ignored."""
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    return images, len(files) - len(images)
+
+
+def class_of_each_file(root: Path, files: list[Path], labels: str) -> tuple[np.ndarray | None, list[str]]:
+    """Labels from first-level class folders, or none.
+
+    ``labels``: ``subfolders`` (every image must sit in a class folder), ``none``, or
+    ``auto`` (class folders when no image lies directly in ``root`` and there are at
+    least two of them).
+    """
+    if labels not in ("auto", "subfolders", "none"):
+        raise ValueError(f"data.folder.labels = {labels!r} is unknown; choose auto, subfolders or none")
+    if labels == "none":
+        return None, []
+    parts = [f.relative_to(root).parts for f in files]
+    in_root = [f for f, p in zip(files, parts) if len(p) == 1]
+    classes = sorted({p[0] for p in parts if len(p) > 1})
+    if labels == "auto" and (in_root or len(classes) < 2):
+        return None, []
+    if in_root:
+        raise ValueError(
+            f"data.folder.labels = 'subfolders' but {len(in_root)} images lie directly in {root} "
+            f"(e.g. {in_root[0].name}); move them into class folders or set labels: none"
+        )
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
+
+
+def load_folder(
+    path: str,
+    image_size: int,
+    channels: int = 3,
+    labels: str = "auto",
+    min_side: int = 8,
+    in_memory: str | bool = "auto",
+    max_memory_mb: int = 4096,
+    workers: int = 2,
+) -> IngestResult:
+    """Every image file under ``path``; unusable files are skipped and reported.
+
+    Images are held in memory when they fit in ``max_memory_mb`` (``in_memory:
+    auto``), else read from disk by ``workers`` DataLoader processes at each pass.
+    Either way each file is decoded once here, to check it and to measure the
+    pixel statistics.
+    """
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"data.folder.path = {path!r} is not a folder; point it at the folder of your images")
+    files, ignored = find_image_files(root)
+    if not files:
+        raise ValueError(
+            f"data.folder.path = {path!r} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            f"{ignored} other files were ignored"
+        )
+    label_of_file, class_names = class_of_each_file(root, files, labels)
+    image_bytes = channels * image_size * image_size
+    keep = in_memory is True or (in_memory == "auto" and len(files) * image_bytes <= max_memory_mb * 2**20)
+    pixels = np.empty((len(files), channels, image_size, image_size), np.uint8) if keep else None
+    usable = np.zeros(len(files), dtype=bool)
+    skipped: list[tuple[str, str]] = []
+    # statistics from up to 10k evenly spaced images
+    stats_every = max(1, len(files) // 10_000)
+    stats_sample = []
+    loader = torch.utils.data.DataLoader(
+        ImageFiles([str(f) for f in files], channels, image_size, min_side),
+        batch_size=256,
+        num_workers=workers,
+        collate_fn=_keep_as_list,
+    )
+    for batch in loader:
+        for index, image, reason in batch:
+            if image is None:
+                skipped.append((str(files[index]), reason))
+                logger.warning("skipping %s: %s", files[index], reason)
+                continue
+            usable[index] = True
+            if pixels is not None:
+                pixels[index] = image
+            if index % stats_every == 0:
+                stats_sample.append(image)
+    if not usable.any():
+        raise ValueError(
+            f"none of the {len(files)} image files under data.folder.path = {path!r} could be read; "
+            f"the first failed with: {skipped[0][1]}"
+        )
+    mean, std = channel_statistics(np.stack(stats_sample))
+    kept = np.flatnonzero(usable)
+    collection = ImageCollection(
+        ids=[str(files[i]) for i in kept],
+        channels=channels,
+        image_size=image_size,
+        mean=mean,
+        std=std,
+        labels=None if label_of_file is None else label_of_file[kept],
+        class_names=class_names,
+        pixels=None if pixels is None else pixels[kept],
+        source="folder",
+        read_workers=workers,
+    )
+    return IngestResult(collection, skipped)
+
+
+# ----------------------------------------------------------- array formats
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """An idx file (MNIST's format), plain or gzipped, as a numpy array."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ValueError(f"idx file {str(path)!r} does not exist; check data.idx.images / data.idx.labels")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path} is not an idx file (bad magic number)")
+    ndim = raw[3]
+    shape = struct.unpack(f">{ndim}i", raw[4 : 4 + 4 * ndim])
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    body = raw[4 + 4 * ndim :]
+    if len(body) != expected:
+        raise ValueError(f"{path} is truncated: {len(body)} bytes of data, header says {expected}")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
+
+
+def load_idx(images: str, image_size: int, labels: str | None = None) -> IngestResult:
+    """Images (N, H, W) and optional labels (N,) from MNIST-family idx files."""
+    pixels = read_idx(images)
+    if pixels.ndim != 3:
+        raise ValueError(f"data.idx.images = {images!r} holds {pixels.ndim}-d data; expected (N, H, W) images")
+    label_array = None if labels is None else read_idx(labels).astype(np.int64)
+    if label_array is not None and len(label_array) != len(pixels):
+        raise ValueError(f"data.idx.labels has {len(label_array)} labels for {len(pixels)} images")
+    names = [] if label_array is None else [str(c) for c in range(int(label_array.max()) + 1)]
+    collection = collection_from_arrays(pixels[:, None].astype(np.uint8), label_array, names, image_size, "idx")
+    return IngestResult(collection)
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def load_cifar(path: str, image_size: int, split: str = "train", label_type: str = "fine") -> IngestResult:
+    """CIFAR-10 (``data_batch_*``, ``test_batch``) or CIFAR-100 (``train``, ``test``) python batches.
+
+    ``split``: train, test or all; ``label_type`` (CIFAR-100 only): fine or coarse.
+    """
+    root = Path(path).expanduser()
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"data.cifar.split = {split!r} is unknown; choose train, test or all")
+    if (root / "batches.meta").is_file():  # CIFAR-10
+        names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+        label_key, meta, meta_key = b"labels", "batches.meta", b"label_names"
+    elif (root / "meta").is_file():  # CIFAR-100
+        names = {"train": ["train"], "test": ["test"]}
+        label_key, meta = f"{label_type}_labels".encode(), "meta"
+        meta_key = f"{label_type}_label_names".encode()
+    else:
+        raise ValueError(
+            f"data.cifar.path = {path!r} is not an extracted CIFAR python folder "
+            "(expected batches.meta for CIFAR-10 or meta for CIFAR-100)"
+        )
+    wanted = names["train"] + names["test"] if split == "all" else names[split]
+    batches = [_unpickle(root / name) for name in wanted]
+    pixels = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
+    labels = np.concatenate([np.asarray(b[label_key]) for b in batches])
+    class_names = [n.decode() for n in _unpickle(root / meta)[meta_key]]
+    return IngestResult(collection_from_arrays(pixels, labels, class_names, image_size, "cifar"))
+
+
+# ------------------------------------------------------------ torchvision
+
+TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "STL10", "SVHN")
+
+
+def load_torchvision(
+    name: str, root: str, image_size: int, split: str = "train", download: bool = False
+) -> IngestResult:
+    """A torchvision dataset's arrays; downloaded into ``root`` only when ``download`` is true."""
+    from torchvision import datasets
+
+    if name not in TORCHVISION_DATASETS:
+        raise ValueError(f"data.torchvision.name = {name!r} is not supported; choose one of {TORCHVISION_DATASETS}")
+    cls = getattr(datasets, name)
+    split_arg = {"split": split} if name in ("STL10", "SVHN") else {"train": split == "train"}
+    try:
+        dataset = cls(root=str(Path(root).expanduser()), download=download, **split_arg)
+    except (RuntimeError, OSError) as error:
+        hint = "set data.torchvision.download: true while online" if not download else "check the network"
+        raise ValueError(f"data.torchvision ({name} in {root!r}) could not be loaded: {error}; {hint}") from None
+    data = dataset.data
+    pixels = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    if pixels.ndim == 3:  # (N, H, W) grey
+        pixels = pixels[:, None]
+    elif pixels.shape[-1] == 3:  # (N, H, W, 3)
+        pixels = pixels.transpose(0, 3, 1, 2)
+    raw_labels = getattr(dataset, "targets", None)
+    if raw_labels is None:
+        raw_labels = getattr(dataset, "labels", None)
+    labels = None if raw_labels is None else np.asarray(raw_labels, dtype=np.int64)
+    if labels is not None and (labels < 0).any():  # STL-10's unlabelled split
+        labels = None
+    class_names = list(getattr(dataset, "classes", []))
+    return IngestResult(collection_from_arrays(pixels.astype(np.uint8), labels, class_names, image_size, name))
+
+
+# ---------------------------------------------------------------- dispatch
+
+
+def load_image_collection(
+    source: str,
+    image_size: int,
+    max_images: int | None = None,
+    seed: int = 0,
+    **options,
+) -> IngestResult:
+    """Read the configured source; ``options`` are that source's own settings.
+
+    ``max_images`` keeps a random subset of that size (for quick trials).
+    """
+    readers = {
+        "folder": load_folder,
+        "idx": load_idx,
+        "cifar": load_cifar,
+        "torchvision": load_torchvision,
+        "sklearn_digits": lambda image_size: IngestResult(load_sklearn_digits(image_size)),
+    }
+    if source not in readers:
+        raise ValueError(f"data.source = {source!r} is unknown; choose one of {SOURCES}")
+    try:
+        result = readers[source](image_size=image_size, **options)
+    except TypeError as error:
+        raise ValueError(f"the settings under data.{source} do not fit that source: {error}") from None
+    if max_images is not None and max_images < len(result.collection):
+        chosen = np.random.default_rng(seed).choice(len(result.collection), size=max_images, replace=False)
+        result.collection = subset(result.collection, np.sort(chosen))
+    return result
