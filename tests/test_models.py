@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision import models as tv_models
 
-from deepcluster.models import ARCHITECTURES, Sobel, build_model, new_head
+from deepcluster.models import ARCHITECTURES, Sobel, build_model, new_head, torchvision_state_dict
 
 
 @pytest.mark.parametrize(
@@ -65,11 +65,29 @@ def test_new_head_is_freshly_initialised_each_time():
     assert not torch.equal(first.weight, second.weight)
 
 
-def test_resnet_trunk_loads_into_torchvision_resnet18():
-    model = build_model("resnet18", 3, seed=0)
-    reference = tv_models.resnet18(weights=None)
-    missing, unexpected = reference.load_state_dict(model.trunk.state_dict(), strict=False)
-    assert set(missing) == {"fc.weight", "fc.bias"} and not unexpected
+@pytest.mark.parametrize(
+    "name,missing",
+    [("resnet18", {"fc.weight", "fc.bias"}), ("vgg16_bn", {"classifier.6.weight", "classifier.6.bias"})],
+)
+def test_exported_weights_load_into_torchvision(name, missing):
+    model = build_model(name, 3, seed=0).eval()
+    reference = getattr(tv_models, name)(weights=None).eval()
+    result = reference.load_state_dict(torchvision_state_dict(model, name), strict=False)
+    assert set(result.missing_keys) == missing and not result.unexpected_keys
+    # the loaded network computes the same features as ours
+    if name == "resnet18":
+        reference.fc = torch.nn.Identity()
+    else:
+        reference.classifier = reference.classifier[:4]
+    image = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(reference(image), model(image))
+
+
+def test_no_torchvision_export_where_the_input_layer_differs():
+    assert torchvision_state_dict(build_model("resnet18", 3, small_input=True), "resnet18") is None
+    assert torchvision_state_dict(build_model("resnet18", 3, sobel=True), "resnet18") is None
+    assert torchvision_state_dict(build_model("small_convnet", 1, width=4, feature_dim=8), "small_convnet") is None
 
 
 def test_unknown_model_names_the_setting_and_choices():

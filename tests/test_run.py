@@ -3,6 +3,7 @@
 import json
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from kedro.framework.session import KedroSession
@@ -46,6 +47,15 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
     assert set(report["deepcluster"]) == {"acc", "nmi", "ari", "majority_acc"}
     assert report["pixel_kmeans"]["acc"] > 0.5  # digits pixels cluster reasonably
+
+    final = data / "07_model_output/final"
+    table = pd.read_parquet(final / "assignments.parquet")
+    assert list(table.columns) == ["image_id", "cluster", "distance", "class_name"] and len(table) == 240
+    pd.testing.assert_frame_equal(pd.read_csv(final / "assignments.csv", dtype={"image_id": str}), table, check_dtype=False)
+    assert np.load(final / "features.npy").shape == (240, 16)
+    assert np.load(final / "centroids.npy").shape == (12, 16)
+    assert (data / "06_models/backbone.pt").is_file()
+    assert (data / "08_reporting/cluster_montage.png").is_file()
 
     assert set(metric_history(project, "nmi_labels")) == {1, 2}
     assert set(metric_history(project, "train_loss")) == {1, 2}

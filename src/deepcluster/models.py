@@ -184,3 +184,24 @@ def new_head(feature_dim: int, k: int, generator: torch.Generator) -> nn.Linear:
         nn.init.normal_(head.weight, 0.0, 0.01, generator=generator)
         head.bias.zero_()
     return head
+
+
+def torchvision_state_dict(model: DeepClusterNet, name: str) -> dict[str, torch.Tensor] | None:
+    """The trained weights under torchvision's names for ``name``, classifier excluded.
+
+    Loads into ``torchvision.models.<name>()`` with ``strict=False`` (only the final
+    classifier is missing). None for architectures torchvision does not have, or when
+    the input layer differs from torchvision's (Sobel input, small-input ResNet stem).
+    """
+    if model.sobel is not None:
+        return None
+    if name == "resnet18" and model.trunk.conv1.kernel_size == (7, 7):
+        return {k: v.detach().cpu() for k, v in model.trunk.state_dict().items()}
+    if name == "vgg16_bn":
+        renamed = {}
+        for key, value in model.trunk.state_dict().items():  # trunk.0 is vgg.features
+            renamed["features." + key.split(".", 1)[1]] = value.detach().cpu()
+        for key, value in model.neck.state_dict().items():  # neck is classifier[:4]
+            renamed["classifier." + key] = value.detach().cpu()
+        return renamed
+    return None

@@ -1,4 +1,4 @@
-"""Project pipelines: ingest -> DeepCluster rounds -> evaluation."""
+"""Project pipelines: ingest -> DeepCluster rounds -> export and evaluation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from deepcluster.pipelines import deepcluster, evaluation, ingest
+from deepcluster.pipelines import deepcluster, evaluation, export, ingest
 
 
 def configured_rounds() -> int:
@@ -33,6 +33,7 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines = {
         "ingest": ingest.create_pipeline(),
         "deepcluster": deepcluster.create_pipeline(rounds=rounds),
+        "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))

@@ -59,5 +59,5 @@ def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
     assert namespaces == {f"round_{r}" for r in range(5)}
     assert "round_4.checkpoint" in pipelines["evaluation"].inputs()
     assert set(pipelines["__default__"].nodes) == set().union(
-        *(pipelines[name].nodes for name in ("ingest", "deepcluster", "evaluation"))
+        *(pipelines[name].nodes for name in ("ingest", "deepcluster", "export", "evaluation"))
     )

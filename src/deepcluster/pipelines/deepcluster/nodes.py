@@ -103,15 +103,15 @@ def extract_round_features(
 
 
 def cluster_round_features(
-    reduced_features: torch.Tensor,
+    reduced_features: torch.Tensor | np.ndarray,
     kmeans_settings: dict[str, Any],
     runtime: dict[str, Any],
     round_number: int,
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """k-means with this round's seed; every image's cluster and squared distance to it."""
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
+    """k-means with this round's seed: every image's cluster and squared distance to it, the centroids."""
     started = time.perf_counter()
     result = kmeans(
-        reduced_features,
+        torch.as_tensor(reduced_features),  # a tensor in memory, an array when read back from disk
         kmeans_settings["k"],
         n_iter=kmeans_settings["iterations"],
         seed=derive_seed(runtime["seed"], round_number, "kmeans"),
@@ -124,7 +124,7 @@ def cluster_round_features(
         "kmeans_backend": result.backend,
         "kmeans_seconds": time.perf_counter() - started,
     }
-    return assignments, summary
+    return assignments, result.centroids, summary
 
 
 def sample_training_set(assignments: pd.DataFrame, runtime: dict[str, Any], round_number: int) -> np.ndarray:

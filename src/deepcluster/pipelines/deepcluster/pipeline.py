@@ -67,7 +67,7 @@ def round_pipeline(round_number: int) -> Pipeline:
             node(
                 bind_round(cluster_round_features, round_number),
                 ["reduced_features", "params:kmeans", "params:runtime"],
-                ["assignments", "clustering_summary"],
+                ["assignments", "centroids", "clustering_summary"],
                 name="cluster_features",
             ),
             node(
