@@ -83,3 +83,11 @@ def test_an_interrupted_run_resumes_without_redoing_completed_rounds(project_cop
     assert (data / "08_reporting/evaluation.json").is_file()
     # the new MLflow run still has every round's metrics
     assert set(metric_history(project, "nmi_labels")) == {1, 2, 3}
+
+
+def test_rounds_from_params_are_refused_with_the_fix(project_copy):
+    project = project_copy(**TINY_RUN)
+    bootstrap_project(project)
+    with pytest.raises(ValueError, match=r"rounds = 5 for this run, but the pipelines were built with rounds = 2"):
+        with KedroSession.create(project_path=project, runtime_params={"rounds": 5}) as session:
+            session.run()

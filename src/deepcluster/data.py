@@ -8,6 +8,7 @@ as an (N, C, H, W) array or left on disk as file paths read by DataLoader worker
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -180,7 +181,9 @@ class ImageFiles(torch.utils.data.Dataset):
     """
 
     def __init__(self, paths: Sequence[str], channels: int, size: int, min_side: int = 1) -> None:
-        self.paths = paths
+        # one numpy array rather than a list of str objects: forked workers would
+        # otherwise copy every page the reference counts touch
+        self.paths = np.array([os.fsencode(p) for p in paths])
         self.channels = channels
         self.size = size
         self.min_side = min_side
@@ -190,7 +193,8 @@ class ImageFiles(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int):
         try:
-            return index, decode_image(self.paths[index], self.channels, self.size, self.min_side), ""
+            path = os.fsdecode(self.paths[index])
+            return index, decode_image(path, self.channels, self.size, self.min_side), ""
         except UnreadableImage as reason:
             return index, None, str(reason)
 

@@ -1,5 +1,9 @@
 """Kedro project settings (defaults everywhere else)."""
 
+from deepcluster.hooks import RoundsMatchPipeline
+
+HOOKS = (RoundsMatchPipeline(),)
+
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
