@@ -2,11 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from deepcluster.augment import Augmentation
 from deepcluster.models import build_model
 from deepcluster.training import (
     EpochSettings,
     NonFiniteLossError,
     body_optimizer,
+    learning_rate_for_round,
     make_checkpoint,
     network_from_checkpoint,
     restore_training_state,
@@ -14,7 +16,8 @@ from deepcluster.training import (
 )
 
 CPU = torch.device("cpu")
-SETTINGS = EpochSettings(lr=0.05, batch_size=16, crop_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0)
+CROPS = Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0)
+SETTINGS = EpochSettings(CROPS, lr=0.05, batch_size=16)
 CONFIG = {"name": "small_convnet", "in_channels": 1, "seed": 0, "width": 8, "feature_dim": 16}
 
 
@@ -28,7 +31,7 @@ def _epoch(model, optimizer, planted, seed=0, settings=SETTINGS):
 def test_training_learns_planted_pseudo_labels(planted):
     model = build_model(**CONFIG)
     optimizer = body_optimizer(model, lr=0.2)
-    settings = EpochSettings(lr=0.2, batch_size=16, crop_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0)
+    settings = EpochSettings(CROPS, lr=0.2, batch_size=16)
     logs = [_epoch(model, optimizer, planted, seed, settings) for seed in range(15)]
     assert logs[0]["images"] == len(planted)
     assert np.mean([log["loss"] for log in logs[-3:]]) < 0.6 * logs[0]["loss"]
@@ -70,3 +73,19 @@ def test_a_single_image_last_batch_is_skipped(planted):
         model, body_optimizer(model), planted, indices, planted.labels, 3, SETTINGS, CPU, torch.Generator()
     )
     assert log["images"] == 16
+
+
+def test_the_epoch_sets_the_scheduled_learning_rate(planted):
+    model = build_model(**CONFIG)
+    optimizer = body_optimizer(model, lr=0.05)
+    _epoch(model, optimizer, planted, settings=EpochSettings(CROPS, lr=0.0125, batch_size=16))
+    assert optimizer.param_groups[0]["lr"] == 0.0125
+
+
+def test_learning_rate_schedules():
+    assert learning_rate_for_round(0.05, "constant", 7, 10) == 0.05
+    assert learning_rate_for_round(0.05, "cosine", 1, 10) == pytest.approx(0.05)
+    assert learning_rate_for_round(0.05, "cosine", 6, 10) == pytest.approx(0.025)
+    assert learning_rate_for_round(0.05, "cosine", 10, 10) == pytest.approx(0.05 * 0.5 * (1 + np.cos(0.9 * np.pi)))
+    with pytest.raises(ValueError, match="training.lr_schedule = 'step' is unknown"):
+        learning_rate_for_round(0.05, "step", 1, 10)

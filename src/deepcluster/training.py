@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepcluster.augment import random_resized_crop_and_flip, to_normalised_float
+from deepcluster.augment import Augmentation, normalise
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.features import autocast_context
 from deepcluster.models import DeepClusterNet, build_model, new_head
@@ -31,13 +30,23 @@ class NonFiniteLossError(RuntimeError):
 class EpochSettings:
     """How one training epoch is run."""
 
+    augmentation: Augmentation
     lr: float = 0.05
     weight_decay: float = 1e-5
     batch_size: int = 256
-    crop_size: int = 32
-    crop_scale: Sequence[float] = (0.08, 1.0)
-    flip_probability: float = 0.5
     mixed_precision: bool = False
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate_for_round(base_lr: float, schedule: str, round_number: int, rounds: int) -> float:
+    """The epoch's learning rate: ``constant`` (the paper), or ``cosine`` from base_lr at round 1 towards 0."""
+    if schedule == "constant":
+        return base_lr
+    if schedule == "cosine":
+        return base_lr * 0.5 * (1 + math.cos(math.pi * (round_number - 1) / rounds))
+    raise ValueError(f"training.lr_schedule = {schedule!r} is unknown; choose one of {LR_SCHEDULES}")
 
 
 def body_optimizer(
@@ -60,12 +69,17 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """Train on ``collection[indices]`` to predict ``pseudo_labels[indices]`` with a new head.
 
+    ``optimizer``'s learning rate is set to ``settings.lr`` for the epoch; the head's
+    optimiser uses the same rate.
+
     Returns the epoch's mean loss, accuracy on the pseudo-labels, image count and
     wall time. Raises ``NonFiniteLossError`` (after the epoch, to avoid a device
     sync per step) if the loss was ever NaN or infinite.
     """
     head = new_head(model.feature_dim, k, generator).to(device)
     head_optimizer = torch.optim.SGD(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    for group in optimizer.param_groups:
+        group["lr"] = settings.lr
     targets_all = torch.tensor(pseudo_labels, dtype=torch.int64, device=device)
     order = torch.tensor(indices, dtype=torch.int64, device=device)
     model.train()
@@ -78,14 +92,8 @@ def train_one_epoch(
         if pixels.shape[0] < 2:  # batch norm cannot train on a single image
             continue
         targets = targets_all[order[start : start + pixels.shape[0]]]
-        images = to_normalised_float(pixels, collection.mean, collection.std)
-        images = random_resized_crop_and_flip(
-            images,
-            settings.crop_size,
-            generator,
-            scale=settings.crop_scale,
-            flip_probability=settings.flip_probability,
-        )
+        images = settings.augmentation(pixels.float() / 255.0, generator)
+        images = normalise(images, collection.mean, collection.std)
         with autocast_context(device, settings.mixed_precision):
             logits = head(F.relu(model(images)))
             loss = F.cross_entropy(logits.float(), targets)

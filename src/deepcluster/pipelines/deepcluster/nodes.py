@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from deepcluster.augment import Augmentation
 from deepcluster.data import ImageCollection
 from deepcluster.features import extract_reduced_features
 from deepcluster.kmeans import check_k, kmeans
@@ -24,6 +25,7 @@ from deepcluster.sampling import sample_uniformly_over_clusters
 from deepcluster.training import (
     EpochSettings,
     body_optimizer,
+    learning_rate_for_round,
     make_checkpoint,
     network_from_checkpoint,
     restore_training_state,
@@ -143,18 +145,23 @@ def train_round(
     kmeans_settings: dict[str, Any],
     training: dict[str, Any],
     runtime: dict[str, Any],
+    rounds: int,
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log."""
     device = resolve_device(runtime["device"])
     network, optimizer = restore_training_state(previous_checkpoint, device, _optimizer_settings(training))
+    augmentation = dict(training["augmentation"])
+    crop_scale = augmentation.pop("crop_scale")
     settings = EpochSettings(
-        lr=training["lr"],
+        augmentation=Augmentation(
+            output_size=model["input_size"],
+            crop_scale=None if crop_scale is None else tuple(crop_scale),
+            **augmentation,
+        ),
+        lr=learning_rate_for_round(training["lr"], training["lr_schedule"], round_number, rounds),
         weight_decay=training["weight_decay"],
         batch_size=training["batch_size"],
-        crop_size=model["input_size"],
-        crop_scale=tuple(training["crop_scale"]),
-        flip_probability=training["flip_probability"],
         mixed_precision=use_mixed_precision(runtime["mixed_precision"], device),
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime["seed"], round_number, "training"))

@@ -23,6 +23,7 @@ from deepcluster.pipelines.deepcluster.nodes import (
 
 SHARED_INPUTS = {"images", "image_index"}
 PARAMETERS = {
+    "params:rounds",
     "params:runtime",
     "params:model",
     "params:features",
@@ -44,7 +45,7 @@ def initial_pipeline() -> Pipeline:
             )
         ]
     )
-    return pipeline(template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features"})
+    return pipeline(template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features", "params:rounds"})
 
 
 def round_pipeline(round_number: int) -> Pipeline:
@@ -87,6 +88,7 @@ def round_pipeline(round_number: int) -> Pipeline:
                     "params:kmeans",
                     "params:training",
                     "params:runtime",
+                    "params:rounds",
                 ],
                 ["checkpoint", "training_log"],
                 name="train_network",
