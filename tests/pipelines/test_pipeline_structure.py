@@ -31,6 +31,7 @@ def test_rounds_form_a_chain_through_checkpoints_and_assignments():
         "round_3.assignments",
         "images",
         "image_index",
+        "params:rounds",
         "params:runtime",
         "params:model",
         "params:features",
