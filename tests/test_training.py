@@ -4,6 +4,7 @@ import torch
 
 from deepcluster.augment import Augmentation
 from deepcluster.models import build_model
+from deepcluster.runtime import Execution
 from deepcluster.training import (
     EpochSettings,
     NonFiniteLossError,
@@ -15,7 +16,7 @@ from deepcluster.training import (
     train_one_epoch,
 )
 
-CPU = torch.device("cpu")
+CPU = Execution()
 CROPS = Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0)
 SETTINGS = EpochSettings(CROPS, lr=0.05, batch_size=16)
 CONFIG = {"name": "small_convnet", "in_channels": 1, "seed": 0, "width": 8, "feature_dim": 16}

@@ -9,7 +9,6 @@ is extracted, so memory holds n x pca_dim numbers, never n x feature_dim.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,13 +18,7 @@ from deepcluster.augment import center_crop, to_normalised_float
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
-
-
-def autocast_context(device: torch.device, mixed_precision: bool):
-    """bf16 autocast on the device when asked for, else a no-op context."""
-    if not mixed_precision:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+from deepcluster.runtime import Execution
 
 
 def feature_batches(
@@ -33,17 +26,17 @@ def feature_batches(
     collection: ImageCollection,
     indices: np.ndarray,
     batch_size: int,
-    device: torch.device,
+    execution: Execution,
     crop_size: int,
-    mixed_precision: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Float32 features of the images at ``indices``, batch by batch, in that order."""
     model.eval()
+    forward = execution.forward_of(model)
     with torch.inference_mode():
-        for pixels in iterate_pixel_batches(collection, indices, batch_size, device):
+        for pixels in iterate_pixel_batches(collection, indices, batch_size, execution.device):
             images = to_normalised_float(center_crop(pixels, crop_size), collection.mean, collection.std)
-            with autocast_context(device, mixed_precision):
-                features = model(images)
+            with execution.autocast():
+                features = forward(execution.place_input(images))
             yield features.float()
 
 
@@ -51,17 +44,14 @@ def extract_features(
     model: torch.nn.Module,
     collection: ImageCollection,
     batch_size: int,
-    device: torch.device,
+    execution: Execution,
     crop_size: int,
     indices: np.ndarray | None = None,
-    mixed_precision: bool = False,
 ) -> torch.Tensor:
-    """(n, feature_dim) features of the whole collection (or of ``indices``), on ``device``."""
+    """(n, feature_dim) features of the whole collection (or of ``indices``), on the device."""
     if indices is None:
         indices = np.arange(len(collection))
-    return torch.cat(
-        list(feature_batches(model, collection, indices, batch_size, device, crop_size, mixed_precision))
-    )
+    return torch.cat(list(feature_batches(model, collection, indices, batch_size, execution, crop_size)))
 
 
 @dataclass
@@ -79,15 +69,14 @@ def extract_reduced_features(
     collection: ImageCollection,
     pca_dim: int,
     batch_size: int,
-    device: torch.device,
+    execution: Execution,
     crop_size: int,
     pca_fit_size: int | None = None,
     seed: int = 0,
-    mixed_precision: bool = False,
 ) -> ReducedFeatures:
     """Extract features and reduce them with a whitening PCA fitted on all or a sample of them."""
     n = len(collection)
-    extract = dict(batch_size=batch_size, device=device, crop_size=crop_size, mixed_precision=mixed_precision)
+    extract = dict(batch_size=batch_size, execution=execution, crop_size=crop_size)
     if pca_fit_size is None or n <= pca_fit_size:
         features = extract_features(model, collection, **extract)
         pca = fit_pca_whitening(features, usable_pca_dim(pca_dim, features.shape[1], n))

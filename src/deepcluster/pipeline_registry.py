@@ -10,7 +10,10 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-from deepcluster.pipelines import deepcluster, evaluation, export, ingest
+from deepcluster.pipelines.deepcluster import pipeline as deepcluster
+from deepcluster.pipelines.evaluation import pipeline as evaluation
+from deepcluster.pipelines.export import pipeline as export
+from deepcluster.pipelines.ingest import pipeline as ingest
 
 
 def configured_rounds() -> int:

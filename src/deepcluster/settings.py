@@ -1,8 +1,8 @@
 """Kedro project settings (defaults everywhere else)."""
 
-from deepcluster.hooks import RoundsMatchPipeline
+from deepcluster.hooks import NodeTimes, RoundsMatchPipeline
 
-HOOKS = (RoundsMatchPipeline(),)
+HOOKS = (RoundsMatchPipeline(), NodeTimes())
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

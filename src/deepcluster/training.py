@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from deepcluster.augment import Augmentation, normalise
 from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.features import autocast_context
 from deepcluster.models import DeepClusterNet, build_model, new_head
+from deepcluster.runtime import Execution
 
 
 class NonFiniteLossError(RuntimeError):
@@ -34,7 +34,6 @@ class EpochSettings:
     lr: float = 0.05
     weight_decay: float = 1e-5
     batch_size: int = 256
-    mixed_precision: bool = False
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -64,7 +63,7 @@ def train_one_epoch(
     pseudo_labels: np.ndarray,
     k: int,
     settings: EpochSettings,
-    device: torch.device,
+    execution: Execution,
     generator: torch.Generator,
 ) -> dict[str, float]:
     """Train on ``collection[indices]`` to predict ``pseudo_labels[indices]`` with a new head.
@@ -76,6 +75,7 @@ def train_one_epoch(
     wall time. Raises ``NonFiniteLossError`` (after the epoch, to avoid a device
     sync per step) if the loss was ever NaN or infinite.
     """
+    device = execution.device
     head = new_head(model.feature_dim, k, generator).to(device)
     head_optimizer = torch.optim.SGD(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     for group in optimizer.param_groups:
@@ -83,6 +83,7 @@ def train_one_epoch(
     targets_all = torch.tensor(pseudo_labels, dtype=torch.int64, device=device)
     order = torch.tensor(indices, dtype=torch.int64, device=device)
     model.train()
+    forward = execution.forward_of(model)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.int64)
     seen = 0
@@ -93,9 +94,9 @@ def train_one_epoch(
             continue
         targets = targets_all[order[start : start + pixels.shape[0]]]
         images = settings.augmentation(pixels.float() / 255.0, generator)
-        images = normalise(images, collection.mean, collection.std)
-        with autocast_context(device, settings.mixed_precision):
-            logits = head(F.relu(model(images)))
+        images = execution.place_input(normalise(images, collection.mean, collection.std))
+        with execution.autocast():
+            logits = head(F.relu(forward(images)))
             loss = F.cross_entropy(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         head_optimizer.zero_grad(set_to_none=True)
@@ -135,18 +136,18 @@ def make_checkpoint(
     }
 
 
-def network_from_checkpoint(checkpoint: dict[str, Any], device: torch.device) -> DeepClusterNet:
-    """The network as it was when ``checkpoint`` was made."""
-    model = build_model(**checkpoint["model_config"]).to(device)
+def network_from_checkpoint(checkpoint: dict[str, Any], execution: Execution) -> DeepClusterNet:
+    """The network as it was when ``checkpoint`` was made, placed for ``execution``."""
+    model = build_model(**checkpoint["model_config"])
     model.load_state_dict(checkpoint["model_state"])
-    return model
+    return execution.place_model(model)
 
 
 def restore_training_state(
-    checkpoint: dict[str, Any], device: torch.device, optimizer_settings: dict[str, float]
+    checkpoint: dict[str, Any], execution: Execution, optimizer_settings: dict[str, float]
 ) -> tuple[DeepClusterNet, torch.optim.SGD]:
     """The network and its body optimiser, momentum buffers included, from ``checkpoint``."""
-    model = network_from_checkpoint(checkpoint, device)
+    model = network_from_checkpoint(checkpoint, execution)
     optimizer = body_optimizer(model, **optimizer_settings)
     optimizer.load_state_dict(checkpoint["optimizer_state"])
     # keep the momentum buffers but take the current settings (e.g. a lowered lr)

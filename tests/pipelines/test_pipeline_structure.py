@@ -1,5 +1,5 @@
-from deepcluster.pipelines.deepcluster import create_pipeline, round_pipeline
-from deepcluster.pipelines.evaluation import create_pipeline as create_evaluation
+from deepcluster.pipelines.deepcluster.pipeline import create_pipeline, round_pipeline
+from deepcluster.pipelines.evaluation.pipeline import create_pipeline as create_evaluation
 
 ROUND_NODES = {
     "extract_features",

@@ -20,7 +20,7 @@ from deepcluster.metrics import (
 )
 from deepcluster.models import build_model
 from deepcluster.pca import usable_pca_dim
-from deepcluster.runtime import derive_seed, resolve_device, use_mixed_precision
+from deepcluster.runtime import derive_seed, execution_from_settings
 from deepcluster.sampling import sample_uniformly_over_clusters
 from deepcluster.training import (
     EpochSettings,
@@ -82,18 +82,17 @@ def extract_round_features(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Whitened, L2-normalised PCA features of every image under the previous round's network."""
     started = time.perf_counter()
-    device = resolve_device(runtime["device"])
-    network = network_from_checkpoint(previous_checkpoint, device)
+    execution = execution_from_settings(runtime)
+    network = network_from_checkpoint(previous_checkpoint, execution)
     reduced = extract_reduced_features(
         network,
         images,
         pca_dim=pca["dim"],
         batch_size=features["batch_size"],
-        device=device,
+        execution=execution,
         crop_size=model["input_size"],
         pca_fit_size=pca.get("fit_size"),
         seed=derive_seed(runtime["seed"], round_number, "pca_sample"),
-        mixed_precision=use_mixed_precision(runtime["mixed_precision"], device),
     )
     summary = {
         "feature_collapse_std": reduced.collapse_std,
@@ -149,8 +148,8 @@ def train_round(
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log."""
-    device = resolve_device(runtime["device"])
-    network, optimizer = restore_training_state(previous_checkpoint, device, _optimizer_settings(training))
+    execution = execution_from_settings(runtime)
+    network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
     augmentation = dict(training["augmentation"])
     crop_scale = augmentation.pop("crop_scale")
     settings = EpochSettings(
@@ -162,7 +161,6 @@ def train_round(
         lr=learning_rate_for_round(training["lr"], training["lr_schedule"], round_number, rounds),
         weight_decay=training["weight_decay"],
         batch_size=training["batch_size"],
-        mixed_precision=use_mixed_precision(runtime["mixed_precision"], device),
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime["seed"], round_number, "training"))
     log = train_one_epoch(
@@ -173,7 +171,7 @@ def train_round(
         assignments["cluster"].to_numpy(),
         kmeans_settings["k"],
         settings,
-        device,
+        execution,
         generator,
     )
     checkpoint = make_checkpoint(network, optimizer, previous_checkpoint["model_config"], round_number)

@@ -13,7 +13,7 @@ from deepcluster.features import extract_features
 from deepcluster.kmeans import kmeans_best_of
 from deepcluster.metrics import labelling_agreement
 from deepcluster.pca import fit_pca_whitening, usable_pca_dim
-from deepcluster.runtime import derive_seed, resolve_device, use_mixed_precision
+from deepcluster.runtime import derive_seed, execution_from_settings
 from deepcluster.training import network_from_checkpoint
 
 
@@ -32,15 +32,10 @@ def extract_final_features(
     runtime: dict[str, Any],
 ) -> torch.Tensor:
     """Features of every image under the final network (eval mode, no augmentation)."""
-    device = resolve_device(runtime["device"])
-    network = network_from_checkpoint(final_checkpoint, device)
+    execution = execution_from_settings(runtime)
+    network = network_from_checkpoint(final_checkpoint, execution)
     return extract_features(
-        network,
-        images,
-        batch_size=evaluation["batch_size"],
-        device=device,
-        crop_size=model["input_size"],
-        mixed_precision=use_mixed_precision(runtime["mixed_precision"], device),
+        network, images, batch_size=evaluation["batch_size"], execution=execution, crop_size=model["input_size"]
     )
 
 

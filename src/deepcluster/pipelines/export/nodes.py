@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-import torch
 from PIL import Image
 
 from deepcluster.data import ImageCollection
 from deepcluster.models import torchvision_state_dict
 from deepcluster.plots import cluster_montage
+from deepcluster.runtime import Execution
 from deepcluster.training import network_from_checkpoint
 
 
@@ -27,7 +27,7 @@ def tabulate_assignments(assignments: pd.DataFrame, image_index: pd.DataFrame) -
 def export_backbone(final_checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The trained network: for ``deepcluster.models.build_model``, and under torchvision's names where possible."""
     config = final_checkpoint["model_config"]
-    network = network_from_checkpoint(final_checkpoint, torch.device("cpu"))
+    network = network_from_checkpoint(final_checkpoint, Execution())
     exported = {"model_config": config, "model_state": final_checkpoint["model_state"], "round": final_checkpoint["round"]}
     torchvision_weights = torchvision_state_dict(network, config["name"])
     if torchvision_weights is not None:
