@@ -1,0 +1,86 @@
+"""The field's protocols for frozen features: a linear probe and a weighted kNN classifier.
+
+Both train on one split and score top-1 accuracy on another; ``held_out_split``
+makes a stratified split when the data has no test split of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def held_out_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a train and a test part, each class split in the same proportion."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"evaluation.test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = int(round(len(members) * test_fraction))
+        test.append(members[:cut])
+        train.append(members[cut:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def linear_probe_accuracy(
+    train_features: torch.Tensor,
+    train_labels: np.ndarray,
+    test_features: torch.Tensor,
+    test_labels: np.ndarray,
+    weight_decay: float = 1e-4,
+    iterations: int = 200,
+) -> float:
+    """Top-1 of a multinomial logistic regression on standardised frozen features.
+
+    Fitted with full-batch L-BFGS (the loss is convex), so the result does not
+    depend on a learning-rate schedule.
+    """
+    device = train_features.device
+    mean = train_features.mean(dim=0)
+    std = train_features.std(dim=0).clamp_min(1e-6)
+    x_train = ((train_features - mean) / std).float()
+    x_test = ((test_features.to(device) - mean) / std).float()
+    y_train = torch.as_tensor(train_labels, dtype=torch.int64, device=device)
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    classifier = torch.nn.Linear(x_train.shape[1], n_classes).to(device)
+    optimizer = torch.optim.LBFGS(classifier.parameters(), max_iter=iterations, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(classifier(x_train), y_train) + weight_decay * classifier.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        predictions = classifier(x_test).argmax(dim=1).cpu().numpy()
+    return float((predictions == test_labels).mean())
+
+
+def knn_accuracy(
+    train_features: torch.Tensor,
+    train_labels: np.ndarray,
+    test_features: torch.Tensor,
+    test_labels: np.ndarray,
+    k: int = 20,
+    temperature: float = 0.07,
+    chunk: int = 1024,
+) -> float:
+    """Top-1 of a weighted kNN vote on cosine similarity (weights exp(similarity / temperature))."""
+    device = train_features.device
+    bank = F.normalize(train_features.float(), dim=1)
+    queries = F.normalize(test_features.float().to(device), dim=1)
+    bank_labels = torch.as_tensor(train_labels, dtype=torch.int64, device=device)
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    k = min(k, bank.shape[0])
+    predictions = []
+    for start in range(0, queries.shape[0], chunk):
+        similarity, neighbour = (queries[start : start + chunk] @ bank.T).topk(k, dim=1)
+        votes = torch.zeros(similarity.shape[0], n_classes, device=device)
+        votes.scatter_add_(1, bank_labels[neighbour], (similarity / temperature).exp())
+        predictions.append(votes.argmax(dim=1))
+    return float((torch.cat(predictions).cpu().numpy() == test_labels).mean())

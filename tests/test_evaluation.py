@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from deepcluster.evaluation import held_out_split, knn_accuracy, linear_probe_accuracy
+
+
+@pytest.fixture
+def separable():
+    """Four classes, linearly separable in 20-d (class means far apart along 4 axes), plus noise."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 800)
+    features = rng.normal(size=(800, 20))
+    features[np.arange(800), labels] += 6.0
+    return torch.from_numpy(features).float(), labels
+
+
+def test_split_is_stratified_and_disjoint():
+    labels = np.repeat(np.arange(3), [100, 50, 10])
+    train, test = held_out_split(labels, 0.2, seed=0)
+    assert not set(train) & set(test) and len(train) + len(test) == 160
+    assert np.bincount(labels[test]).tolist() == [20, 10, 2]
+    with pytest.raises(ValueError, match="test_fraction"):
+        held_out_split(labels, 1.5, seed=0)
+
+
+def test_linear_probe_separates_a_planted_linear_case(separable):
+    features, labels = separable
+    train, test = held_out_split(labels, 0.25, seed=0)
+    ours = linear_probe_accuracy(features[train], labels[train], features[test], labels[test])
+    assert ours > 0.97
+    reference = LogisticRegression(max_iter=1000).fit(features[train].numpy(), labels[train])
+    assert ours == pytest.approx(reference.score(features[test].numpy(), labels[test]), abs=0.02)
+
+
+def test_linear_probe_on_noise_is_at_chance():
+    rng = np.random.default_rng(1)
+    features = torch.from_numpy(rng.normal(size=(2000, 10))).float()
+    labels = rng.integers(0, 4, 2000)
+    accuracy = linear_probe_accuracy(features[:1500], labels[:1500], features[1500:], labels[1500:])
+    assert accuracy == pytest.approx(0.25, abs=0.06)
+
+
+def test_knn_matches_a_plain_nearest_neighbour_vote(separable):
+    features, labels = separable
+    train, test = held_out_split(labels, 0.25, seed=1)
+    ours = knn_accuracy(features[train], labels[train], features[test], labels[test], k=20, chunk=37)
+    normalised = torch.nn.functional.normalize(features, dim=1).numpy()
+    reference = KNeighborsClassifier(20, metric="cosine").fit(normalised[train], labels[train])
+    assert ours == pytest.approx(reference.score(normalised[test], labels[test]), abs=0.02)
+    assert ours > 0.95
+
+
+def test_one_nearest_neighbour_is_exact():
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    queries = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9]])
+    accuracy = knn_accuracy(bank, np.array([0, 1]), queries, np.array([0, 1, 0]), k=1)
+    assert accuracy == pytest.approx(2 / 3)
