@@ -45,8 +45,12 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
         assert metrics["round"] == r and 0 <= metrics["nmi_labels"] <= 1
     assert "nmi_previous_round" in json.loads((data / "08_reporting/rounds/round_2/metrics.json").read_text())
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
-    assert set(report["deepcluster"]) == {"acc", "nmi", "ari", "majority_acc"}
-    assert report["pixel_kmeans"]["acc"] > 0.5  # digits pixels cluster reasonably
+    protocol = {"acc", "nmi", "ari", "linear_top1", "knn20_top1", "knn200_top1"}
+    assert set(report["deepcluster"]) == protocol | {"overclustering_acc"}
+    assert set(report["random_network"]) == set(report["pixels"]) == protocol
+    assert report["pixels"]["acc"] > 0.5 and report["pixels"]["knn20_top1"] > 0.8  # digits pixels are informative
+    for plot in ("metric_curves", "cluster_sizes", "embedding", "confusion"):
+        assert (data / f"08_reporting/{plot}.png").is_file()
 
     final = data / "07_model_output/final"
     table = pd.read_parquet(final / "assignments.parquet")
@@ -61,6 +65,7 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     assert set(metric_history(project, "train_loss")) == {1, 2}
     assert set(metric_history(project, "nmi_previous_round")) == {2}
     assert metric_history(project, "final_deepcluster_acc") == {2: pytest.approx(report["deepcluster"]["acc"])}
+    assert set(metric_history(project, "final_pixels_linear_top1")) == {2}
 
 
 def test_an_interrupted_run_resumes_without_redoing_completed_rounds(project_copy):

@@ -1,4 +1,4 @@
-"""Nodes of the evaluation pipeline."""
+"""Nodes of the evaluation pipeline: the same protocol for the trained network and the baselines."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepcluster.data import ImageCollection
+from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.evaluation import held_out_split, knn_accuracy, linear_probe_accuracy
 from deepcluster.features import extract_features
 from deepcluster.kmeans import kmeans_best_of
-from deepcluster.metrics import labelling_agreement
+from deepcluster.metrics import labelling_agreement, majority_accuracy
 from deepcluster.pca import fit_pca_whitening, usable_pca_dim
+from deepcluster.plots import cluster_size_histogram, confusion_figure, embedding_scatter, metric_curves
 from deepcluster.runtime import derive_seed, execution_from_settings
 from deepcluster.training import network_from_checkpoint
 
@@ -24,78 +26,148 @@ def _labels(image_index: pd.DataFrame) -> np.ndarray | None:
     return labels.to_numpy().astype(np.int64)
 
 
-def extract_final_features(
-    final_checkpoint: dict[str, Any],
+def _class_names(image_index: pd.DataFrame) -> list[str]:
+    pairs = image_index[["label", "class_name"]].drop_duplicates().sort_values("label")
+    return [str(name) for name in pairs["class_name"]]
+
+
+def extract_network_features(
+    checkpoint: dict[str, Any],
     images: ImageCollection,
     model: dict[str, Any],
     evaluation: dict[str, Any],
     runtime: dict[str, Any],
 ) -> torch.Tensor:
-    """Features of every image under the final network (eval mode, no augmentation)."""
+    """Features of every image under a checkpoint's network (eval mode, no augmentation)."""
     execution = execution_from_settings(runtime)
-    network = network_from_checkpoint(final_checkpoint, execution)
+    network = network_from_checkpoint(checkpoint, execution)
     return extract_features(
         network, images, batch_size=evaluation["batch_size"], execution=execution, crop_size=model["input_size"]
     )
 
 
-def _reduce_for_clustering(features: torch.Tensor, settings: dict[str, Any]) -> torch.Tensor:
-    """Optional PCA (with or without whitening), then L2 normalisation."""
-    if not settings["pca_dim"]:
-        return torch.nn.functional.normalize(features.float(), dim=1)
-    dim = usable_pca_dim(settings["pca_dim"], features.shape[1], features.shape[0])
-    return fit_pca_whitening(features, dim).transform(features, whiten=settings["whiten"])
+def pixel_features(images: ImageCollection, evaluation: dict[str, Any]) -> torch.Tensor:
+    """Raw pixels in [0, 1], one flat row per image: the baseline 'features'."""
+    everything = np.arange(len(images))
+    batches = iterate_pixel_batches(images, everything, evaluation["batch_size"], torch.device("cpu"))
+    return torch.cat([batch.flatten(1).float() / 255.0 for batch in batches])
 
 
-def _cluster_into_classes(
-    points: torch.Tensor, labels: np.ndarray, settings: dict[str, Any], seed: int
-) -> dict[str, float]:
+def cluster_into_classes(
+    features: torch.Tensor, image_index: pd.DataFrame, evaluation: dict[str, Any], runtime: dict[str, Any]
+) -> np.ndarray:
+    """k-means with k = number of classes (best of several restarts by objective; no labels used).
+
+    Features are reduced as ``evaluation.clustering`` says: PCA (whitened or not) or
+    none, then L2-normalised. Empty when the data has no labels.
+    """
+    labels = _labels(image_index)
+    if labels is None:
+        return np.empty(0, dtype=np.int64)
+    settings = evaluation["clustering"]
+    points = features.float()
+    if settings["pca_dim"]:
+        dim = usable_pca_dim(min(settings["pca_dim"], points.shape[1]), points.shape[1], points.shape[0])
+        points = fit_pca_whitening(points, dim).transform(points, whiten=settings["whiten"])
+    else:
+        points = torch.nn.functional.normalize(points, dim=1)
     result = kmeans_best_of(
         points,
         int(np.unique(labels).size),
         restarts=settings["restarts"],
         n_iter=settings["iterations"],
-        seed=seed,
+        seed=derive_seed(runtime["seed"], 0, "evaluation_kmeans"),
     )
-    return labelling_agreement(labels, result.assignments)
+    return result.assignments
 
 
-def cluster_final_features(
-    final_features: torch.Tensor,
-    image_index: pd.DataFrame,
-    evaluation: dict[str, Any],
-    runtime: dict[str, Any],
-) -> dict[str, float]:
-    """ACC, NMI and ARI of k-means with k = number of classes on the final features."""
+def score_clustering(clusters: np.ndarray, image_index: pd.DataFrame) -> dict[str, float]:
+    """ACC (Hungarian), NMI and ARI of the k = classes clustering."""
     labels = _labels(image_index)
     if labels is None:
         return {}
-    settings = evaluation["clustering"]
-    points = _reduce_for_clustering(final_features, settings)
-    return _cluster_into_classes(points, labels, settings, derive_seed(runtime["seed"], 0, "final_kmeans"))
+    scores = labelling_agreement(labels, clusters)
+    return {name: scores[name] for name in ("acc", "nmi", "ari")}
 
 
-def cluster_pixels(
-    images: ImageCollection, image_index: pd.DataFrame, evaluation: dict[str, Any], runtime: dict[str, Any]
+def probe_features(
+    features: torch.Tensor, image_index: pd.DataFrame, evaluation: dict[str, Any], runtime: dict[str, Any]
 ) -> dict[str, float]:
-    """The pixel baseline: the same k-means with k = number of classes, on raw pixels."""
+    """Linear-probe and weighted-kNN top-1 on a stratified held-out part of the images."""
     labels = _labels(image_index)
-    if labels is None or images.pixels is None:
+    if labels is None:
         return {}
-    pixels = torch.from_numpy(images.pixels.reshape(len(images), -1)).float() / 255.0
-    return _cluster_into_classes(
-        pixels, labels, evaluation["clustering"], derive_seed(runtime["seed"], 0, "pixel_kmeans")
-    )
+    train, test = held_out_split(labels, evaluation["test_fraction"], seed=derive_seed(runtime["seed"], 0, "split"))
+    features = features.float()
+    scores = {
+        "linear_top1": linear_probe_accuracy(
+            features[train], labels[train], features[test], labels[test], weight_decay=evaluation["probe_weight_decay"]
+        )
+    }
+    for k in evaluation["knn_k"]:
+        scores[f"knn{k}_top1"] = knn_accuracy(features[train], labels[train], features[test], labels[test], k=k)
+    return scores
+
+
+def overclustering_accuracy(final_assignments: pd.DataFrame, image_index: pd.DataFrame) -> dict[str, float]:
+    """Accuracy when each of the last round's k clusters predicts its majority class."""
+    labels = _labels(image_index)
+    if labels is None:
+        return {}
+    return {"overclustering_acc": majority_accuracy(labels, final_assignments["cluster"].to_numpy())}
 
 
 def summarise_evaluation(
-    network_metrics: dict[str, float], pixel_metrics: dict[str, float], round_number: int
+    deepcluster_clustering: dict[str, float],
+    deepcluster_probes: dict[str, float],
+    overclustering: dict[str, float],
+    random_clustering: dict[str, float],
+    random_probes: dict[str, float],
+    pixel_clustering: dict[str, float],
+    pixel_probes: dict[str, float],
+    round_number: int,
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
-    """One report of the final network against the pixel baseline, and its MLflow form."""
-    report = {"rounds": round_number, "deepcluster": network_metrics, "pixel_kmeans": pixel_metrics}
+    """One report: the trained network against the random network and raw pixels, and its MLflow form."""
+    report = {
+        "rounds": round_number,
+        "deepcluster": {**deepcluster_clustering, **deepcluster_probes, **overclustering},
+        "random_network": {**random_clustering, **random_probes},
+        "pixels": {**pixel_clustering, **pixel_probes},
+    }
     mlflow_metrics = {
         f"final_{group}_{name}": {"value": float(value), "step": round_number}
-        for group, metrics in (("deepcluster", network_metrics), ("pixel_kmeans", pixel_metrics))
+        for group, metrics in report.items()
+        if isinstance(metrics, dict)
         for name, value in metrics.items()
     }
     return report, mlflow_metrics
+
+
+def plot_metric_curves(*round_metrics: dict[str, Any]):
+    """Label agreement, stability and cluster balance over the rounds."""
+    names = ["nmi_labels", "acc_labels", "majority_acc_labels", "nmi_previous_round", "cluster_size_entropy"]
+    return metric_curves(list(round_metrics), names)
+
+
+def plot_cluster_sizes(final_assignments: pd.DataFrame, kmeans_settings: dict[str, Any]):
+    return cluster_size_histogram(final_assignments["cluster"].to_numpy(), kmeans_settings["k"])
+
+
+def plot_embedding(
+    features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame, evaluation: dict[str, Any]
+):
+    """t-SNE of up to ``evaluation.embedding_points`` images, by cluster and by label."""
+    labels = _labels(image_index)
+    n = features.shape[0]
+    chosen = np.sort(np.random.default_rng(0).choice(n, size=min(n, evaluation["embedding_points"]), replace=False))
+    colour = clusters[chosen] if len(clusters) else np.zeros(len(chosen))
+    return embedding_scatter(
+        features[chosen].float().cpu().numpy(), colour, None if labels is None else labels[chosen]
+    )
+
+
+def plot_confusion(clusters: np.ndarray, image_index: pd.DataFrame):
+    labels = _labels(image_index)
+    if labels is None:
+        return confusion_figure(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), ["unlabelled"])
+    return confusion_figure(labels, clusters, _class_names(image_index))

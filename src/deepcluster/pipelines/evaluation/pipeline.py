@@ -1,44 +1,134 @@
-"""Evaluation: the final network's features clustered into the true classes, next to pixel k-means."""
+"""Evaluation: one protocol for the trained network, the same network untrained, and raw pixels.
 
+``evaluation.<subject>`` (deepcluster, random_network, pixels) each get the same
+template: k-means with k = number of classes scored by ACC / NMI / ARI, and a
+linear probe and weighted kNN on a held-out part. Plots and a report follow.
+"""
 
-from kedro.pipeline import Pipeline, node
+from kedro.pipeline import Pipeline, node, pipeline
 
 from deepcluster.pipelines import bind_round
 from deepcluster.pipelines.evaluation.nodes import (
-    cluster_final_features,
-    cluster_pixels,
-    extract_final_features,
+    cluster_into_classes,
+    extract_network_features,
+    overclustering_accuracy,
+    pixel_features,
+    plot_cluster_sizes,
+    plot_confusion,
+    plot_embedding,
+    plot_metric_curves,
+    probe_features,
+    score_clustering,
     summarise_evaluation,
 )
 
+SUBJECTS = ("deepcluster", "random_network", "pixels")
 
-def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    """Evaluate ``round_{rounds}.checkpoint``, the last round's network."""
-    return Pipeline(
+
+def protocol_pipeline(subject: str) -> Pipeline:
+    """The protocol for one set of features, under ``evaluation.<subject>``."""
+    template = Pipeline(
         [
             node(
-                extract_final_features,
-                [f"round_{rounds}.checkpoint", "images", "params:model", "params:evaluation", "params:runtime"],
-                "final_features",
-                name="extract_final_features",
+                cluster_into_classes,
+                ["features", "image_index", "params:evaluation", "params:runtime"],
+                "clusters",
+                name="cluster_into_classes",
             ),
+            node(score_clustering, ["clusters", "image_index"], "clustering_scores", name="score_clustering"),
             node(
-                cluster_final_features,
-                ["final_features", "image_index", "params:evaluation", "params:runtime"],
-                "final_clustering_metrics",
-                name="cluster_final_features",
-            ),
-            node(
-                cluster_pixels,
-                ["images", "image_index", "params:evaluation", "params:runtime"],
-                "pixel_clustering_metrics",
-                name="cluster_pixels",
-            ),
-            node(
-                bind_round(summarise_evaluation, rounds),
-                ["final_clustering_metrics", "pixel_clustering_metrics"],
-                ["evaluation_report", "evaluation_mlflow_metrics"],
-                name="summarise_evaluation",
+                probe_features,
+                ["features", "image_index", "params:evaluation", "params:runtime"],
+                "probe_scores",
+                name="probe_features",
             ),
         ]
     )
+    return pipeline(
+        template,
+        namespace=f"evaluation.{subject}",
+        inputs={"image_index"},
+        parameters={"params:evaluation", "params:runtime"},
+    )
+
+
+def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
+    """Evaluate ``round_{rounds}.checkpoint`` against ``round_0.checkpoint`` and the pixels."""
+    feature_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
+    features = Pipeline(
+        [
+            node(
+                extract_network_features,
+                [f"round_{rounds}.checkpoint", *feature_inputs],
+                "evaluation.deepcluster.features",
+                name="evaluation.extract_trained_features",
+            ),
+            node(
+                extract_network_features,
+                ["round_0.checkpoint", *feature_inputs],
+                "evaluation.random_network.features",
+                name="evaluation.extract_random_network_features",
+            ),
+            node(
+                pixel_features,
+                ["images", "params:evaluation"],
+                "evaluation.pixels.features",
+                name="evaluation.flatten_pixels",
+            ),
+        ]
+    )
+    protocols = sum((protocol_pipeline(subject) for subject in SUBJECTS), Pipeline([]))
+    report = Pipeline(
+        [
+            node(
+                overclustering_accuracy,
+                [f"round_{rounds}.assignments", "image_index"],
+                "evaluation.overclustering",
+                name="evaluation.overclustering_accuracy",
+            ),
+            node(
+                bind_round(summarise_evaluation, rounds),
+                [
+                    "evaluation.deepcluster.clustering_scores",
+                    "evaluation.deepcluster.probe_scores",
+                    "evaluation.overclustering",
+                    "evaluation.random_network.clustering_scores",
+                    "evaluation.random_network.probe_scores",
+                    "evaluation.pixels.clustering_scores",
+                    "evaluation.pixels.probe_scores",
+                ],
+                ["evaluation.report", "evaluation.mlflow_metrics"],
+                name="evaluation.summarise",
+            ),
+            node(
+                plot_metric_curves,
+                [f"round_{r}.round_metrics" for r in range(1, rounds + 1)],
+                "evaluation.metric_curves_plot",
+                name="evaluation.plot_metric_curves",
+            ),
+            node(
+                plot_cluster_sizes,
+                [f"round_{rounds}.assignments", "params:kmeans"],
+                "evaluation.cluster_sizes_plot",
+                name="evaluation.plot_cluster_sizes",
+            ),
+            node(
+                plot_embedding,
+                [
+                    "evaluation.deepcluster.features",
+                    "evaluation.deepcluster.clusters",
+                    "image_index",
+                    "params:evaluation",
+                ],
+                "evaluation.embedding_plot",
+                name="evaluation.plot_embedding",
+            ),
+            node(
+                plot_confusion,
+                ["evaluation.deepcluster.clusters", "image_index"],
+                "evaluation.confusion_plot",
+                name="evaluation.plot_confusion",
+            ),
+        ]
+    )
+    return features + protocols + report
