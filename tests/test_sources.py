@@ -9,7 +9,15 @@ import torch
 from PIL import Image
 
 from deepcluster.data import decode_image, iterate_pixel_batches
-from deepcluster.sources import load_cifar, load_folder, load_idx, load_image_collection, load_torchvision, read_idx
+from deepcluster.sources import (
+    load_cifar,
+    load_folder,
+    load_idx,
+    load_image_collection,
+    load_npz,
+    load_torchvision,
+    read_idx,
+)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/datasets is not beside this clone")
@@ -226,3 +234,17 @@ def test_torchvision_reads_downloaded_files_offline(tmp_path):
     np.testing.assert_array_equal(collection.labels, [0, 1, 2, 3])
     with pytest.raises(ValueError, match="could not be loaded.*download: true"):
         load_torchvision("FashionMNIST", str(tmp_path), image_size=28)
+
+
+def test_npz_arrays_in_either_channel_order(tmp_path):
+    rng = np.random.default_rng(0)
+    last = rng.integers(0, 256, (5, 6, 6, 3), dtype=np.uint8)
+    np.savez(tmp_path / "a.npz", pixels=last, labels=np.arange(5))
+    collection = load_npz(str(tmp_path / "a.npz"), image_size=6).collection
+    np.testing.assert_array_equal(collection.pixels, last.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(collection.labels, np.arange(5))
+    np.savez(tmp_path / "b.npz", pixels=last[..., 0])
+    assert load_npz(str(tmp_path / "b.npz"), image_size=6).collection.pixels.shape == (5, 1, 6, 6)
+    np.savez(tmp_path / "c.npz", images=last)
+    with pytest.raises(ValueError, match="has no 'pixels' array"):
+        load_npz(str(tmp_path / "c.npz"), image_size=6)

@@ -1,8 +1,10 @@
 """Kedro project settings (defaults everywhere else)."""
 
-from deepcluster.hooks import NodeTimes, RoundsMatchPipeline
+from deepcluster.hooks import BatchedMlflowHook, NodeTimes, RoundsMatchPipeline
 
-HOOKS = (RoundsMatchPipeline(), NodeTimes())
+HOOKS = (RoundsMatchPipeline(), BatchedMlflowHook(), NodeTimes())
+# replaced by BatchedMlflowHook, which logs parameters once per run instead of per node
+DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its distribution name, as installed
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -5,6 +5,8 @@
 * ``idx``: MNIST-family idx files, plain or gzipped.
 * ``cifar``: the CIFAR-10/100 "python version" pickled batches.
 * ``torchvision``: torchvision's datasets, downloaded when asked to, else read offline.
+* ``npz``: arrays you already have: ``pixels`` (uint8, N x H x W, N x C x H x W or
+  N x H x W x C) and optionally ``labels``, in one ``.npz`` file.
 * ``sklearn_digits``: scikit-learn's bundled digits (no download).
 
 A file of a folder that cannot be used (corrupt, truncated, empty, not an image,
@@ -34,7 +36,7 @@ from deepcluster.data import (
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("folder", "idx", "cifar", "torchvision", "sklearn_digits")
+SOURCES = ("folder", "idx", "cifar", "torchvision", "npz", "sklearn_digits")
 IMAGE_SUFFIXES = {
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".webp"
 }  # fmt: skip
@@ -237,6 +239,26 @@ def load_cifar(path: str, image_size: int, split: str = "train", label_type: str
     return IngestResult(collection_from_arrays(pixels, labels, class_names, image_size, "cifar"))
 
 
+def load_npz(path: str, image_size: int) -> IngestResult:
+    """uint8 ``pixels`` and optional ``labels`` arrays from one ``.npz`` file."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ValueError(f"data.npz.path = {path!r} does not exist")
+    with np.load(file) as arrays:
+        if "pixels" not in arrays:
+            raise ValueError(f"data.npz.path = {path!r} has no 'pixels' array (it has {sorted(arrays)})")
+        pixels = arrays["pixels"]
+        labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
+    if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4):
+        raise ValueError(f"data.npz 'pixels' must be uint8 images, got {pixels.dtype} of shape {pixels.shape}")
+    if pixels.ndim == 3:
+        pixels = pixels[:, None]
+    elif pixels.shape[-1] in (1, 3) and pixels.shape[1] not in (1, 3):
+        pixels = pixels.transpose(0, 3, 1, 2)  # channels last -> first
+    names = [] if labels is None else [str(c) for c in range(int(labels.max()) + 1)]
+    return IngestResult(collection_from_arrays(np.ascontiguousarray(pixels), labels, names, image_size, "npz"))
+
+
 # ------------------------------------------------------------ torchvision
 
 TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "STL10", "SVHN")
@@ -292,6 +314,7 @@ def load_image_collection(
         "idx": load_idx,
         "cifar": load_cifar,
         "torchvision": load_torchvision,
+        "npz": load_npz,
         "sklearn_digits": lambda image_size: IngestResult(load_sklearn_digits(image_size)),
     }
     if source not in readers:

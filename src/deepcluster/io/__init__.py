@@ -1,6 +1,7 @@
 """Kedro datasets specific to this project."""
 
 from deepcluster.io.checkpoint_dataset import CheckpointDataset
+from deepcluster.io.mlflow_metrics_dataset import MlflowMetricsBatchDataset
 from deepcluster.io.numpy_dataset import NumpyDataset
 
-__all__ = ["CheckpointDataset", "NumpyDataset"]
+__all__ = ["CheckpointDataset", "MlflowMetricsBatchDataset", "NumpyDataset"]

@@ -1,0 +1,32 @@
+import json
+
+import pytest
+
+from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
+from tests.conftest import PROJECT_ROOT, TINY_RUN
+from tests.test_run import run_session
+
+
+def test_merge_and_overrides():
+    assert merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 3}
+    assert dotted_override("kmeans.k=100") == {"kmeans": {"k": 100}}
+    assert dotted_override("training.augmentation.crop_scale=[0.2, 1.0]") == {
+        "training": {"augmentation": {"crop_scale": [0.2, 1.0]}}
+    }
+    parameters = load_parameters(PROJECT_ROOT / "conf", None, {"kmeans": {"k": 7}})
+    assert parameters["kmeans"] == {"k": 7, "iterations": 20, "backend": "auto"}
+    with pytest.raises(ValueError, match="no parameters"):
+        load_parameters(PROJECT_ROOT / "conf", "no_such_env")
+
+
+def test_gives_the_same_results_as_kedro_run(project_copy):
+    project = project_copy(**TINY_RUN)
+    run_session(project)
+    plain = run(load_parameters(project / "conf", "local"), log=lambda _: None)
+    kedro_report = json.loads((project / "data/08_reporting/evaluation.json").read_text())
+    assert plain["report"]["deepcluster"] == pytest.approx(kedro_report["deepcluster"])
+    assert plain["report"]["pixels"] == pytest.approx(kedro_report["pixels"])
+    for r, metrics in enumerate(plain["rounds"], start=1):
+        kedro_round = json.loads((project / f"data/08_reporting/rounds/round_{r}/metrics.json").read_text())
+        for name in ("nmi_labels", "train_loss", "kmeans_objective"):
+            assert metrics[name] == pytest.approx(kedro_round[name])
