@@ -8,7 +8,7 @@ from deepcluster.training import NonFiniteLossError
 from tests.conftest import TINY_RUN
 from tests.test_run import run_session
 
-MODEL = {"name": "small_convnet", "input_size": 8, "options": {"width": 4, "feature_dim": 16}}
+MODEL = {"name": "small_convnet", "input_size": 8, "options": {"small_convnet": {"width": 4, "feature_dim": 16}}}
 SETTINGS = dict(
     pca={"dim": 8},
     kmeans={"k": 5},

@@ -62,7 +62,7 @@ def initialise_network(
         "in_channels": images.channels,
         "sobel": model.get("sobel", False),
         "seed": runtime["seed"],
-        **(model.get("options") or {}),
+        **((model.get("options") or {}).get(model["name"]) or {}),
     }
     network = build_model(**config)
     usable_pca_dim(pca["dim"], network.feature_dim, len(images))
