@@ -32,12 +32,12 @@ timeout 150 python3 scripts/benchmark_kmeans.py --device cuda --n 10000 100000 1
 
 step "a CIFAR-10-sized round: 50k 32x32 RGB, ResNet-18 (CIFAR stem)"
 timeout 150 python3 scripts/benchmark_speed.py --source synthetic --n 50000 --size 32 --channels 3 \
-  --model resnet18 --model-options '{"small_input": true}' --k 100 --pca-dim 128 --rounds 3 \
+  --model resnet18 --model-options '{"small_input": true}' --k 100 --pca-dim 128 --rounds 4 \
   --batch-size 256 --device cuda --json "$OUT/speed_cifar.json"
 
 step "an ImageNet-shaped round: 10k 224x224 RGB, AlexNet-BN"
 timeout 150 python3 scripts/benchmark_speed.py --source synthetic --n 10000 --size 224 --channels 3 \
-  --model alexnet_bn --model-options '{}' --k 1000 --pca-dim 256 --rounds 2 --batch-size 256 \
+  --model alexnet_bn --model-options '{}' --k 1000 --pca-dim 256 --rounds 3 --batch-size 256 \
   --device cuda --json "$OUT/speed_imagenet.json"
 
 step "memory: one feature pass over 1M images with 4096-d features"

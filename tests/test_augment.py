@@ -4,7 +4,17 @@ import math
 
 import pytest
 
-from deepcluster.augment import Augmentation, center_crop, random_affine, random_resized_crop_and_flip, to_normalised_float
+from deepcluster.augment import (
+    Augmentation,
+    affine_matrices,
+    center_crop,
+    crop_matrices,
+    random_affine,
+    random_resized_crop_and_flip,
+    then,
+    to_normalised_float,
+    warp,
+)
 
 
 def test_full_crop_without_flip_is_the_identity():
@@ -43,7 +53,7 @@ def test_normalisation_and_centre_crop():
 
 def test_identity_affine_changes_nothing():
     images = torch.rand(3, 1, 10, 10)
-    out = random_affine(images, torch.Generator().manual_seed(0))
+    out = random_affine(images, torch.Generator().manual_seed(0))  # every range 0
     torch.testing.assert_close(out, images, atol=1e-5, rtol=0)
 
 
@@ -53,6 +63,7 @@ def test_affine_rotation_moves_a_dot_around_the_centre():
     generator = torch.Generator().manual_seed(0)
     angle = (torch.rand(1, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 90
     out = random_affine(image, generator, rotation_degrees=90)
+    # the rotation is the first number drawn
     row, column = divmod(int(out.flatten().argmax()), 21)
     # a dot at radius 6 stays at radius about 6, at the drawn angle
     assert math.hypot(row - 10, column - 10) == pytest.approx(6, abs=1.0)
@@ -65,3 +76,19 @@ def test_augmentation_without_crop_keeps_the_whole_image():
     torch.testing.assert_close(augment(images, torch.Generator()), images, atol=1e-5, rtol=0)
     shifted = Augmentation(output_size=8, crop_scale=None, flip_probability=0.0, translate=0.5)
     assert (shifted(images, torch.Generator().manual_seed(1)) == 0).any()  # uncovered pixels are black
+
+
+def test_composed_maps_equal_applying_one_after_the_other():
+    # a smooth picture, so that resampling twice or once differs only a little
+    y, x = torch.meshgrid(torch.linspace(-3, 3, 32), torch.linspace(-3, 3, 32), indexing="ij")
+    image = (torch.sin(x) * torch.cos(0.7 * y + x / 3)).expand(6, 1, 32, 32)
+    generator = torch.Generator().manual_seed(3)
+    affine = affine_matrices(6, generator, rotation_degrees=30, zoom=0.1, translate=0.1)
+    crop = crop_matrices(6, generator, scale=(0.5, 1.0), flip_probability=0.5)
+    two_steps = warp(warp(image, affine, 32), crop, 32)
+    one_step = warp(image, then(affine, crop), 32)
+    wrong_order = warp(image, then(crop, affine), 32)
+    inner = (..., slice(8, -8), slice(8, -8))  # away from the black borders
+    assert (one_step - two_steps)[inner].abs().mean() < 0.02
+    assert (wrong_order - two_steps)[inner].abs().mean() > 0.1
+    assert torch.equal(then(affine, torch.eye(2, 3).expand(6, 2, 3)), affine)

@@ -39,7 +39,7 @@ def test_mixed_precision_training_on_the_gpu_learns(planted):
             model, optimizer, planted, indices, planted.labels, 3, settings, execution, torch.Generator().manual_seed(seed)
         )
         losses.append(log["loss"])
-    assert np.mean(losses[-3:]) < 0.6 * losses[0]
+    assert np.mean(losses[-3:]) < 0.75 * losses[0]
 
 
 def test_torch_kmeans_on_the_gpu_matches_the_cpu():

@@ -60,3 +60,11 @@ def test_batches_come_in_the_requested_order(planted):
 def test_unknown_source_names_the_setting():
     with pytest.raises(ValueError, match=r"data.source = 'imagenet' is unknown"):
         load_image_collection("imagenet", 32)
+
+
+def test_channel_statistics_match_numpy_on_random_images():
+    pixels = np.random.default_rng(0).integers(0, 256, (600, 3, 5, 5), dtype=np.uint8)
+    mean, std = channel_statistics(pixels)
+    scaled = pixels / 255.0
+    np.testing.assert_allclose(mean, scaled.mean(axis=(0, 2, 3)))
+    np.testing.assert_allclose(std, scaled.std(axis=(0, 2, 3)))

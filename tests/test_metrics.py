@@ -68,8 +68,11 @@ def test_cluster_size_summary_counts_empty_clusters():
 
 def test_collapse_indicator():
     assert feature_collapse_std(np.ones((100, 16))) == pytest.approx(0.0, abs=1e-9)
-    healthy = feature_collapse_std(np.random.default_rng(0).normal(size=(20_000, 64)))
+    gaussian = np.random.default_rng(0).normal(size=(20_000, 64))
+    healthy = feature_collapse_std(gaussian, chunk=999)
     assert healthy == pytest.approx(1 / np.sqrt(64), rel=0.05)
+    normalised = gaussian / np.linalg.norm(gaussian, axis=1, keepdims=True)
+    assert healthy == pytest.approx(normalised.std(axis=0, ddof=1).mean(), rel=1e-9)
 
 
 def test_labellings_of_different_lengths_are_refused():

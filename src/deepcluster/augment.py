@@ -40,21 +40,20 @@ def center_crop(batch: torch.Tensor, size: int) -> torch.Tensor:
     return batch[..., top : top + size, left : left + size]
 
 
-def random_resized_crop_and_flip(
-    batch: torch.Tensor,
-    output_size: int,
+def crop_matrices(
+    n: int,
     generator: torch.Generator,
     scale: Sequence[float] = (0.08, 1.0),
     ratio: Sequence[float] = (3 / 4, 4 / 3),
     flip_probability: float = 0.5,
 ) -> torch.Tensor:
-    """A different random crop (area fraction in ``scale``, aspect in ``ratio``) per image,
-    resized to ``output_size`` with bilinear sampling, mirrored with ``flip_probability``.
+    """(n, 2, 3) maps from output to input coordinates (``affine_grid``'s convention) of
+    random resized crops (area fraction in ``scale``, aspect in ``ratio``), mirrored
+    with ``flip_probability``.
 
     Unlike torchvision's RandomResizedCrop, a crop that would not fit is shrunk to
-    the image's side rather than re-drawn, so the whole batch is one grid_sample.
+    the image's side rather than re-drawn, so that no loop is needed.
     """
-    n = batch.shape[0]
     area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
     log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
     aspect = torch.exp(log_ratio)
@@ -69,26 +68,21 @@ def random_resized_crop_and_flip(
     theta[:, 0, 2] = centre_x
     theta[:, 1, 1] = height
     theta[:, 1, 2] = centre_y
-    theta = theta.to(batch.device, batch.dtype)
-    grid = F.affine_grid(theta, [n, batch.shape[1], output_size, output_size], align_corners=False)
-    return F.grid_sample(batch, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return theta
 
 
-def random_affine(
-    batch: torch.Tensor,
+def affine_matrices(
+    n: int,
     generator: torch.Generator,
     rotation_degrees: float = 0.0,
     translate: float = 0.0,
     zoom: float = 0.0,
     shear: float = 0.0,
 ) -> torch.Tensor:
-    """A different random affine map per image; uncovered pixels are 0.
-
-    Each parameter draws uniformly in [-value, value]: the rotation in degrees, the
-    shift as a fraction of half the image side, the zoom as a relative scale change
-    (1 + z) and the horizontal shear factor.
+    """(n, 2, 3) random affine maps, each parameter uniform in [-value, value]: the
+    rotation in degrees, the shift as a fraction of half the image side, the zoom as
+    a relative scale change (1 + z) and the horizontal shear factor.
     """
-    n = batch.shape[0]
 
     def symmetric(limit: float) -> torch.Tensor:
         return (torch.rand(n, generator=generator) * 2 - 1) * limit
@@ -98,7 +92,7 @@ def random_affine(
     skew = symmetric(shear)
     shift_x, shift_y = symmetric(translate), symmetric(translate)
     cos, sin = torch.cos(angle), torch.sin(angle)
-    # affine_grid maps output coordinates to input coordinates: rotate, shear, then unzoom
+    # output -> input coordinates: rotate, shear, then unzoom
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = cos / scale
     theta[:, 0, 1] = (skew - sin) / scale
@@ -106,18 +100,44 @@ def random_affine(
     theta[:, 1, 0] = sin / scale
     theta[:, 1, 1] = cos / scale
     theta[:, 1, 2] = shift_y
-    theta = theta.to(batch.device, batch.dtype)
-    grid = F.affine_grid(theta, list(batch.shape), align_corners=False)
+    return theta
+
+
+def then(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """The map applying the transform ``first`` to the image, then ``second`` to the result.
+
+    Both are output-to-input maps, so the composition is first o second.
+    """
+    bottom = torch.tensor([0.0, 0.0, 1.0]).expand(first.shape[0], 1, 3)
+    return (torch.cat([first, bottom], dim=1) @ torch.cat([second, bottom], dim=1))[:, :2]
+
+
+def warp(batch: torch.Tensor, matrices: torch.Tensor, output_size: int) -> torch.Tensor:
+    """Each image resampled (bilinear) through its own map; pixels from outside the image are 0."""
+    theta = matrices.to(batch.device, batch.dtype)
+    grid = F.affine_grid(theta, [batch.shape[0], batch.shape[1], output_size, output_size], align_corners=False)
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_resized_crop_and_flip(batch: torch.Tensor, output_size: int, generator: torch.Generator, **crop) -> torch.Tensor:
+    """A random resized crop (and flip) per image, see ``crop_matrices``."""
+    return warp(batch, crop_matrices(batch.shape[0], generator, **crop), output_size)
+
+
+def random_affine(batch: torch.Tensor, generator: torch.Generator, **affine) -> torch.Tensor:
+    """A random affine map per image at the same size, see ``affine_matrices``."""
+    return warp(batch, affine_matrices(batch.shape[0], generator, **affine), batch.shape[-1])
 
 
 @dataclass(frozen=True)
 class Augmentation:
-    """The training transform: optional random affine, then random resized crop and flip.
+    """The training transform: optional random affine map, then random resized crop and flip.
 
-    ``crop_scale`` None means no crop (the whole image, only flipped). Works on
-    float images in [0, 1], before normalisation, so that the affine map's padding
-    is black.
+    ``crop_scale`` None means no crop (the whole image, only flipped). Both steps
+    compose into one map per image, drawn for a whole epoch at once
+    (``matrices``), so each batch costs one ``grid_sample`` and no host-to-device
+    copy. Works on float images in [0, 1], before normalisation, so that what the
+    affine map uncovers is black.
     """
 
     output_size: int
@@ -128,12 +148,14 @@ class Augmentation:
     zoom: float = 0.0
     shear: float = 0.0
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.rotation_degrees or self.translate or self.zoom or self.shear:
-            images = random_affine(
-                images, generator, self.rotation_degrees, self.translate, self.zoom, self.shear
-            )
+    def matrices(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """(n, 2, 3) maps, one per image."""
         crop = {"scale": self.crop_scale} if self.crop_scale is not None else {"scale": (1, 1), "ratio": (1, 1)}
-        return random_resized_crop_and_flip(
-            images, self.output_size, generator, flip_probability=self.flip_probability, **crop
-        )
+        maps = crop_matrices(n, generator, flip_probability=self.flip_probability, **crop)
+        if self.rotation_degrees or self.translate or self.zoom or self.shear:
+            affine = affine_matrices(n, generator, self.rotation_degrees, self.translate, self.zoom, self.shear)
+            maps = then(affine, maps)
+        return maps
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return warp(images, self.matrices(images.shape[0], generator), self.output_size)

@@ -50,11 +50,21 @@ class ImageCollection:
 
 
 def channel_statistics(pixels: np.ndarray, max_images: int = 10_000) -> tuple[tuple, tuple]:
-    """Per-channel mean and std in [0, 1] units, from up to ``max_images`` evenly spaced images."""
+    """Per-channel mean and std in [0, 1] units, from up to ``max_images`` evenly spaced images.
+
+    Summed in chunks, so memory stays small however large the images are.
+    """
     step = max(1, pixels.shape[0] // max_images)
-    sample = pixels[::step].astype(np.float64) / 255.0
-    mean = sample.mean(axis=(0, 2, 3))
-    std = np.maximum(sample.std(axis=(0, 2, 3)), 1e-3)
+    sample = pixels[::step]
+    total = np.zeros(pixels.shape[1])
+    squares = np.zeros(pixels.shape[1])
+    for start in range(0, len(sample), 256):
+        chunk = sample[start : start + 256].astype(np.float64) / 255.0
+        total += chunk.sum(axis=(0, 2, 3))
+        squares += (chunk * chunk).sum(axis=(0, 2, 3))
+    count = sample.shape[0] * sample.shape[2] * sample.shape[3]
+    mean = total / count
+    std = np.maximum(np.sqrt(np.maximum(squares / count - mean**2, 0)), 1e-3)
     return tuple(float(v) for v in mean), tuple(float(v) for v in std)
 
 

@@ -80,13 +80,11 @@ def extract_reduced_features(
     if pca_fit_size is None or n <= pca_fit_size:
         features = extract_features(model, collection, **extract)
         pca = fit_pca_whitening(features, usable_pca_dim(pca_dim, features.shape[1], n))
-        return ReducedFeatures(
-            pca.transform(features), pca, feature_collapse_std(features.cpu().numpy()), n
-        )
+        return ReducedFeatures(pca.transform(features), pca, feature_collapse_std(features), n)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
     sample_features = extract_features(model, collection, indices=sample, **extract)
     pca = fit_pca_whitening(sample_features, usable_pca_dim(pca_dim, sample_features.shape[1], pca_fit_size))
-    collapse = feature_collapse_std(sample_features.cpu().numpy())
+    collapse = feature_collapse_std(sample_features)
     del sample_features
     reduced = torch.cat(
         [pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)]

@@ -101,9 +101,21 @@ def labelling_agreement(labels: np.ndarray, clusters: np.ndarray) -> dict[str, f
     }
 
 
-def feature_collapse_std(features: np.ndarray) -> float:
-    """Mean per-dimension std of L2-normalised features: ~0 collapsed, ~1/sqrt(d) healthy."""
-    features = np.asarray(features, dtype=np.float64)
-    norms = np.linalg.norm(features, axis=1, keepdims=True)
-    normalised = features / np.maximum(norms, 1e-12)
-    return float(normalised.std(axis=0).mean())
+def feature_collapse_std(features, chunk: int = 4096) -> float:
+    """Mean per-dimension std of L2-normalised features: ~0 collapsed, ~1/sqrt(d) healthy.
+
+    Takes a numpy array or a torch tensor (on any device) and works through it in
+    chunks, so memory stays O(d).
+    """
+    import torch
+
+    features = torch.as_tensor(features)
+    total = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
+    squares = torch.zeros_like(total)
+    for start in range(0, features.shape[0], chunk):
+        part = torch.nn.functional.normalize(features[start : start + chunk].double(), dim=1, eps=1e-12)
+        total += part.sum(dim=0)
+        squares += (part * part).sum(dim=0)
+    n = features.shape[0]
+    variance = (squares - total * total / n) / max(n - 1, 1)
+    return float(variance.clamp_min(0).sqrt().mean())

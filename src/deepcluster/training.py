@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepcluster.augment import Augmentation, normalise
+from deepcluster.augment import Augmentation, normalise, warp
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.models import DeepClusterNet, build_model, new_head
 from deepcluster.runtime import Execution
@@ -82,6 +82,8 @@ def train_one_epoch(
         group["lr"] = settings.lr
     targets_all = torch.tensor(pseudo_labels, dtype=torch.int64, device=device)
     order = torch.tensor(indices, dtype=torch.int64, device=device)
+    # the epoch's random maps, drawn at once: no host-to-device copy (and sync) per step
+    maps = settings.augmentation.matrices(len(indices), generator).to(device)
     model.train()
     forward = execution.forward_of(model)
     loss_sum = torch.zeros((), device=device)
@@ -93,7 +95,7 @@ def train_one_epoch(
         if pixels.shape[0] < 2:  # batch norm cannot train on a single image
             continue
         targets = targets_all[order[start : start + pixels.shape[0]]]
-        images = settings.augmentation(pixels.float() / 255.0, generator)
+        images = warp(pixels.float() / 255.0, maps[start : start + pixels.shape[0]], settings.augmentation.output_size)
         images = execution.place_input(normalise(images, collection.mean, collection.std))
         with execution.autocast():
             logits = head(F.relu(forward(images)))
