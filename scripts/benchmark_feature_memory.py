@@ -16,10 +16,10 @@ import json
 import resource
 import time
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 import numpy as np
 import torch
 
+import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.data import collection_from_arrays
 from deepcluster.features import extract_reduced_features
 from deepcluster.models import build_model
@@ -41,8 +41,13 @@ def main() -> None:
     model = execution.place_model(build_model("small_convnet", 1, seed=0, width=16, feature_dim=4096))
     started = time.perf_counter()
     reduced = extract_reduced_features(
-        model, collection, pca_dim=args.pca_dim, batch_size=args.batch_size, execution=execution,
-        crop_size=16, pca_fit_size=args.pca_fit_size,
+        model,
+        collection,
+        pca_dim=args.pca_dim,
+        batch_size=args.batch_size,
+        execution=execution,
+        crop_size=16,
+        pca_fit_size=args.pca_fit_size,
     )
     if execution.device.type == "cuda":
         torch.cuda.synchronize()

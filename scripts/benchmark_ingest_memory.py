@@ -23,8 +23,9 @@ import threading
 import time
 from pathlib import Path
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 import numpy as np
+
+import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 
 
 def generate(folder: Path, n: int, size: int = 32) -> Path:
@@ -77,8 +78,13 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
     ingested = time.perf_counter()
     model = build_model("small_convnet", 3, seed=0, width=32, feature_dim=128)
     reduced = extract_reduced_features(
-        model, result.collection, pca_dim=pca_dim, batch_size=512, device=torch.device("cpu"),
-        crop_size=32, pca_fit_size=pca_fit_size,
+        model,
+        result.collection,
+        pca_dim=pca_dim,
+        batch_size=512,
+        device=torch.device("cpu"),
+        crop_size=32,
+        pca_fit_size=pca_fit_size,
     )
     finished = time.perf_counter()
     running = False
@@ -111,22 +117,39 @@ def main() -> None:
     for n in args.sizes:
         folder = generate(args.folder, n)
         out = subprocess.run(
-            [sys.executable, __file__, "--measure", str(folder), "--pca-dim", str(args.pca_dim),
-             "--pca-fit-size", str(args.pca_fit_size), "--workers", str(args.workers)],
-            check=True, capture_output=True, text=True,
+            [
+                sys.executable,
+                __file__,
+                "--measure",
+                str(folder),
+                "--pca-dim",
+                str(args.pca_dim),
+                "--pca-fit-size",
+                str(args.pca_fit_size),
+                "--workers",
+                str(args.workers),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| images | held in memory | feature array (MB) | ingest (s) | extraction (s) | peak PSS, process + workers (MB) |")
+    header = "| images | held in memory | feature array (MB) | ingest (s) | extraction (s) |"
+    print(header + " peak PSS, process + workers (MB) |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['images']:,} | {r['in_memory']} | {r['feature_array_mb']:.1f} | {r['ingest_s']:.0f} | "
-              f"{r['extract_s']:.0f} | {r['peak_pss_mb']:.0f} |")
+        print(
+            f"| {r['images']:,} | {r['in_memory']} | {r['feature_array_mb']:.1f} | {r['ingest_s']:.0f} | "
+            f"{r['extract_s']:.0f} | {r['peak_pss_mb']:.0f} |"
+        )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         growth = (last["peak_pss_mb"] - first["peak_pss_mb"]) * 2**20 / (last["images"] - first["images"])
-        print(f"\nPeak growth per extra image: {growth:.0f} bytes "
-              f"(the feature array alone: {args.pca_dim * 4} bytes per image; "
-              f"one decoded 32x32 RGB image: {3 * 32 * 32} bytes).")
+        print(
+            f"\nPeak growth per extra image: {growth:.0f} bytes "
+            f"(the feature array alone: {args.pca_dim * 4} bytes per image; "
+            f"one decoded 32x32 RGB image: {3 * 32 * 32} bytes)."
+        )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,9 @@ def kedro_run(rounds: int) -> dict:
         (project / "src").mkdir()
         environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "kedro", "run"], cwd=project, env=environment, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "kedro", "run"], cwd=project, env=environment, check=True, capture_output=True
+        )
         process = time.perf_counter() - started
         timing = json.loads((project / "data" / "08_reporting" / "run_timing.json").read_text())
     timing["process_seconds"] = process
@@ -57,13 +58,19 @@ def main() -> None:
     print("| run | process s | pipeline s | inside nodes s | overhead s | start-up s |")
     print("|---|---|---|---|---|---|")
     for rounds, t in zip(args.rounds, (short, long)):
-        print(f"| {rounds} rounds | {t['process_seconds']:.1f} | {t['pipeline_seconds']:.1f} | "
-              f"{t['node_compute_seconds']:.1f} | {t['overhead_seconds']:.1f} | "
-              f"{t['process_seconds'] - t['pipeline_seconds']:.1f} |")
-    print(f"\nPer round: {compute:.3f} s inside nodes, {overhead:.3f} s of Kedro + catalog + MLflow overhead "
-          f"= {overhead / (compute + overhead):.1%} of the round.")
-    print("Largest catalog costs in the longer run (s): "
-          + ", ".join(f"{k} {v:.2f}" for k, v in list(long["catalog_seconds"].items())[:6]))
+        print(
+            f"| {rounds} rounds | {t['process_seconds']:.1f} | {t['pipeline_seconds']:.1f} | "
+            f"{t['node_compute_seconds']:.1f} | {t['overhead_seconds']:.1f} | "
+            f"{t['process_seconds'] - t['pipeline_seconds']:.1f} |"
+        )
+    print(
+        f"\nPer round: {compute:.3f} s inside nodes, {overhead:.3f} s of Kedro + catalog + MLflow overhead "
+        f"= {overhead / (compute + overhead):.1%} of the round."
+    )
+    print(
+        "Largest catalog costs in the longer run (s): "
+        + ", ".join(f"{k} {v:.2f}" for k, v in list(long["catalog_seconds"].items())[:6])
+    )
 
 
 if __name__ == "__main__":

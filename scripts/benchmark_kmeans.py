@@ -21,11 +21,17 @@ import json
 import time
 from pathlib import Path
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 import numpy as np
 import torch
 
-from deepcluster.kmeans import assign_to_nearest_centroid, faiss_available, faiss_gpu_available, faiss_kmeans, torch_kmeans
+import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
+from deepcluster.kmeans import (
+    assign_to_nearest_centroid,
+    faiss_available,
+    faiss_gpu_available,
+    faiss_kmeans,
+    torch_kmeans,
+)
 
 
 def synchronise(device: torch.device) -> None:
@@ -93,24 +99,32 @@ def main() -> None:
     if faiss_available() and (device.type == "cpu" or faiss_gpu_available()):
         backends.append("faiss")
     rows = []
-    print(f"device {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
-          f"torch {torch.__version__}, backends {backends}, d = {args.d}, {args.iterations} iterations, "
-          f"{args.threads} threads")
-    print("| n | k | torch s/iter | faiss s/iter | torch objective | faiss objective | distance step TFLOP/s | "
-          "matmul TFLOP/s | distance / matmul |")
+    print(
+        f"device {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}, "
+        f"torch {torch.__version__}, backends {backends}, d = {args.d}, {args.iterations} iterations, "
+        f"{args.threads} threads"
+    )
+    print(
+        "| n | k | torch s/iter | faiss s/iter | torch objective | faiss objective | distance step TFLOP/s | "
+        "matmul TFLOP/s | distance / matmul |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for n in args.n:
         for k in args.k:
             if 2.0 * n * k * args.d > args.max_flop or k > n:
-                print(f"| {n:,} | {k:,} | skipped: {2.0 * n * k * args.d:.1e} FLOP per iteration > --max-flop | | | | | | |")
+                flop = 2.0 * n * k * args.d
+                print(f"| {n:,} | {k:,} | skipped: {flop:.1e} FLOP per iteration > --max-flop | | | | | | |")
                 continue
             r = one_case(n, args.d, k, args.iterations, device, backends)
             rows.append(r)
             faiss_s = f"{r['faiss_s_per_iteration']:.3f}" if "faiss_s_per_iteration" in r else "-"
             faiss_obj = f"{r['faiss_objective']:.1f}" if "faiss_objective" in r else "-"
-            print(f"| {n:,} | {k:,} | {r['torch_s_per_iteration']:.3f} | {faiss_s} | {r['torch_objective']:.1f} | "
-                  f"{faiss_obj} | {r['distance_step_tflops']:.2f} | {r['matmul_tflops']:.2f} | "
-                  f"{r['distance_step_fraction_of_matmul']:.0%} |", flush=True)
+            print(
+                f"| {n:,} | {k:,} | {r['torch_s_per_iteration']:.3f} | {faiss_s} | {r['torch_objective']:.1f} | "
+                f"{faiss_obj} | {r['distance_step_tflops']:.2f} | {r['matmul_tflops']:.2f} | "
+                f"{r['distance_step_fraction_of_matmul']:.0%} |",
+                flush=True,
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -20,18 +20,26 @@ import json
 import time
 from pathlib import Path
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 import numpy as np
 
+import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
 
 ROOT = Path(__file__).resolve().parents[1]
-COLUMNS = [("acc", "ACC"), ("nmi", "NMI"), ("ari", "ARI"), ("linear_top1", "linear top-1"),
-           ("knn20_top1", "kNN-20 top-1"), ("knn200_top1", "kNN-200 top-1")]
+COLUMNS = [
+    ("acc", "ACC"),
+    ("nmi", "NMI"),
+    ("ari", "ARI"),
+    ("linear_top1", "linear top-1"),
+    ("knn20_top1", "kNN-20 top-1"),
+    ("knn200_top1", "kNN-200 top-1"),
+]
 
 
 def one_run(env: str, seed: int, overrides: dict) -> dict:
-    parameters = load_parameters(ROOT / "conf", None if env == "base" else env, merge(overrides, {"runtime": {"seed": seed}}))
+    parameters = load_parameters(
+        ROOT / "conf", None if env == "base" else env, merge(overrides, {"runtime": {"seed": seed}})
+    )
     started = time.perf_counter()
     result = run(parameters, log=lambda line: None)
     result["wall_seconds"] = time.perf_counter() - started
@@ -47,25 +55,35 @@ def summary(values: list[float]) -> str:
 def table(results: list[dict], faithful: str, best: str) -> str:
     rows = [
         ("k-means / probes on raw pixels", [r["report"]["pixels"] for r in results if r["env"] == best], None),
-        ("random network (same architecture, untrained)",
-         [r["report"]["random_network"] for r in results if r["env"] == best], None),
-        (f"faithful DeepCluster (`{faithful}`)", [r["report"]["deepcluster"] for r in results if r["env"] == faithful],
-         [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == faithful]),
-        (f"best configuration (`{best}`)", [r["report"]["deepcluster"] for r in results if r["env"] == best],
-         [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == best]),
+        (
+            "random network (same architecture, untrained)",
+            [r["report"]["random_network"] for r in results if r["env"] == best],
+            None,
+        ),
+        (
+            f"faithful DeepCluster (`{faithful}`)",
+            [r["report"]["deepcluster"] for r in results if r["env"] == faithful],
+            [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == faithful],
+        ),
+        (
+            f"best configuration (`{best}`)",
+            [r["report"]["deepcluster"] for r in results if r["env"] == best],
+            [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == best],
+        ),
     ]
-    lines = ["| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |",
-             "|---" * (len(COLUMNS) + 2) + "|"]
+    lines = ["| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |", "|---" * (len(COLUMNS) + 2) + "|"]
     for label, reports, walls in rows:
         cells = [summary([rep[key] for rep in reports if key in rep]) for key, _ in COLUMNS]
         wall = f"{np.mean(walls):.0f}" if walls else "(inside the runs below)"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} |")
     seeds = sorted({r["seed"] for r in results})
     lines.append("")
-    lines.append(f"Mean ± std over seeds {seeds}; {results[0]['report']['images']:,} images, "
-                 f"{results[0]['report']['rounds']} rounds. ACC/NMI/ARI: k-means with k = number of classes; "
-                 "probes on a stratified 20 % held-out part. The baseline rows come from the best "
-                 "configuration's runs (their pixels and round-0 network).")
+    lines.append(
+        f"Mean ± std over seeds {seeds}; {results[0]['report']['images']:,} images, "
+        f"{results[0]['report']['rounds']} rounds. ACC/NMI/ARI: k-means with k = number of classes; "
+        "probes on a stratified 20 % held-out part. The baseline rows come from the best "
+        "configuration's runs (their pixels and round-0 network)."
+    )
     return "\n".join(lines)
 
 
@@ -91,15 +109,22 @@ def main() -> None:
         for seed in args.seeds:
             for env in (args.best, args.faithful):
                 results.append(one_run(env, seed, overrides))
-                print(f"{env} seed {seed}: {results[-1]['report']['deepcluster']} "
-                      f"({results[-1]['wall_seconds']:.0f} s)", flush=True)
-    text = "\n".join(filter(None, [
-        f"### {args.title}" if args.title else "",
-        "",
-        table(results, args.faithful, args.best),
-        "",
-        f"Machine: {args.machine}." + (f" Command: `{args.command}`" if args.command else ""),
-    ]))
+                print(
+                    f"{env} seed {seed}: {results[-1]['report']['deepcluster']} ({results[-1]['wall_seconds']:.0f} s)",
+                    flush=True,
+                )
+    text = "\n".join(
+        filter(
+            None,
+            [
+                f"### {args.title}" if args.title else "",
+                "",
+                table(results, args.faithful, args.best),
+                "",
+                f"Machine: {args.machine}." + (f" Command: `{args.command}`" if args.command else ""),
+            ],
+        )
+    )
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

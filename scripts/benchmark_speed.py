@@ -29,11 +29,11 @@ import statistics
 import time
 from pathlib import Path
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.augment import Augmentation
 from deepcluster.data import ImageCollection, collection_from_arrays, iterate_pixel_batches
 from deepcluster.features import extract_features
@@ -65,7 +65,9 @@ def load_collection(args: argparse.Namespace) -> ImageCollection:
         return collection_from_arrays(arrays["pixels"], labels, [], args.size, "npz")
     if args.source == "digits":
         return load_image_collection("sklearn_digits", args.size).collection
-    options = {"path": args.path, "channels": args.channels} if args.source == "folder" else json.loads(args.source_options)
+    options = (
+        {"path": args.path, "channels": args.channels} if args.source == "folder" else json.loads(args.source_options)
+    )
     return load_image_collection(args.source, args.size, **options).collection
 
 
@@ -107,8 +109,12 @@ def bare_training_throughput(model, execution: Execution, args, k: int, steps: i
 
 def run(args: argparse.Namespace) -> dict:
     execution = execution_from_settings(
-        {"device": args.device, "mixed_precision": args.mixed_precision, "channels_last": args.channels_last,
-         "compile": args.compile}
+        {
+            "device": args.device,
+            "mixed_precision": args.mixed_precision,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
+        }
     )
     torch.set_num_threads(args.threads)
     collection, ingest_seconds = timed(execution, lambda: load_collection(args))
@@ -128,6 +134,7 @@ def run(args: argparse.Namespace) -> dict:
     per_round: dict[str, list[float]] = {stage: [] for stage in STAGES}
     previous = None
     for round_number in range(1, args.rounds + 1):
+
         def load_all():
             for _ in iterate_pixel_batches(collection, everything, args.batch_size, execution.device):
                 pass
@@ -149,9 +156,7 @@ def run(args: argparse.Namespace) -> dict:
             execution, lambda: kmeans(reduced, args.k, n_iter=20, seed=round_number, backend=args.kmeans_backend)
         )
         per_round["kmeans"].append(seconds)
-        indices, seconds = timed(
-            execution, lambda: sample_uniformly_over_clusters(clustering.assignments, n, rng)
-        )
+        indices, seconds = timed(execution, lambda: sample_uniformly_over_clusters(clustering.assignments, n, rng))
         per_round["resampling"].append(seconds)
         log, seconds = timed(
             execution,
@@ -173,9 +178,12 @@ def run(args: argparse.Namespace) -> dict:
         _, seconds = timed(execution, evaluate)
         per_round["evaluation"].append(seconds)
         previous = clustering.assignments
-        print(f"round {round_number}: " + ", ".join(f"{s} {per_round[s][-1]:.2f}s" for s in STAGES)
-              + f", loss {log['loss']:.3f}", flush=True)
-        del features, reduced
+        print(
+            f"round {round_number}: "
+            + ", ".join(f"{s} {per_round[s][-1]:.2f}s" for s in STAGES)
+            + f", loss {log['loss']:.3f}",
+            flush=True,
+        )
     bare = bare_training_throughput(model, execution, args, args.k)
     # round 1 pays the warm-up (cuDNN autotuning, allocator growth): report it apart
     steady = {stage: times[1:] or times for stage, times in per_round.items()}
@@ -184,8 +192,11 @@ def run(args: argparse.Namespace) -> dict:
         "settings": vars(args),
         "device": torch.cuda.get_device_name(execution.device) if execution.device.type == "cuda" else "cpu",
         "torch": torch.__version__,
-        "execution": {"mixed_precision": execution.mixed_precision, "channels_last": execution.channels_last,
-                      "compile": execution.compile},
+        "execution": {
+            "mixed_precision": execution.mixed_precision,
+            "channels_last": execution.channels_last,
+            "compile": execution.compile,
+        },
         "images": n,
         "ingest_seconds": ingest_seconds,
         "median_seconds": median,
@@ -214,7 +225,9 @@ def markdown(result: dict) -> str:
     ]
     total = result["round_seconds"]
     for stage, seconds in result["median_seconds"].items():
-        lines.append(f"| {stage} | {seconds:.3f} | {seconds / total:.1%} | {result['first_round_seconds'][stage]:.3f} |")
+        lines.append(
+            f"| {stage} | {seconds:.3f} | {seconds / total:.1%} | {result['first_round_seconds'][stage]:.3f} |"
+        )
     lines += [
         f"| **round** | **{total:.3f}** | | {sum(result['first_round_seconds'].values()):.3f} |",
         "",

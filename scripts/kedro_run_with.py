@@ -56,8 +56,12 @@ def main() -> None:
     (project / "conf" / "local").mkdir()
     (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(overrides))
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "kedro", "run"], cwd=project, check=True,
-                   env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+    subprocess.run(
+        [sys.executable, "-m", "kedro", "run"],
+        cwd=project,
+        check=True,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
     print(f"\nkedro run took {time.perf_counter() - started:.0f} s")
     reporting = project / "data" / "08_reporting"
     print("ingest:", (reporting / "ingest" / "counts.json").read_text())

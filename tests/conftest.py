@@ -6,11 +6,11 @@ from pathlib import Path
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
-import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,7 @@
-import torch
-
 import math
 
 import pytest
+import torch
 
 from deepcluster.augment import (
     Augmentation,

@@ -31,12 +31,22 @@ def test_mixed_precision_training_on_the_gpu_learns(planted):
     execution = Execution(device=CUDA, mixed_precision=True, channels_last=True)
     execution.place_model(model)
     optimizer = body_optimizer(model, lr=0.2)
-    settings = EpochSettings(Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0), lr=0.2, batch_size=16)
+    settings = EpochSettings(
+        Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0), lr=0.2, batch_size=16
+    )
     losses = []
     for seed in range(15):
         indices = np.random.default_rng(seed).permutation(len(planted))
         log = train_one_epoch(
-            model, optimizer, planted, indices, planted.labels, 3, settings, execution, torch.Generator().manual_seed(seed)
+            model,
+            optimizer,
+            planted,
+            indices,
+            planted.labels,
+            3,
+            settings,
+            execution,
+            torch.Generator().manual_seed(seed),
         )
         losses.append(log["loss"])
     assert np.mean(losses[-3:]) < 0.75 * losses[0]

@@ -16,7 +16,9 @@ def test_results_notebook_executes(project_copy, monkeypatch):
     shutil.copy(PROJECT_ROOT / "notebooks" / "deepcluster_results.ipynb", project / "notebooks")
     monkeypatch.setenv("DEEPCLUSTER_PROJECT", str(project))
     notebook = nbformat.read(project / "notebooks" / "deepcluster_results.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(project / "notebooks")}}
+    ).execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]

@@ -55,7 +55,9 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     final = data / "07_model_output/final"
     table = pd.read_parquet(final / "assignments.parquet")
     assert list(table.columns) == ["image_id", "cluster", "distance", "class_name"] and len(table) == 240
-    pd.testing.assert_frame_equal(pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False
+    )
     assert np.load(final / "features.npy").shape == (240, 16)
     assert np.load(final / "centroids.npy").shape == (12, 16)
     assert (data / "06_models/backbone.pt").is_file()

@@ -213,7 +213,11 @@ def test_cifar10_and_cifar100_batches(tmp_path):
     hundred = tmp_path / "cifar-100-python"
     hundred.mkdir()
     _pickle(hundred / "meta", {b"fine_label_names": [b"apple"] * 100, b"coarse_label_names": [b"fruit"] * 20})
-    batch = {b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8), b"fine_labels": [7, 8, 9], b"coarse_labels": [1, 1, 2]}
+    batch = {
+        b"data": rng.integers(0, 256, (3, 3072), dtype=np.uint8),
+        b"fine_labels": [7, 8, 9],
+        b"coarse_labels": [1, 1, 2],
+    }
     _pickle(hundred / "train", batch)
     _pickle(hundred / "test", batch)
     coarse = load_cifar(str(hundred), 32, label_type="coarse").collection

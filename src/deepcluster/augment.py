@@ -24,9 +24,7 @@ def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float])
     return (images - mean_t) / std_t
 
 
-def to_normalised_float(
-    batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]
-) -> torch.Tensor:
+def to_normalised_float(batch: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """uint8 (B, C, H, W) -> float32 with per-channel mean/std normalisation."""
     return normalise(batch.float() / 255.0, mean, std)
 
@@ -119,7 +117,9 @@ def warp(batch: torch.Tensor, matrices: torch.Tensor, output_size: int) -> torch
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_resized_crop_and_flip(batch: torch.Tensor, output_size: int, generator: torch.Generator, **crop) -> torch.Tensor:
+def random_resized_crop_and_flip(
+    batch: torch.Tensor, output_size: int, generator: torch.Generator, **crop
+) -> torch.Tensor:
     """A random resized crop (and flip) per image, see ``crop_matrices``."""
     return warp(batch, crop_matrices(batch.shape[0], generator, **crop), output_size)
 

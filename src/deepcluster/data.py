@@ -134,7 +134,6 @@ def subset(collection: ImageCollection, indices: np.ndarray) -> ImageCollection:
     )
 
 
-
 class UnreadableImage(Exception):
     """A file that cannot be used as an image; the message says why."""
 

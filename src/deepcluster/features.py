@@ -86,7 +86,5 @@ def extract_reduced_features(
     pca = fit_pca_whitening(sample_features, usable_pca_dim(pca_dim, sample_features.shape[1], pca_fit_size))
     collapse = feature_collapse_std(sample_features)
     del sample_features
-    reduced = torch.cat(
-        [pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)]
-    )
+    reduced = torch.cat([pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)])
     return ReducedFeatures(reduced, pca, collapse, pca_fit_size)

@@ -158,14 +158,10 @@ ARCHITECTURES: dict[str, Callable[..., tuple]] = {
 }
 
 
-def build_model(
-    name: str, in_channels: int, sobel: bool = False, seed: int = 0, **options: Any
-) -> DeepClusterNet:
+def build_model(name: str, in_channels: int, sobel: bool = False, seed: int = 0, **options: Any) -> DeepClusterNet:
     """A freshly initialised network; the same arguments always give the same weights."""
     if name not in ARCHITECTURES:
-        raise ValueError(
-            f"model.name = {name!r} is unknown; choose one of {sorted(ARCHITECTURES)}"
-        )
+        raise ValueError(f"model.name = {name!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
     # seed the construction without touching the caller's random state
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

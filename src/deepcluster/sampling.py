@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def sample_uniformly_over_clusters(
-    assignments: np.ndarray, n_samples: int, rng: np.random.Generator
-) -> np.ndarray:
+def sample_uniformly_over_clusters(assignments: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
     """Indices into the dataset, drawn so that every non-empty cluster is equally represented.
 
     Each of the k' non-empty clusters contributes ``n_samples // k' + 1`` draws,
@@ -26,9 +24,7 @@ def sample_uniformly_over_clusters(
     draws = []
     for start, end in zip(bounds, ends):
         members = order[start:end]
-        draws.append(
-            rng.choice(members, size=per_cluster, replace=len(members) < per_cluster)
-        )
+        draws.append(rng.choice(members, size=per_cluster, replace=len(members) < per_cluster))
     indices = np.concatenate(draws)
     rng.shuffle(indices)
     return indices[:n_samples]

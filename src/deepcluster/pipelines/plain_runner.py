@@ -38,7 +38,9 @@ def merge(base: dict, override: dict) -> dict:
     """``override`` laid over ``base`` key by key, nested dicts merged (Kedro's soft merge)."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -80,15 +82,31 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
         features, feature_summary = extract_round_features(
             checkpoint, images, p["model"], p["features"], p["pca"], p["runtime"], round_number=r
         )
-        new_assignments, _, clustering_summary = cluster_round_features(features, p["kmeans"], p["runtime"], round_number=r)
+        new_assignments, _, clustering_summary = cluster_round_features(
+            features, p["kmeans"], p["runtime"], round_number=r
+        )
         indices = sample_training_set(new_assignments, p["runtime"], round_number=r)
         checkpoint, training_log = train_round(
-            checkpoint, images, new_assignments, indices, p["model"], p["kmeans"], p["training"], p["runtime"],
-            p["rounds"], round_number=r,
+            checkpoint,
+            images,
+            new_assignments,
+            indices,
+            p["model"],
+            p["kmeans"],
+            p["training"],
+            p["runtime"],
+            p["rounds"],
+            round_number=r,
         )
         metrics = evaluate_round(
-            new_assignments, assignments, image_index, feature_summary, clustering_summary, training_log,
-            p["kmeans"], round_number=r,
+            new_assignments,
+            assignments,
+            image_index,
+            feature_summary,
+            clustering_summary,
+            training_log,
+            p["kmeans"],
+            round_number=r,
         )
         rounds.append(metrics)
         assignments = new_assignments

@@ -45,32 +45,36 @@ def initial_pipeline() -> Pipeline:
             )
         ]
     )
-    return pipeline(template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features", "params:rounds"})
+    return pipeline(
+        template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features", "params:rounds"}
+    )
 
 
-def round_pipeline(round_number: int) -> Pipeline:
-    """Round ``round_number``: extract, reduce, cluster, resample, train, evaluate, log."""
-    template = Pipeline(
+def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pipeline:
+    """Features of every image under ``checkpoint``'s network, PCA-reduced, then k-means (this round's seeds)."""
+    return Pipeline(
         [
             node(
                 bind_round(extract_round_features, round_number),
-                [
-                    "previous_checkpoint",
-                    "images",
-                    "params:model",
-                    "params:features",
-                    "params:pca",
-                    "params:runtime",
-                ],
-                ["reduced_features", "feature_summary"],
+                [checkpoint, "images", "params:model", "params:features", "params:pca", "params:runtime"],
+                [features, "feature_summary"],
                 name="extract_features",
             ),
             node(
                 bind_round(cluster_round_features, round_number),
-                ["reduced_features", "params:kmeans", "params:runtime"],
+                [features, "params:kmeans", "params:runtime"],
                 ["assignments", "centroids", "clustering_summary"],
                 name="cluster_features",
             ),
+        ]
+    )
+
+
+def round_pipeline(round_number: int) -> Pipeline:
+    """Round ``round_number``: extract, reduce, cluster, resample, train, evaluate, log."""
+    template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
+    template += Pipeline(
+        [
             node(
                 bind_round(sample_training_set, round_number),
                 ["assignments", "params:runtime"],

@@ -153,17 +153,13 @@ def plot_cluster_sizes(final_assignments: pd.DataFrame, kmeans_settings: dict[st
     return cluster_size_histogram(final_assignments["cluster"].to_numpy(), kmeans_settings["k"])
 
 
-def plot_embedding(
-    features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame, evaluation: dict[str, Any]
-):
+def plot_embedding(features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame, evaluation: dict[str, Any]):
     """t-SNE of up to ``evaluation.embedding_points`` images, by cluster and by label."""
     labels = _labels(image_index)
     n = features.shape[0]
     chosen = np.sort(np.random.default_rng(0).choice(n, size=min(n, evaluation["embedding_points"]), replace=False))
     colour = clusters[chosen] if len(clusters) else np.zeros(len(chosen))
-    return embedding_scatter(
-        features[chosen].float().cpu().numpy(), colour, None if labels is None else labels[chosen]
-    )
+    return embedding_scatter(features[chosen].float().cpu().numpy(), colour, None if labels is None else labels[chosen])
 
 
 def plot_confusion(clusters: np.ndarray, image_index: pd.DataFrame):

@@ -28,7 +28,11 @@ def export_backbone(final_checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The trained network: for ``deepcluster.models.build_model``, and under torchvision's names where possible."""
     config = final_checkpoint["model_config"]
     network = network_from_checkpoint(final_checkpoint, Execution())
-    exported = {"model_config": config, "model_state": final_checkpoint["model_state"], "round": final_checkpoint["round"]}
+    exported = {
+        "model_config": config,
+        "model_state": final_checkpoint["model_state"],
+        "round": final_checkpoint["round"],
+    }
     torchvision_weights = torchvision_state_dict(network, config["name"])
     if torchvision_weights is not None:
         exported["torchvision_architecture"] = config["name"]

@@ -6,27 +6,15 @@ round would (same PCA and k-means settings), under the seeds of round N + 1.
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from deepcluster.pipelines import bind_round
-from deepcluster.pipelines.deepcluster.nodes import cluster_round_features, extract_round_features
+from deepcluster.pipelines.deepcluster.pipeline import clustering_pipeline
 from deepcluster.pipelines.export.nodes import draw_cluster_montage, export_backbone, tabulate_assignments
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     after_last = rounds + 1
-    template = Pipeline(
+    template = clustering_pipeline(after_last, checkpoint="final_checkpoint", features="features")
+    template += Pipeline(
         [
-            node(
-                bind_round(extract_round_features, after_last),
-                ["final_checkpoint", "images", "params:model", "params:features", "params:pca", "params:runtime"],
-                ["features", "feature_summary"],
-                name="extract_features",
-            ),
-            node(
-                bind_round(cluster_round_features, after_last),
-                ["features", "params:kmeans", "params:runtime"],
-                ["assignments", "centroids", "clustering_summary"],
-                name="cluster_features",
-            ),
             node(
                 tabulate_assignments,
                 ["assignments", "image_index"],
@@ -46,5 +34,12 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         template,
         namespace="export",
         inputs={"final_checkpoint": f"round_{rounds}.checkpoint", "images": "images", "image_index": "image_index"},
-        parameters={"params:model", "params:features", "params:pca", "params:kmeans", "params:runtime", "params:export"},
+        parameters={
+            "params:model",
+            "params:features",
+            "params:pca",
+            "params:kmeans",
+            "params:runtime",
+            "params:export",
+        },
     )
