@@ -48,8 +48,9 @@ def main() -> None:
     for assignment in args.set:
         overrides = merge(overrides, dotted_override(assignment))
     # relative data paths in the environment were meant from the repository root
-    for block in ("folder", "idx", "cifar", "npz"):
-        for key in ("path", "images", "labels"):
+    paths = {"folder": ("path",), "idx": ("images", "labels"), "cifar": ("path",), "npz": ("path",)}
+    for block, keys in paths.items():
+        for key in keys:
             value = overrides.get("data", {}).get(block, {}).get(key)
             if isinstance(value, str) and not os.path.isabs(value):
                 overrides["data"][block][key] = str((ROOT / value).resolve())
