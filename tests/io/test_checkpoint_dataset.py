@@ -50,3 +50,13 @@ def test_other_files_in_the_folder_are_left_alone(tmp_path):
 def test_keep_last_must_keep_something(tmp_path):
     with pytest.raises(DatasetError, match="keep_last must be at least 1"):
         CheckpointDataset(str(tmp_path / "round_1.pt"), keep_last=0)
+
+
+def test_the_saved_checkpoint_is_read_back_from_memory_until_released(tmp_path):
+    dataset = CheckpointDataset(str(tmp_path / "round_1.pt"))
+    checkpoint = {"round": 1, "w": torch.zeros(2)}
+    dataset.save(checkpoint)
+    assert dataset.load() is checkpoint
+    dataset.release()
+    reloaded = dataset.load()
+    assert reloaded is not checkpoint and torch.equal(reloaded["w"], checkpoint["w"])

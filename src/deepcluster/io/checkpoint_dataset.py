@@ -24,7 +24,9 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
     are deleted, since they belong to an earlier run. A pruned checkpoint still
     counts as existing, so ``kedro run --only-missing-outputs`` does not redo its round.
     Writes go to a temporary file first, so an interruption never leaves a
-    half-written checkpoint.
+    half-written checkpoint. The last checkpoint saved is also kept in memory until
+    Kedro releases the dataset (after its last reader), so the next round does not
+    read back from disk what it just wrote.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
         self._keep_last = keep_last
         self._keep_every = keep_every
         self.metadata = metadata
+        self._saved: dict | None = None
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "keep_last": self._keep_last, "keep_every": self._keep_every}
@@ -51,7 +54,12 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
     def _exists(self) -> bool:
         return self._filepath.is_file() or self._pruned_marker.is_file()
 
+    def _release(self) -> None:
+        self._saved = None
+
     def _load(self) -> dict:
+        if self._saved is not None:
+            return self._saved
         if not self._filepath.is_file() and self._pruned_marker.is_file():
             raise DatasetError(
                 f"{self._filepath} was pruned to save disk space (keep_last={self._keep_last}, "
@@ -64,6 +72,7 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
         partial = self._filepath.with_name(self._filepath.name + ".partial")
         torch.save(data, partial)
         os.replace(partial, self._filepath)
+        self._saved = data
         self._pruned_marker.unlink(missing_ok=True)
         self._prune_siblings()
 

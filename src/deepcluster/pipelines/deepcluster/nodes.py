@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -31,6 +32,8 @@ from deepcluster.training import (
     restore_training_state,
     train_one_epoch,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def _optimizer_settings(training: dict[str, Any]) -> dict[str, float]:
@@ -208,8 +211,12 @@ def evaluate_round(
 
 
 def round_metrics_for_mlflow(round_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """The round's numeric metrics as MLflow history entries with step = round."""
+    """The round's numeric metrics as MLflow history entries with step = round (and one log line)."""
     step = round_metrics["round"]
+    shown = ("nmi_previous_round", "nmi_labels", "majority_acc_labels", "clusters_non_empty", "train_loss")
+    logger.info(
+        "round %d: %s", step, ", ".join(f"{k} {round_metrics[k]:.3f}" for k in shown if k in round_metrics)
+    )
     return {
         name: {"value": float(value), "step": step}
         for name, value in round_metrics.items()
