@@ -83,7 +83,7 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
         result.collection,
         pca_dim=pca_dim,
         batch_size=512,
-        device=torch.device("cpu"),
+        execution=Execution(),
         crop_size=32,
         pca_fit_size=pca_fit_size,
     )
