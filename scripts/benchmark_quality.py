@@ -8,9 +8,10 @@ table's baseline rows come from the same runs:
     python scripts/benchmark_quality.py --faithful faithful --best base --seeds 0 1 2 \\
         --title "scikit-learn digits" --out docs/benchmarks/quality_digits.md
 
-``base`` means conf/base alone. Results already computed elsewhere (e.g. by
-scripts/gpu_measurements.sh, one JSON object per line with "env" and "seed") can be
-tabulated with --from-jsonl instead of running.
+``base`` means conf/base alone. ``--variant "label|env|a.b=v;c.d=w"`` adds a row:
+the environment with those parameters changed (an ablation). Results already
+computed elsewhere (e.g. by scripts/gpu_measurements.sh, one JSON object per line
+with "env" and "seed") can be tabulated with --from-jsonl instead of running.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ COLUMNS = [
 ]
 
 
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    label, env, changes = (text.split("|") + ["", ""])[:3]
+    overrides: dict = {}
+    for assignment in filter(None, changes.split(";")):
+        overrides = merge(overrides, dotted_override(assignment))
+    return label, env, overrides
+
+
 def one_run(env: str, seed: int, overrides: dict) -> dict:
     parameters = load_parameters(
         ROOT / "conf", None if env == "base" else env, merge(overrides, {"runtime": {"seed": seed}})
@@ -52,30 +61,35 @@ def summary(values: list[float]) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "–"
 
 
-def table(results: list[dict], faithful: str, best: str) -> str:
+def table(results: list[dict], faithful: str, best: str, variants: list[str]) -> str:
+    def plain(env: str) -> list[dict]:
+        return [r for r in results if r["env"] == env and not r.get("variant")]
+
+    def walls(runs: list[dict]) -> list[float]:
+        return [r.get("wall_seconds", sum(r["timings"].values())) for r in runs]
+
     rows = [
-        ("k-means / probes on raw pixels", [r["report"]["pixels"] for r in results if r["env"] == best], None),
-        (
-            "random network (same architecture, untrained)",
-            [r["report"]["random_network"] for r in results if r["env"] == best],
-            None,
-        ),
+        ("k-means / probes on raw pixels", [r["report"]["pixels"] for r in plain(best)], None),
+        ("random network (same architecture, untrained)", [r["report"]["random_network"] for r in plain(best)], None),
         (
             f"faithful DeepCluster (`{faithful}`)",
-            [r["report"]["deepcluster"] for r in results if r["env"] == faithful],
-            [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == faithful],
+            [r["report"]["deepcluster"] for r in plain(faithful)],
+            walls(plain(faithful)),
         ),
-        (
-            f"best configuration (`{best}`)",
-            [r["report"]["deepcluster"] for r in results if r["env"] == best],
-            [r.get("wall_seconds", sum(r["timings"].values())) for r in results if r["env"] == best],
-        ),
+        (f"best configuration (`{best}`)", [r["report"]["deepcluster"] for r in plain(best)], walls(plain(best))),
     ]
-    lines = ["| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |", "|---" * (len(COLUMNS) + 2) + "|"]
-    for label, reports, walls in rows:
+    for label in variants:
+        mine = [r for r in results if r.get("variant") == label]
+        rows.append((label, [r["report"]["deepcluster"] for r in mine], walls(mine)))
+    lines = [
+        "| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |",
+        "|---" * (len(COLUMNS) + 2) + "|",
+    ]
+    for label, reports, wall_times in rows:
         cells = [summary([rep[key] for rep in reports if key in rep]) for key, _ in COLUMNS]
-        wall = f"{np.mean(walls):.0f}" if walls else "(inside the runs below)"
+        wall = f"{np.mean(wall_times):.0f}" if wall_times else "(inside the runs below)"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} |")
+    rows = [row for row in rows if row[1]]
     seeds = sorted({r["seed"] for r in results})
     lines.append("")
     lines.append(
@@ -93,6 +107,8 @@ def main() -> None:
     parser.add_argument("--best", default="base", help="conf environment of the best configuration")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", action="append", default=[], help="override for every run: a.b=value (YAML)")
+    parser.add_argument("--variant", action="append", default=[], help='an extra row: "label|env|a.b=v;c.d=w"')
+    parser.add_argument("--variants-only", action="store_true", help="run only the --variant rows")
     parser.add_argument("--from-jsonl", type=Path, help="tabulate these results instead of running")
     parser.add_argument("--title", default="")
     parser.add_argument("--command", default="", help="the command line to quote under the table")
@@ -106,8 +122,14 @@ def main() -> None:
         for assignment in args.set:
             overrides = merge(overrides, dotted_override(assignment))
         results = []
+        variants = [parse_variant(text) for text in args.variant]
         for seed in args.seeds:
-            for env in (args.best, args.faithful):
+            for label, env, changes in variants:
+                result = one_run(env, seed, merge(overrides, changes))
+                result["variant"] = label
+                results.append(result)
+                print(f"{label} seed {seed}: {result['report']['deepcluster']}", flush=True)
+            for env in () if args.variants_only else (args.best, args.faithful):
                 results.append(one_run(env, seed, overrides))
                 print(
                     f"{env} seed {seed}: {results[-1]['report']['deepcluster']} ({results[-1]['wall_seconds']:.0f} s)",
@@ -119,7 +141,7 @@ def main() -> None:
             [
                 f"### {args.title}" if args.title else "",
                 "",
-                table(results, args.faithful, args.best),
+                table(results, args.faithful, args.best, [v.split("|")[0] for v in args.variant]),
                 "",
                 f"Machine: {args.machine}." + (f" Command: `{args.command}`" if args.command else ""),
             ],
