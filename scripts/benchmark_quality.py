@@ -81,6 +81,7 @@ def table(results: list[dict], faithful: str, best: str, variants: list[str]) ->
     for label in variants:
         mine = [r for r in results if r.get("variant") == label]
         rows.append((label, [r["report"]["deepcluster"] for r in mine], walls(mine)))
+    rows = [row for row in rows if row[1]]  # e.g. no main rows with --variants-only
     lines = [
         "| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |",
         "|---" * (len(COLUMNS) + 2) + "|",
@@ -89,7 +90,6 @@ def table(results: list[dict], faithful: str, best: str, variants: list[str]) ->
         cells = [summary([rep[key] for rep in reports if key in rep]) for key, _ in COLUMNS]
         wall = f"{np.mean(wall_times):.0f}" if wall_times else "(inside the runs below)"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} |")
-    rows = [row for row in rows if row[1]]
     seeds = sorted({r["seed"] for r in results})
     lines.append("")
     lines.append(
