@@ -5,11 +5,10 @@ import torch
 from deepcluster.data import (
     channel_statistics,
     iterate_pixel_batches,
-    load_sklearn_digits,
     resize_square,
     subset,
 )
-from deepcluster.sources import load_image_collection
+from deepcluster.sources import load_image_collection, load_sklearn_digits
 
 
 def test_digits_are_all_there_with_labels():

@@ -1,9 +1,10 @@
-"""Image collections: reading a source into one uniform form, and serving batches of it.
+"""Image collections: one uniform form for every source, decoding files, and serving batches.
 
-Every source ends up as an ``ImageCollection``: images at one square size and
-channel count, optional labels (used only for evaluation), and the pixel
-statistics used for normalisation. Pixels are uint8 and either held in memory
-as an (N, C, H, W) array or left on disk as file paths read by DataLoader workers.
+Every source (see ``sources``) ends up as an ``ImageCollection``: images at one
+square size and channel count, optional labels (used only for evaluation), and
+the pixel statistics used for normalisation. Pixels are uint8 and either held in
+memory as an (N, C, H, W) array or left on disk as file paths that DataLoader
+workers decode at each pass.
 """
 
 from __future__ import annotations
@@ -98,22 +99,6 @@ def collection_from_arrays(
         class_names=class_names,
         pixels=pixels,
         source=source,
-    )
-
-
-def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
-    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes; no download)."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    # values are 0..16 ink levels
-    pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    return collection_from_arrays(
-        pixels,
-        digits.target,
-        [str(c) for c in digits.target_names],
-        image_size,
-        source="sklearn_digits",
     )
 
 

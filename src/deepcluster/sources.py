@@ -30,7 +30,6 @@ from deepcluster.data import (
     ImageFiles,
     channel_statistics,
     collection_from_arrays,
-    load_sklearn_digits,
     subset,
 )
 
@@ -293,6 +292,25 @@ def load_torchvision(
         labels = None
     class_names = list(getattr(dataset, "classes", []))
     return IngestResult(collection_from_arrays(pixels.astype(np.uint8), labels, class_names, image_size, name))
+
+
+# ---------------------------------------------------------- scikit-learn
+
+
+def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
+    """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes; no download)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    # values are 0..16 ink levels
+    pixels = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    return collection_from_arrays(
+        pixels,
+        digits.target,
+        [str(c) for c in digits.target_names],
+        image_size,
+        source="sklearn_digits",
+    )
 
 
 # ---------------------------------------------------------------- dispatch

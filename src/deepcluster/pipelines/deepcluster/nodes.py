@@ -214,9 +214,7 @@ def round_metrics_for_mlflow(round_metrics: dict[str, Any]) -> dict[str, dict[st
     """The round's numeric metrics as MLflow history entries with step = round (and one log line)."""
     step = round_metrics["round"]
     shown = ("nmi_previous_round", "nmi_labels", "majority_acc_labels", "clusters_non_empty", "train_loss")
-    logger.info(
-        "round %d: %s", step, ", ".join(f"{k} {round_metrics[k]:.3f}" for k in shown if k in round_metrics)
-    )
+    logger.info("round %d: %s", step, ", ".join(f"{k} {round_metrics[k]:.3f}" for k in shown if k in round_metrics))
     return {
         name: {"value": float(value), "step": step}
         for name, value in round_metrics.items()
