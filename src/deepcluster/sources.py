@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import pickle
 import struct
 from dataclasses import dataclass, field
@@ -61,14 +62,23 @@ def _keep_as_list(items: list) -> list:
     return items
 
 
-def find_image_files(root: Path) -> tuple[list[Path], int]:
-    """Every file under ``root`` with an image suffix (sorted), and how many other files were ignored."""
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    return images, len(files) - len(images)
+def find_image_files(root: Path) -> tuple[list[str], int]:
+    """Paths (sorted) of every file under ``root`` with an image suffix, and how many other files were ignored.
+
+    Plain strings rather than ``Path`` objects: a folder may hold millions of files.
+    """
+    images, ignored = [], 0
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                images.append(os.path.join(folder, name))
+            else:
+                ignored += 1
+    images.sort()
+    return images, ignored
 
 
-def class_of_each_file(root: Path, files: list[Path], labels: str) -> tuple[np.ndarray | None, list[str]]:
+def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.ndarray | None, list[str]]:
     """Labels from first-level class folders, or none.
 
     ``labels``: ``subfolders`` (every image must sit in a class folder), ``none``, or
@@ -79,18 +89,20 @@ def class_of_each_file(root: Path, files: list[Path], labels: str) -> tuple[np.n
         raise ValueError(f"data.folder.labels = {labels!r} is unknown; choose auto, subfolders or none")
     if labels == "none":
         return None, []
-    parts = [f.relative_to(root).parts for f in files]
-    in_root = [f for f, p in zip(files, parts) if len(p) == 1]
-    classes = sorted({p[0] for p in parts if len(p) > 1})
+    start = len(os.path.join(str(root), ""))
+    # the first folder under root, or "" for a file directly in root
+    first = [f[start:].split(os.sep, 1)[0] if os.sep in f[start:] else "" for f in files]
+    in_root = [f for f, folder in zip(files, first) if not folder]
+    classes = sorted(set(first) - {""})
     if labels == "auto" and (in_root or len(classes) < 2):
         return None, []
     if in_root:
         raise ValueError(
             f"data.folder.labels = 'subfolders' but {len(in_root)} images lie directly in {root} "
-            f"(e.g. {in_root[0].name}); move them into class folders or set labels: none"
+            f"(e.g. {os.path.basename(in_root[0])}); move them into class folders or set labels: none"
         )
     index = {name: i for i, name in enumerate(classes)}
-    return np.array([index[p[0]] for p in parts], dtype=np.int64), classes
+    return np.array([index[folder] for folder in first], dtype=np.int64), classes
 
 
 def load_folder(
@@ -129,7 +141,7 @@ def load_folder(
     stats_every = max(1, len(files) // 10_000)
     stats_sample = []
     loader = torch.utils.data.DataLoader(
-        ImageFiles([str(f) for f in files], channels, image_size, min_side),
+        ImageFiles(files, channels, image_size, min_side),
         batch_size=256,
         num_workers=workers,
         collate_fn=_keep_as_list,
@@ -137,7 +149,7 @@ def load_folder(
     for batch in loader:
         for index, image, reason in batch:
             if image is None:
-                skipped.append((str(files[index]), reason))
+                skipped.append((files[index], reason))
                 logger.warning("skipping %s: %s", files[index], reason)
                 continue
             usable[index] = True
@@ -153,7 +165,7 @@ def load_folder(
     mean, std = channel_statistics(np.stack(stats_sample))
     kept = np.flatnonzero(usable)
     collection = ImageCollection(
-        ids=[str(files[i]) for i in kept],
+        ids=[files[i] for i in kept],
         channels=channels,
         image_size=image_size,
         mean=mean,
