@@ -1,0 +1,46 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_clustering
+
+RUNTIME = {"seed": 0}
+
+
+def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple[torch.Tensor, pd.DataFrame]:
+    """Tight Gaussian blobs around random directions, one per class, in shuffled order."""
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(classes, dim, generator=generator) * 5
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    order = torch.randperm(len(labels), generator=generator)
+    labels = labels[order]
+    features = centres[labels] + 0.1 * torch.randn(len(labels), dim, generator=generator)
+    index = pd.DataFrame({"label": labels.numpy(), "class_name": [f"c{i}" for i in labels.tolist()]})
+    return features, index
+
+
+@pytest.mark.parametrize(
+    "clustering",
+    [
+        {"pca_dim": 0, "whiten": False},  # the default: L2-normalised features
+        {"pca_dim": 8, "whiten": True},
+        {"pca_dim": 8, "whiten": False},
+    ],
+)
+def test_planted_classes_are_recovered_under_every_clustering_setting(clustering):
+    features, index = planted_blobs()
+    evaluation = {"clustering": {**clustering, "iterations": 50, "restarts": 3}}
+    clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
+    assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
+    scores = score_clustering(clusters, index)
+    assert scores == pytest.approx({"acc": 1.0, "nmi": 1.0, "ari": 1.0})
+
+
+def test_images_without_labels_are_not_clustered_or_scored():
+    features, index = planted_blobs()
+    index["label"] = np.nan
+    evaluation = {"clustering": {"pca_dim": 0, "whiten": False, "iterations": 10, "restarts": 1}}
+    clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
+    assert clusters.size == 0
+    assert score_clustering(clusters, index) == {}
