@@ -5,7 +5,10 @@ reads the folder with ``in_memory: false`` (every file is decoded once to check 
 and extracts whitened PCA features of every image with the small convnet, the PCA
 being fitted on a sample. The memory of the process and its DataLoader workers is
 sampled every 100 ms as PSS (proportional set size: pages shared between the
-processes, such as the torch library, are counted once in total) and the peak kept.
+processes, such as the torch library, are counted once in total) and the peak of each
+phase kept. What the lazy collection itself keeps (paths, labels) is measured apart: it
+is the part that grows with the folder. ``--repeats`` runs each size again, to show how
+much the peaks vary from run to run.
 
     python scripts/benchmark_ingest_memory.py --sizes 50000 200000 --folder /tmp/many_images
 
@@ -59,7 +62,8 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
 
     torch.set_num_threads(2)
     process = psutil.Process()
-    peak = {"pss": 0}
+    peak = {"ingest": 0, "extraction": 0}
+    phase = "ingest"
     running = True
 
     def sample() -> None:
@@ -70,7 +74,7 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
                     total += child.memory_full_info().pss
                 except psutil.NoSuchProcess:
                     pass
-            peak["pss"] = max(peak["pss"], total)
+            peak[phase] = max(peak[phase], total)
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -82,6 +86,7 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
     gc.collect()
     # what the lazy collection itself keeps (file paths, labels), the part that grows with the folder
     held_by_collection = process.memory_full_info().uss - before_ingest
+    phase = "extraction"
     model = build_model("small_convnet", 3, seed=0, width=32, feature_dim=128)
     reduced = extract_reduced_features(
         model,
@@ -104,7 +109,8 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
         "ingest_s": ingested - started,
         "extract_s": finished - ingested,
         "held_by_collection_mb": held_by_collection / 2**20,
-        "peak_pss_mb": peak["pss"] / 2**20,
+        "peak_pss_ingest_mb": peak["ingest"] / 2**20,
+        "peak_pss_extraction_mb": peak["extraction"] / 2**20,
     }
 
 
@@ -115,13 +121,14 @@ def main() -> None:
     parser.add_argument("--pca-dim", type=int, default=64)
     parser.add_argument("--pca-fit-size", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=1, help="measure each size this many times")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # internal: one size, this process
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, args.pca_dim, args.pca_fit_size, args.workers)))
         return
     rows = []
-    for n in args.sizes:
+    for n in [size for size in args.sizes for _ in range(args.repeats)]:
         folder = generate(args.folder, n)
         out = subprocess.run(
             [
@@ -142,19 +149,27 @@ def main() -> None:
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     header = "| images | pixels held in memory | kept by the collection (MB) | feature array (MB) |"
-    print(header + " ingest (s) | extraction (s) | peak PSS, process + workers (MB) |")
-    print("|---|---|---|---|---|---|---|")
+    print(header + " ingest (s) | extraction (s) | peak PSS in ingest (MB) | peak PSS in extraction (MB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['images']:,} | {r['in_memory']} | {r['held_by_collection_mb']:.1f} | "
-            f"{r['feature_array_mb']:.1f} | {r['ingest_s']:.0f} | {r['extract_s']:.0f} | {r['peak_pss_mb']:.0f} |"
+            f"{r['feature_array_mb']:.1f} | {r['ingest_s']:.0f} | {r['extract_s']:.0f} | "
+            f"{r['peak_pss_ingest_mb']:.0f} | {r['peak_pss_extraction_mb']:.0f} |"
         )
-    if len(rows) > 1:
-        first, last = rows[0], rows[-1]
-        extra = last["images"] - first["images"]
-        for name, key in (("kept by the collection", "held_by_collection_mb"), ("peak PSS", "peak_pss_mb")):
-            growth = (last[key] - first[key]) * 2**20 / extra
-            print(f"\nGrowth per extra image, {name}: {growth:.0f} bytes.")
+    smallest, largest = min(args.sizes), max(args.sizes)
+    if largest > smallest:
+
+        def median(key: str, n: int) -> float:
+            return float(np.median([r[key] for r in rows if r["images"] == n]))
+
+        for name, key in (
+            ("kept by the collection", "held_by_collection_mb"),
+            ("peak PSS in ingest", "peak_pss_ingest_mb"),
+            ("peak PSS in extraction", "peak_pss_extraction_mb"),
+        ):
+            growth = (median(key, largest) - median(key, smallest)) * 2**20 / (largest - smallest)
+            print(f"\nGrowth per extra image (medians), {name}: {growth:.0f} bytes.")
         print(
             f"\nFor scale: the feature array is {args.pca_dim * 4} bytes per image, "
             f"one decoded 32x32 RGB image {3 * 32 * 32} bytes."
