@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_clustering
+from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_clustering, summarise_evaluation
 
 RUNTIME = {"seed": 0}
 
@@ -44,3 +44,15 @@ def test_images_without_labels_are_not_clustered_or_scored():
     clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
     assert clusters.size == 0
     assert score_clustering(clusters, index) == {}
+
+
+def test_the_summary_logs_each_subject_and_keys_mlflow_metrics_by_round(caplog):
+    clustering = {"acc": 0.9, "nmi": 0.8, "ari": 0.7}
+    with caplog.at_level("INFO", logger="deepcluster"):
+        report, mlflow_metrics = summarise_evaluation(
+            clustering, {"linear_top1": 0.95}, {"overclustering_acc": 0.97}, {}, {}, clustering, {}, round_number=5
+        )
+    assert "final evaluation, deepcluster: acc 0.900, nmi 0.800, ari 0.700, linear_top1 0.950" in caplog.text
+    assert "final evaluation, random_network: no labels to score against" in caplog.text
+    assert report["deepcluster"]["overclustering_acc"] == 0.97
+    assert mlflow_metrics["final_pixels_acc"] == {"value": 0.9, "step": 5}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from deepcluster.pca import fit_pca_whitening, usable_pca_dim
 from deepcluster.plots import cluster_size_histogram, confusion_figure, embedding_scatter, metric_curves
 from deepcluster.runtime import derive_seed, execution_from_settings
 from deepcluster.training import network_from_checkpoint
+
+logger = logging.getLogger(__name__)
 
 
 def _labels(image_index: pd.DataFrame) -> np.ndarray | None:
@@ -134,6 +137,9 @@ def summarise_evaluation(
         "random_network": {**random_clustering, **random_probes},
         "pixels": {**pixel_clustering, **pixel_probes},
     }
+    for subject in ("deepcluster", "random_network", "pixels"):
+        shown = ", ".join(f"{name} {value:.3f}" for name, value in report[subject].items())
+        logger.info("final evaluation, %s: %s", subject, shown or "no labels to score against")
     mlflow_metrics = {
         f"final_{group}_{name}": {"value": float(value), "step": round_number}
         for group, metrics in report.items()
