@@ -11,7 +11,9 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
+from deepcluster.config import Parameters, check_parameters  # noqa: E402
 from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
+from deepcluster.pipelines.plain_runner import load_parameters, merge  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +29,11 @@ def planted_images(n_per_class: int = 20, size: int = 8, channels: int = 1, seed
     images = patterns[labels] * 200 + rng.uniform(0, 55, size=(labels.size, size, size))
     pixels = np.repeat(images[:, None], channels, axis=1).astype(np.uint8)
     return collection_from_arrays(pixels, labels, ["left", "top", "centre"], size, source="planted")
+
+
+def settings(**overrides) -> Parameters:
+    """conf/base's parameters with ``overrides`` merged in key by key, validated."""
+    return check_parameters(merge(load_parameters(PROJECT_ROOT / "conf"), overrides))
 
 
 @pytest.fixture

@@ -58,12 +58,12 @@ def test_hand_computed_accuracies():
 
 def test_cluster_size_summary_counts_empty_clusters():
     summary = cluster_size_summary(np.array([0, 0, 0, 2, 2, 4]), k=6)
-    assert summary["clusters_non_empty"] == 3
-    assert summary["clusters_empty"] == 3
-    assert summary["cluster_size_min"] == 1
-    assert summary["cluster_size_max"] == 3
+    assert summary["non_empty"] == 3
+    assert summary["empty"] == 3
+    assert summary["size_min"] == 1
+    assert summary["size_max"] == 3
     p = np.array([3, 2, 1]) / 6
-    assert summary["cluster_size_entropy"] == pytest.approx(-(p * np.log(p)).sum() / np.log(6))
+    assert summary["size_entropy_normalised"] == pytest.approx(-(p * np.log(p)).sum() / np.log(6))
 
 
 def test_collapse_indicator():

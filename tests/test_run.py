@@ -10,6 +10,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow import MlflowClient
 
+from deepcluster.pipelines import round_name
 from tests.conftest import TINY_RUN
 
 
@@ -25,12 +26,15 @@ def run_session(project, **run_options):
             mlflow.end_run()
 
 
-def metric_history(project, name):
+def latest_run(project):
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
-    client = MlflowClient()
-    experiment = client.get_experiment_by_name("deepcluster")
-    run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
-    return {m.step: m.value for m in client.get_metric_history(run.info.run_id, name)}
+    experiment = MlflowClient().get_experiment_by_name("deepcluster")
+    return MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
+
+
+def metric_history(project, name):
+    run = latest_run(project)
+    return {m.step: m.value for m in MlflowClient().get_metric_history(run.info.run_id, name)}
 
 
 def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
@@ -38,12 +42,13 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     run_session(project)
     data = project / "data"
     for r in (1, 2):
-        assignments = pd.read_parquet(data / f"07_model_output/rounds/round_{r}/assignments.parquet")
+        assignments = pd.read_parquet(data / f"07_model_output/rounds/{round_name(r)}/assignments.parquet")
         assert len(assignments) == 240 and assignments["cluster"].between(0, 11).all()
-        assert (data / f"06_models/checkpoints/round_{r}.pt").is_file()
-        metrics = json.loads((data / f"08_reporting/rounds/round_{r}/metrics.json").read_text())
-        assert metrics["round"] == r and 0 <= metrics["nmi_labels"] <= 1
-    assert "nmi_previous_round" in json.loads((data / "08_reporting/rounds/round_2/metrics.json").read_text())
+        assert (data / f"06_models/checkpoints/{round_name(r)}.pt").is_file()
+        metrics = json.loads((data / f"08_reporting/rounds/{round_name(r)}/metrics.json").read_text())
+        assert metrics["round"] == r and 0 <= metrics["clusters_vs_labels/nmi"] <= 1
+    round_2 = json.loads((data / "08_reporting/rounds/round_002/metrics.json").read_text())
+    assert "clusters_vs_previous_round/nmi" in round_2
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
     protocol = {"acc", "nmi", "ari", "linear_top1", "knn20_top1", "knn200_top1"}
     assert set(report["deepcluster"]) == protocol | {"overclustering_acc"}
@@ -63,33 +68,45 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     assert (data / "06_models/backbone.pt").is_file()
     assert (data / "08_reporting/cluster_montage.png").is_file()
 
-    assert set(metric_history(project, "nmi_labels")) == {1, 2}
-    assert set(metric_history(project, "train_loss")) == {1, 2}
-    assert set(metric_history(project, "nmi_previous_round")) == {2}
+    assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2}
+    assert set(metric_history(project, "training/loss")) == {1, 2}
+    assert set(metric_history(project, "clusters_vs_previous_round/nmi")) == {2}
     assert metric_history(project, "final_deepcluster_acc") == {2: pytest.approx(report["deepcluster"]["acc"])}
     assert set(metric_history(project, "final_pixels_linear_top1")) == {2}
+
+    run = latest_run(project)
+    assert run.info.run_name == "local · deepcluster · sklearn_digits · seed 0"
+    assert run.data.params["runtime.seed"] == "0"  # typed parameters are logged key by key
+    experiment = MlflowClient().get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    # every per-round metric is in a group, which MLflow's UI shows as a section of charts
+    per_round = {name for name in run.data.metrics if not name.startswith("final_")}
+    groups = {"clusters_vs_labels", "clusters_vs_previous_round", "clusters", "features", "kmeans"}
+    groups |= {"training", "timing"}
+    assert {name.split("/")[0] for name in per_round} == groups
+    assert {"clusters_vs_labels/acc_one_to_one", "clusters_vs_labels/acc_majority_vote"} <= per_round
 
 
 def test_an_interrupted_run_resumes_without_redoing_completed_rounds(project_copy):
     project = project_copy(**{**TINY_RUN, "rounds": 3})
     run_session(project)
     data = project / "data"
-    round_1 = data / "06_models/checkpoints/round_1.pt.pruned"  # keep_last: 2 pruned round 1
-    round_2 = data / "06_models/checkpoints/round_2.pt"
+    round_1 = data / "06_models/checkpoints/round_001.pt.pruned"  # keep_last: 2 pruned round 1
+    round_2 = data / "06_models/checkpoints/round_002.pt"
     assert round_1.is_file() and round_2.is_file()
     stamps = {path: path.stat().st_mtime_ns for path in (round_1, round_2)}
     # as if the run had stopped during round 3
-    (data / "06_models/checkpoints/round_3.pt").unlink()
-    (data / "08_reporting/rounds/round_3/metrics.json").unlink()
+    (data / "06_models/checkpoints/round_003.pt").unlink()
+    (data / "08_reporting/rounds/round_003/metrics.json").unlink()
     (data / "08_reporting/evaluation.json").unlink()
 
     run_session(project, only_missing_outputs=True)
 
     assert {path: path.stat().st_mtime_ns for path in stamps} == stamps
-    assert (data / "06_models/checkpoints/round_3.pt").is_file()
+    assert (data / "06_models/checkpoints/round_003.pt").is_file()
     assert (data / "08_reporting/evaluation.json").is_file()
     # the new MLflow run still has every round's metrics
-    assert set(metric_history(project, "nmi_labels")) == {1, 2, 3}
+    assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2, 3}
 
 
 def test_rounds_from_params_are_refused_with_the_fix(project_copy):

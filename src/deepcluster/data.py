@@ -9,6 +9,7 @@ workers decode at each pass.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -82,11 +83,13 @@ def collection_from_arrays(
     pixels: np.ndarray,
     labels: np.ndarray | None,
     class_names: list[str],
-    image_size: int,
+    image_size: int | None,
     source: str,
     ids: list[str] | None = None,
 ) -> ImageCollection:
-    """An in-memory collection from uint8 (N, C, H, W) pixels, resized to ``image_size``."""
+    """An in-memory collection from uint8 (N, C, H, W) pixels, resized to ``image_size`` (None: their shorter side)."""
+    if image_size is None:
+        image_size = min(pixels.shape[-2:])
     pixels = np.ascontiguousarray(resize_square(pixels, image_size))
     mean, std = channel_statistics(pixels)
     return ImageCollection(
@@ -100,6 +103,11 @@ def collection_from_arrays(
         pixels=pixels,
         source=source,
     )
+
+
+def resized(collection: ImageCollection, size: int) -> ImageCollection:
+    """The in-memory ``collection`` at ``size`` x ``size`` pixels (statistics kept: resizing barely moves them)."""
+    return dataclasses.replace(collection, pixels=resize_square(collection.pixels, size), image_size=size)
 
 
 def subset(collection: ImageCollection, indices: np.ndarray) -> ImageCollection:

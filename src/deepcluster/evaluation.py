@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepcluster.progress import progress_bar
+
 
 def held_out_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices of a train and a test part, each class split in the same proportion."""
@@ -52,9 +54,12 @@ def linear_probe_accuracy(
         optimizer.zero_grad()
         loss = F.cross_entropy(classifier(x_train), y_train) + weight_decay * classifier.weight.pow(2).sum()
         loss.backward()
+        advance(1)
         return loss
 
-    with torch.enable_grad():
+    # the bar's total is the most loss evaluations L-BFGS may make; it stops earlier once converged
+    most_evaluations = optimizer.param_groups[0]["max_eval"]
+    with torch.enable_grad(), progress_bar("linear probe", most_evaluations, unit="evaluations") as advance:
         optimizer.step(closure)
     with torch.no_grad():
         predictions = classifier(x_test).argmax(dim=1).cpu().numpy()
@@ -78,9 +83,22 @@ def knn_accuracy(
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     k = min(k, bank.shape[0])
     predictions = []
-    for start in range(0, queries.shape[0], chunk):
-        similarity, neighbour = (queries[start : start + chunk] @ bank.T).topk(k, dim=1)
-        votes = torch.zeros(similarity.shape[0], n_classes, device=device)
-        votes.scatter_add_(1, bank_labels[neighbour], (similarity / temperature).exp())
-        predictions.append(votes.argmax(dim=1))
+    with progress_bar(f"kNN (k={k})", queries.shape[0]) as advance:
+        for start in range(0, queries.shape[0], chunk):
+            similarity, neighbour = (queries[start : start + chunk] @ bank.T).topk(k, dim=1)
+            votes = torch.zeros(similarity.shape[0], n_classes, device=device)
+            votes.scatter_add_(1, bank_labels[neighbour], (similarity / temperature).exp())
+            predictions.append(votes.argmax(dim=1))
+            advance(similarity.shape[0])
     return float((torch.cat(predictions).cpu().numpy() == test_labels).mean())
+
+
+def baselines_above(scores: dict[str, dict[str, float]], trained: str, metric: str = "acc") -> list[str]:
+    """The subjects of ``scores`` (other than ``trained``) whose ``metric`` beats the trained network's."""
+    if metric not in scores.get(trained, {}):
+        return []
+    return [
+        subject
+        for subject, values in scores.items()
+        if subject != trained and values.get(metric, float("-inf")) > scores[trained][metric]
+    ]

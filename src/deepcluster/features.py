@@ -18,6 +18,7 @@ from deepcluster.augment import center_crop, to_normalised_float
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
+from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
 
 
@@ -32,12 +33,13 @@ def feature_batches(
     """Float32 features of the images at ``indices``, batch by batch, in that order."""
     model.eval()
     forward = execution.forward_of(model)
-    with torch.inference_mode():
+    with torch.inference_mode(), progress_bar("extracting features", len(indices)) as advance:
         for pixels in iterate_pixel_batches(collection, indices, batch_size, execution.device):
             images = to_normalised_float(center_crop(pixels, crop_size), collection.mean, collection.std)
             with execution.autocast():
                 features = forward(execution.place_input(images))
             yield features.float()
+            advance(pixels.shape[0])
 
 
 def extract_features(

@@ -18,11 +18,17 @@ from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
+from deepcluster.config import check_parameters
 
-class RoundsMatchPipeline:
-    """Stop a run whose ``rounds`` parameter differs from the rounds the pipelines were built with.
 
-    The pipelines are built from conf/base, conf/local and ``$KEDRO_ENV``; a value
+class CheckParameters:
+    """Validate every parameter before any work starts, and refuse a ``rounds`` the pipelines were
+    not built with.
+
+    Kedro also validates each node's typed parameters, but one block at a time
+    and without a top-level view; this reports every unknown key, wrong type and
+    out-of-range value at once, each with its dotted key and the fix. The
+    pipelines are built from conf/base, conf/local and ``$KEDRO_ENV``; a value
     from ``--params`` or from ``--env`` alone cannot change their shape afterwards.
     """
 
@@ -30,8 +36,8 @@ class RoundsMatchPipeline:
     def after_context_created(self, context: KedroContext) -> None:
         from deepcluster.pipeline_registry import configured_rounds  # keeps settings.py light
 
+        wanted = check_parameters(context.config_loader["parameters"]).rounds
         built = configured_rounds()
-        wanted = int(context.params["rounds"])
         if wanted != built:
             raise ValueError(
                 f"rounds = {wanted} for this run, but the pipelines were built with rounds = {built}: "
@@ -117,6 +123,25 @@ class NodeTimes:
             self._report.write_text(json.dumps(report, indent=1))
 
 
+def plain(value: Any) -> Any:
+    """``value`` with every pydantic model in it turned into a dict (typed node parameters are models)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def run_name(env: str, parameters: dict[str, Any]) -> str:
+    """What a run is, as its MLflow name: ``local · deepcluster · sklearn_digits · seed 0``."""
+    data = parameters["data"]
+    source = data["source"]
+    if source == "folder":
+        source = f"folder:{Path(data['folder']['path']).resolve().name}"
+    method = (parameters.get("method") or {}).get("name", "deepcluster")  # conf without a method runs DeepCluster
+    return f"{env} · {method} · {source} · seed {parameters['runtime']['seed']}"
+
+
 class BatchedMlflowHook(MlflowHook):
     """kedro-mlflow's hook, but parameters are logged once per run, in batches, not before every node.
 
@@ -125,22 +150,38 @@ class BatchedMlflowHook(MlflowHook):
     round of the default run. Here every parameter the pipeline reads is logged at
     its start in a few ``log_batch`` calls, and the run is reopened only in a thread
     that does not have it. Registered in settings.py in place of the plugin's own.
+
+    Runs are named after what they are (``run_name``) unless mlflow.yml names them,
+    and the experiment is tagged as model training, not GenAI, for MLflow 3's UI.
     """
 
     @hook_impl
+    def after_context_created(self, context: KedroContext) -> None:
+        super().after_context_created(context=context)
+        self._env = context.env or context.config_loader.default_run_env
+
+    @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        if self.mlflow_config.tracking.run.name is None:  # kedro-mlflow would name it after the pipeline
+            self.mlflow_config.tracking.run.name = run_name(self._env, plain(catalog.load("parameters")))
         super().before_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
         if not self._is_mlflow_enabled:
             return
+        client = MlflowClient()
+        # marks the experiment as model training, not GenAI, for the MLflow 3 UIs that read the tag
+        # (3.17 follows its own GenAI / Model training switch; see README); set on every run so
+        # that experiments created earlier get it too
+        client.set_experiment_tag(
+            mlflow.active_run().info.experiment_id, "mlflow.experimentKind", "custom_model_development"
+        )
         values = {
-            name.removeprefix("params:"): catalog.load(name)
+            name.removeprefix("params:"): plain(catalog.load(name))
             for name in sorted(pipeline.datasets())
             if name.startswith("params:")
         }
         if self.flatten:
             values = _flatten_dict(d=values, recursive=self.recursive, sep=self.sep)
         params = [Param(self.sanitize_param_name(k), str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in values.items()]
-        client = MlflowClient()
         for start in range(0, len(params), 100):  # MLflow's limit per batch
             client.log_batch(self.run_id, params=params[start : start + 100])
 

@@ -82,12 +82,12 @@ def cluster_size_summary(assignments: np.ndarray, k: int) -> dict[str, float]:
     non_empty = sizes[sizes > 0]
     entropy = _entropy(sizes)
     return {
-        "clusters_non_empty": int(non_empty.size),
-        "clusters_empty": int(k - non_empty.size),
-        "cluster_size_min": int(non_empty.min()),
-        "cluster_size_max": int(non_empty.max()),
+        "non_empty": int(non_empty.size),
+        "empty": int(k - non_empty.size),
+        "size_min": int(non_empty.min()),
+        "size_max": int(non_empty.max()),
         # 1.0 means perfectly even sizes; near 0 means everything in one cluster
-        "cluster_size_entropy": entropy / np.log(k) if k > 1 else 0.0,
+        "size_entropy_normalised": entropy / np.log(k) if k > 1 else 0.0,
     }
 
 

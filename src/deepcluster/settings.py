@@ -1,8 +1,10 @@
 """Kedro project settings (defaults everywhere else)."""
 
-from deepcluster.hooks import BatchedMlflowHook, NodeTimes, RoundsMatchPipeline
+from deepcluster.hooks import BatchedMlflowHook, CheckParameters, NodeTimes
 
-HOOKS = (RoundsMatchPipeline(), BatchedMlflowHook(), NodeTimes())
+# pluggy calls the hooks registered last first: the parameters are checked before
+# anything reads them
+HOOKS = (BatchedMlflowHook(), NodeTimes(), CheckParameters())
 # replaced by BatchedMlflowHook, which logs parameters once per run instead of per node
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its distribution name, as installed
 

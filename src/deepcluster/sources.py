@@ -25,14 +25,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from deepcluster.data import (
     ImageCollection,
     ImageFiles,
     channel_statistics,
     collection_from_arrays,
+    resized,
     subset,
 )
+from deepcluster.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +71,14 @@ def find_image_files(root: Path) -> tuple[list[str], int]:
     Plain strings rather than ``Path`` objects: a folder may hold millions of files.
     """
     images, ignored = [], 0
-    for folder, _, names in os.walk(root):
-        for name in names:
-            if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
-                images.append(os.path.join(folder, name))
-            else:
-                ignored += 1
+    with progress_bar("finding image files", None, unit="files") as advance:
+        for folder, _, names in os.walk(root):
+            for name in names:
+                if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                    images.append(os.path.join(folder, name))
+                else:
+                    ignored += 1
+            advance(len(names))
     images.sort()
     return images, ignored
 
@@ -105,20 +110,37 @@ def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.nd
     return np.array([index[folder] for folder in first], dtype=np.int64), classes
 
 
+def median_short_side(files: list[str], sample: int = 1000, seed: int = 0) -> int:
+    """The median shorter side of up to ``sample`` of ``files``, read from their headers only."""
+    chosen = files if len(files) <= sample else np.random.default_rng(seed).choice(files, sample, replace=False)
+    sides = []
+    for path in chosen:
+        try:
+            with Image.open(path) as image:
+                sides.append(min(image.size))
+        except Exception:  # unreadable files are reported by the decoding pass
+            continue
+    if not sides:
+        raise ValueError(f"none of {len(chosen)} sampled files could be opened to measure the image size")
+    return int(np.median(sides))
+
+
 def load_folder(
     path: str,
-    image_size: int,
+    image_size: int | None,
     channels: int = 3,
     labels: str = "auto",
     min_side: int = 8,
     in_memory: str | bool = "auto",
     max_memory_mb: int = 4096,
     workers: int = 2,
+    max_auto_size: int | None = None,
 ) -> IngestResult:
     """Every image file under ``path``; unusable files are skipped and reported.
 
     Images are held in memory when they fit in ``max_memory_mb`` (``in_memory:
     auto``), else read from disk by ``workers`` DataLoader processes at each pass.
+    ``image_size`` None: the median shorter side of the files, at most ``max_auto_size``.
     Either way each file is decoded once here, to check it and to measure the
     pixel statistics.
     """
@@ -132,6 +154,9 @@ def load_folder(
             f"{ignored} other files were ignored"
         )
     label_of_file, class_names = class_of_each_file(root, files, labels)
+    if image_size is None:
+        image_size = min(median_short_side(files), max_auto_size or np.inf)
+        logger.info("data.image_size = auto: %d px (median shorter side, at most %s)", image_size, max_auto_size)
     image_bytes = channels * image_size * image_size
     keep = in_memory is True or (in_memory == "auto" and len(files) * image_bytes <= max_memory_mb * 2**20)
     pixels = np.empty((len(files), channels, image_size, image_size), np.uint8) if keep else None
@@ -146,17 +171,19 @@ def load_folder(
         num_workers=workers,
         collate_fn=_keep_as_list,
     )
-    for batch in loader:
-        for index, image, reason in batch:
-            if image is None:
-                skipped.append((files[index], reason))
-                logger.warning("skipping %s: %s", files[index], reason)
-                continue
-            usable[index] = True
-            if pixels is not None:
-                pixels[index] = image
-            if index % stats_every == 0:
-                stats_sample.append(image)
+    with progress_bar("reading images", len(files)) as advance:
+        for batch in loader:
+            for index, image, reason in batch:
+                if image is None:
+                    skipped.append((files[index], reason))
+                    logger.warning("skipping %s: %s", files[index], reason)
+                    continue
+                usable[index] = True
+                if pixels is not None:
+                    pixels[index] = image
+                if index % stats_every == 0:
+                    stats_sample.append(image)
+            advance(len(batch))
     if not usable.any():
         raise ValueError(
             f"none of the {len(files)} image files under data.folder.path = {path!r} could be read; "
@@ -204,7 +231,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=dtype).reshape(shape)
 
 
-def load_idx(images: str, image_size: int, labels: str | None = None) -> IngestResult:
+def load_idx(images: str, image_size: int | None, labels: str | None = None) -> IngestResult:
     """Images (N, H, W) and optional labels (N,) from MNIST-family idx files."""
     pixels = read_idx(images)
     if pixels.ndim != 3:
@@ -222,7 +249,7 @@ def _unpickle(path: Path) -> dict:
         return pickle.load(f, encoding="bytes")
 
 
-def load_cifar(path: str, image_size: int, split: str = "train", label_type: str = "fine") -> IngestResult:
+def load_cifar(path: str, image_size: int | None, split: str = "train", label_type: str = "fine") -> IngestResult:
     """CIFAR-10 (``data_batch_*``, ``test_batch``) or CIFAR-100 (``train``, ``test``) python batches.
 
     ``split``: train, test or all; ``label_type`` (CIFAR-100 only): fine or coarse.
@@ -250,7 +277,7 @@ def load_cifar(path: str, image_size: int, split: str = "train", label_type: str
     return IngestResult(collection_from_arrays(pixels, labels, class_names, image_size, "cifar"))
 
 
-def load_npz(path: str, image_size: int) -> IngestResult:
+def load_npz(path: str, image_size: int | None) -> IngestResult:
     """uint8 ``pixels`` and optional ``labels`` arrays from one ``.npz`` file."""
     file = Path(path).expanduser()
     if not file.is_file():
@@ -276,7 +303,7 @@ TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100"
 
 
 def load_torchvision(
-    name: str, root: str, image_size: int, split: str = "train", download: bool = False
+    name: str, root: str, image_size: int | None, split: str = "train", download: bool = False
 ) -> IngestResult:
     """A torchvision dataset's arrays; downloaded into ``root`` only when ``download`` is true."""
     from torchvision import datasets
@@ -309,7 +336,7 @@ def load_torchvision(
 # ---------------------------------------------------------- scikit-learn
 
 
-def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
+def load_sklearn_digits(image_size: int | None = 8) -> ImageCollection:
     """scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes; no download)."""
     from sklearn.datasets import load_digits
 
@@ -330,15 +357,23 @@ def load_sklearn_digits(image_size: int = 8) -> ImageCollection:
 
 def load_image_collection(
     source: str,
-    image_size: int,
+    image_size: int | str,
     max_images: int | None = None,
     seed: int = 0,
+    max_auto_size: int | None = None,
     **options,
 ) -> IngestResult:
     """Read the configured source; ``options`` are that source's own settings.
 
-    ``max_images`` keeps a random subset of that size (for quick trials).
+    ``image_size`` ``auto``: the images' own size (a folder: the median shorter
+    side), at most ``max_auto_size``. ``max_images`` keeps a random subset of that
+    size (for quick trials).
     """
+    auto = image_size == "auto"
+    if auto:
+        image_size = None
+        if source == "folder":
+            options["max_auto_size"] = max_auto_size
     readers = {
         "folder": load_folder,
         "idx": load_idx,
@@ -353,6 +388,8 @@ def load_image_collection(
         result = readers[source](image_size=image_size, **options)
     except TypeError as error:
         raise ValueError(f"the settings under data.{source} do not fit that source: {error}") from None
+    if auto and max_auto_size is not None and result.collection.image_size > max_auto_size:
+        result.collection = resized(result.collection, max_auto_size)
     if max_images is not None and max_images < len(result.collection):
         chosen = np.random.default_rng(seed).choice(len(result.collection), size=max_images, replace=False)
         result.collection = subset(result.collection, np.sort(chosen))

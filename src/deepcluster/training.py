@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from deepcluster.augment import Augmentation, normalise, warp
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.models import DeepClusterNet, build_model, new_head
+from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
 
 
@@ -91,23 +92,27 @@ def train_one_epoch(
     seen = 0
     started = time.perf_counter()
     batches = iterate_pixel_batches(collection, indices, settings.batch_size, device)
-    for start, pixels in zip(range(0, len(indices), settings.batch_size), batches):
-        if pixels.shape[0] < 2:  # batch norm cannot train on a single image
-            continue
-        targets = targets_all[order[start : start + pixels.shape[0]]]
-        images = warp(pixels.float() / 255.0, maps[start : start + pixels.shape[0]], settings.augmentation.output_size)
-        images = execution.place_input(normalise(images, collection.mean, collection.std))
-        with execution.autocast():
-            logits = head(F.relu(forward(images)))
-            loss = F.cross_entropy(logits.float(), targets)
-        optimizer.zero_grad(set_to_none=True)
-        head_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        head_optimizer.step()
-        loss_sum += loss.detach() * pixels.shape[0]
-        correct += (logits.argmax(dim=1) == targets).sum()
-        seen += pixels.shape[0]
+    with progress_bar("training", len(indices)) as advance:
+        for start, pixels in zip(range(0, len(indices), settings.batch_size), batches):
+            if pixels.shape[0] < 2:  # batch norm cannot train on a single image
+                continue
+            targets = targets_all[order[start : start + pixels.shape[0]]]
+            images = warp(
+                pixels.float() / 255.0, maps[start : start + pixels.shape[0]], settings.augmentation.output_size
+            )
+            images = execution.place_input(normalise(images, collection.mean, collection.std))
+            with execution.autocast():
+                logits = head(F.relu(forward(images)))
+                loss = F.cross_entropy(logits.float(), targets)
+            optimizer.zero_grad(set_to_none=True)
+            head_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            head_optimizer.step()
+            loss_sum += loss.detach() * pixels.shape[0]
+            correct += (logits.argmax(dim=1) == targets).sum()
+            seen += pixels.shape[0]
+            advance(pixels.shape[0])
     mean_loss = float(loss_sum) / max(seen, 1)
     if not math.isfinite(mean_loss):
         raise NonFiniteLossError(

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_clustering, summarise_evaluation
+from tests.conftest import settings
 
-RUNTIME = {"seed": 0}
+RUNTIME = settings().runtime
 
 
 def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple[torch.Tensor, pd.DataFrame]:
@@ -30,7 +31,7 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
 )
 def test_planted_classes_are_recovered_under_every_clustering_setting(clustering):
     features, index = planted_blobs()
-    evaluation = {"clustering": {**clustering, "iterations": 50, "restarts": 3}}
+    evaluation = settings(evaluation={"clustering": {**clustering, "iterations": 50, "restarts": 3}}).evaluation
     clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
     assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
     scores = score_clustering(clusters, index)
@@ -40,7 +41,7 @@ def test_planted_classes_are_recovered_under_every_clustering_setting(clustering
 def test_images_without_labels_are_not_clustered_or_scored():
     features, index = planted_blobs()
     index["label"] = np.nan
-    evaluation = {"clustering": {"pca_dim": 0, "whiten": False, "iterations": 10, "restarts": 1}}
+    evaluation = settings(evaluation={"clustering": {"iterations": 10, "restarts": 1}}).evaluation
     clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
     assert clusters.size == 0
     assert score_clustering(clusters, index) == {}
@@ -49,10 +50,28 @@ def test_images_without_labels_are_not_clustered_or_scored():
 def test_the_summary_logs_each_subject_and_keys_mlflow_metrics_by_round(caplog):
     clustering = {"acc": 0.9, "nmi": 0.8, "ari": 0.7}
     with caplog.at_level("INFO", logger="deepcluster"):
-        report, mlflow_metrics = summarise_evaluation(
+        report, mlflow_metrics, tags = summarise_evaluation(
             clustering, {"linear_top1": 0.95}, {"overclustering_acc": 0.97}, {}, {}, clustering, {}, round_number=5
         )
     assert "final evaluation, deepcluster: acc 0.900, nmi 0.800, ari 0.700, linear_top1 0.950" in caplog.text
     assert "final evaluation, random_network: no labels to score against" in caplog.text
     assert report["deepcluster"]["overclustering_acc"] == 0.97
     assert mlflow_metrics["final_pixels_acc"] == {"value": 0.9, "step": 5}
+    assert tags == {"below_baselines": "none"}
+    assert "below its baselines" not in caplog.text
+
+
+def test_training_that_ends_below_a_baseline_is_logged_and_tagged(caplog):
+    trained, untrained, pixels = {"acc": 0.45}, {"acc": 0.55}, {"acc": 0.40}
+    with caplog.at_level("WARNING", logger="deepcluster"):
+        _, _, tags = summarise_evaluation(trained, {}, {}, untrained, {}, pixels, {}, round_number=3)
+    assert tags == {"below_baselines": "random_network"}
+    assert (
+        "training ended below its baselines: clustering ACC 0.450 for the trained network, but random_network 0.550"
+        in caplog.text
+    )
+
+
+def test_unlabelled_data_is_tagged_unscored():
+    _, _, tags = summarise_evaluation({}, {}, {}, {}, {}, {}, {}, round_number=3)
+    assert tags == {"below_baselines": "unscored (no labels)"}

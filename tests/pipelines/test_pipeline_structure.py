@@ -1,3 +1,4 @@
+from deepcluster.pipelines import round_name
 from deepcluster.pipelines.deepcluster.pipeline import create_pipeline, round_pipeline
 from deepcluster.pipelines.evaluation.pipeline import create_pipeline as create_evaluation
 
@@ -17,18 +18,18 @@ def test_every_round_is_the_same_template_under_its_namespace():
     for node in pipeline.nodes:
         by_namespace.setdefault(node.namespace, set()).add(node.name.split(".", 1)[1])
     assert by_namespace == {
-        "round_0": {"initialise_network"},
-        "round_1": ROUND_NODES,
-        "round_2": ROUND_NODES,
-        "round_3": ROUND_NODES,
+        "round_000": {"initialise_network", "log_resolved_settings"},
+        "round_001": ROUND_NODES,
+        "round_002": ROUND_NODES,
+        "round_003": ROUND_NODES,
     }
 
 
 def test_rounds_form_a_chain_through_checkpoints_and_assignments():
     pipeline = round_pipeline(4)
     assert pipeline.inputs() == {
-        "round_3.checkpoint",
-        "round_3.assignments",
+        "round_003.checkpoint",
+        "round_003.assignments",
         "images",
         "image_index",
         "params:rounds",
@@ -39,16 +40,16 @@ def test_rounds_form_a_chain_through_checkpoints_and_assignments():
         "params:kmeans",
         "params:training",
     }
-    assert {"round_4.checkpoint", "round_4.mlflow_metrics"} <= pipeline.outputs()
+    assert {"round_004.checkpoint", "round_004.mlflow_metrics"} <= pipeline.outputs()
     whole = create_pipeline(rounds=3)
     assert whole.inputs() == {name for name in pipeline.inputs() if not name.startswith("round_")}
-    assert {"round_3.checkpoint", "round_3.mlflow_metrics"} <= whole.outputs()
-    extract = next(n for n in whole.nodes if n.name == "round_2.extract_features")
-    assert extract.inputs[0] == "round_1.checkpoint"
+    assert {"round_003.checkpoint", "round_003.mlflow_metrics"} <= whole.outputs()
+    extract = next(n for n in whole.nodes if n.name == "round_002.extract_features")
+    assert extract.inputs[0] == "round_001.checkpoint"
 
 
 def test_evaluation_reads_the_last_round():
-    assert "round_7.checkpoint" in create_evaluation(rounds=7).inputs()
+    assert "round_007.checkpoint" in create_evaluation(rounds=7).inputs()
 
 
 def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
@@ -57,8 +58,14 @@ def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
     project_copy(rounds=4)
     pipelines = register_pipelines()
     namespaces = {node.namespace for node in pipelines["deepcluster"].nodes}
-    assert namespaces == {f"round_{r}" for r in range(5)}
-    assert "round_4.checkpoint" in pipelines["evaluation"].inputs()
+    assert namespaces == {round_name(r) for r in range(5)}
+    assert "round_004.checkpoint" in pipelines["evaluation"].inputs()
     assert set(pipelines["__default__"].nodes) == set().union(
         *(pipelines[name].nodes for name in ("ingest", "deepcluster", "export", "evaluation"))
     )
+
+
+def test_round_names_sort_in_round_order():
+    names = [round_name(r) for r in range(250)]
+    assert sorted(names) == names
+    assert names[:3] == ["round_000", "round_001", "round_002"] and names[-1] == "round_249"

@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from deepcluster.pipelines import round_name
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
 from tests.conftest import PROJECT_ROOT, TINY_RUN
 from tests.test_run import run_session
@@ -27,6 +28,6 @@ def test_gives_the_same_results_as_kedro_run(project_copy):
     assert plain["report"]["deepcluster"] == pytest.approx(kedro_report["deepcluster"])
     assert plain["report"]["pixels"] == pytest.approx(kedro_report["pixels"])
     for r, metrics in enumerate(plain["rounds"], start=1):
-        kedro_round = json.loads((project / f"data/08_reporting/rounds/round_{r}/metrics.json").read_text())
-        for name in ("nmi_labels", "train_loss", "kmeans_objective"):
+        kedro_round = json.loads((project / f"data/08_reporting/rounds/{round_name(r)}/metrics.json").read_text())
+        for name in ("clusters_vs_labels/nmi", "training/loss", "kmeans/objective"):
             assert metrics[name] == pytest.approx(kedro_round[name])

@@ -12,3 +12,12 @@ def bind_round(func: Callable, round_number: int) -> Callable:
         return func(*args, round_number=round_number, **kwargs)
 
     return for_round
+
+
+def round_name(round_number: int) -> str:
+    """``round_007``: zero-padded so that rounds sort in order in listings and ``kedro viz``.
+
+    The width is fixed, not taken from the number of rounds, so that raising
+    ``rounds`` to extend a finished run keeps the names of its rounds.
+    """
+    return f"round_{round_number:03d}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from deepcluster.config import check_parameters
 from deepcluster.pipelines.deepcluster.nodes import (
     cluster_round_features,
     evaluate_round,
@@ -67,13 +68,14 @@ def dotted_override(assignment: str) -> dict:
 
 def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
     """Ingest, ``rounds`` DeepCluster rounds and the evaluation; the per-round metrics and the report."""
-    p = parameters
+    settings = check_parameters(parameters)
+    p = {name: getattr(settings, name) for name in type(settings).model_fields}
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    images, _, counts = load_images(p["data"])
+    images, _, counts = load_images(p["data"], p["runtime"])
     image_index = index_images(images)
     timings["ingest_seconds"] = time.perf_counter() - started
-    initial_checkpoint, assignments = initialise_network(
+    initial_checkpoint, assignments, _ = initialise_network(
         images, p["model"], p["pca"], p["kmeans"], p["training"], p["runtime"]
     )
     checkpoint, rounds = initial_checkpoint, []
@@ -132,4 +134,10 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
     return {"report": report, "rounds": rounds, "timings": timings, "parameters": parameters}
 
 
-LOGGED = ("nmi_labels", "majority_acc_labels", "nmi_previous_round", "train_loss", "train_seconds")
+LOGGED = (
+    "clusters_vs_labels/nmi",
+    "clusters_vs_labels/acc_majority_vote",
+    "clusters_vs_previous_round/nmi",
+    "training/loss",
+    "timing/train_seconds",
+)

@@ -11,6 +11,16 @@ import pandas as pd
 import torch
 
 from deepcluster.augment import Augmentation
+from deepcluster.auto import architecture_for
+from deepcluster.config import (
+    AUTO,
+    FeatureSettings,
+    KMeansSettings,
+    ModelSettings,
+    PcaSettings,
+    RuntimeSettings,
+    TrainingSettings,
+)
 from deepcluster.data import ImageCollection
 from deepcluster.features import extract_reduced_features
 from deepcluster.kmeans import check_k, kmeans
@@ -21,7 +31,7 @@ from deepcluster.metrics import (
 )
 from deepcluster.models import build_model
 from deepcluster.pca import usable_pca_dim
-from deepcluster.runtime import derive_seed, execution_from_settings
+from deepcluster.runtime import derive_seed
 from deepcluster.sampling import sample_uniformly_over_clusters
 from deepcluster.training import (
     EpochSettings,
@@ -36,104 +46,121 @@ from deepcluster.training import (
 logger = logging.getLogger(__name__)
 
 
-def _optimizer_settings(training: dict[str, Any]) -> dict[str, float]:
-    return {k: training[k] for k in ("lr", "momentum", "weight_decay")}
+def _optimizer_settings(training: TrainingSettings) -> dict[str, float]:
+    return {"lr": training.lr, "momentum": training.momentum, "weight_decay": training.weight_decay}
 
 
 def initialise_network(
     images: ImageCollection,
-    model: dict[str, Any],
-    pca: dict[str, Any],
-    kmeans: dict[str, Any],
-    training: dict[str, Any],
-    runtime: dict[str, Any],
-) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Check the settings against the data, then build the round-0 network and optimiser.
+    model: ModelSettings,
+    pca: PcaSettings,
+    kmeans: KMeansSettings,
+    training: TrainingSettings,
+    runtime: RuntimeSettings,
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """Check the settings against the data, resolve the ``auto`` ones, then build the round-0
+    network and optimiser.
 
     Every setting that could fail later (k, pca.dim, the model name, the input
     size) is checked here, before any round spends time. Round 0 has no
-    clustering, so its assignment table is empty.
+    clustering, so its assignment table is empty. The third output holds the
+    values the run actually uses for the settings that may be ``auto``.
     """
-    check_k(kmeans["k"], len(images))
-    if model["input_size"] > images.image_size:
+    k = kmeans.k_for(len(images))
+    check_k(k, len(images))
+    input_size = model.input_size_for(images.image_size)
+    if input_size > images.image_size:
         raise ValueError(
-            f"model.input_size = {model['input_size']} is larger than the images "
+            f"model.input_size = {input_size} is larger than the images "
             f"(data.image_size = {images.image_size}); lower model.input_size or raise data.image_size"
         )
+    name, options = model.name, {}
+    if name == AUTO:
+        name, options = architecture_for(images.image_size, runtime.execution().device)
     config = {
-        "name": model["name"],
+        "name": name,
         "in_channels": images.channels,
-        "sobel": model.get("sobel", False),
-        "seed": runtime["seed"],
-        **((model.get("options") or {}).get(model["name"]) or {}),
+        "sobel": model.sobel,
+        "seed": runtime.seed,
+        **model.options_of(name),
+        **options,
     }
     network = build_model(**config)
-    usable_pca_dim(pca["dim"], network.feature_dim, len(images))
+    usable_pca_dim(pca.dim, network.feature_dim, len(images))
     optimizer = body_optimizer(network, **_optimizer_settings(training))
     no_assignments = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "distance": pd.Series(dtype="float32")})
-    return make_checkpoint(network, optimizer, config, round_number=0), no_assignments
+    resolved = {"data.image_size": images.image_size, "model.name": name, "model.input_size": input_size, "kmeans.k": k}
+    resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
+    logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in resolved.items()))
+    return make_checkpoint(network, optimizer, config, round_number=0), no_assignments, resolved
+
+
+def log_resolved_settings(resolved_settings: dict[str, Any]) -> dict[str, Any]:
+    """The resolved settings as MLflow parameters (``resolved.<key>``), beside the configured ones."""
+    return {f"resolved.{key}": value for key, value in resolved_settings.items()}
 
 
 def extract_round_features(
     previous_checkpoint: dict[str, Any],
     images: ImageCollection,
-    model: dict[str, Any],
-    features: dict[str, Any],
-    pca: dict[str, Any],
-    runtime: dict[str, Any],
+    model: ModelSettings,
+    features: FeatureSettings,
+    pca: PcaSettings,
+    runtime: RuntimeSettings,
     round_number: int,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Whitened, L2-normalised PCA features of every image under the previous round's network."""
     started = time.perf_counter()
-    execution = execution_from_settings(runtime)
+    execution = runtime.execution()
     network = network_from_checkpoint(previous_checkpoint, execution)
     reduced = extract_reduced_features(
         network,
         images,
-        pca_dim=pca["dim"],
-        batch_size=features["batch_size"],
+        pca_dim=pca.dim,
+        batch_size=features.batch_size,
         execution=execution,
-        crop_size=model["input_size"],
-        pca_fit_size=pca.get("fit_size"),
-        seed=derive_seed(runtime["seed"], round_number, "pca_sample"),
+        crop_size=model.input_size_for(images.image_size),
+        pca_fit_size=pca.fit_size,
+        seed=derive_seed(runtime.seed, round_number, "pca_sample"),
     )
     summary = {
-        "feature_collapse_std": reduced.collapse_std,
-        "pca_dim": reduced.pca.output_dim,
-        "pca_fit_size": reduced.pca_fit_size,
-        "extraction_seconds": time.perf_counter() - started,
+        "features/collapse_std": reduced.collapse_std,
+        "features/pca_dim": reduced.pca.output_dim,
+        "features/pca_fit_images": reduced.pca_fit_size,
+        "timing/extract_features_seconds": time.perf_counter() - started,
     }
     return reduced.features, summary
 
 
 def cluster_round_features(
     reduced_features: torch.Tensor | np.ndarray,
-    kmeans_settings: dict[str, Any],
-    runtime: dict[str, Any],
+    kmeans_settings: KMeansSettings,
+    runtime: RuntimeSettings,
     round_number: int,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """k-means with this round's seed: every image's cluster and squared distance to it, the centroids."""
     started = time.perf_counter()
+    points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
     result = kmeans(
-        torch.as_tensor(reduced_features),  # a tensor in memory, an array when read back from disk
-        kmeans_settings["k"],
-        n_iter=kmeans_settings["iterations"],
-        seed=derive_seed(runtime["seed"], round_number, "kmeans"),
-        backend=kmeans_settings["backend"],
+        points,
+        kmeans_settings.k_for(points.shape[0]),
+        n_iter=kmeans_settings.iterations,
+        seed=derive_seed(runtime.seed, round_number, "kmeans"),
+        backend=kmeans_settings.backend,
     )
     assignments = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
     summary = {
-        "kmeans_objective": result.objective,
-        "kmeans_splits": result.n_splits,
-        "kmeans_backend": result.backend,
-        "kmeans_seconds": time.perf_counter() - started,
+        "kmeans/objective": result.objective,
+        "kmeans/empty_cluster_splits": result.n_splits,
+        "kmeans/backend": result.backend,
+        "timing/kmeans_seconds": time.perf_counter() - started,
     }
     return assignments, result.centroids, summary
 
 
-def sample_training_set(assignments: pd.DataFrame, runtime: dict[str, Any], round_number: int) -> np.ndarray:
+def sample_training_set(assignments: pd.DataFrame, runtime: RuntimeSettings, round_number: int) -> np.ndarray:
     """Indices of the epoch's images, drawn uniformly over the non-empty clusters."""
-    rng = np.random.default_rng(derive_seed(runtime["seed"], round_number, "sampling"))
+    rng = np.random.default_rng(derive_seed(runtime.seed, round_number, "sampling"))
     clusters = assignments["cluster"].to_numpy()
     return sample_uniformly_over_clusters(clusters, len(clusters), rng)
 
@@ -143,36 +170,32 @@ def train_round(
     images: ImageCollection,
     assignments: pd.DataFrame,
     training_indices: np.ndarray,
-    model: dict[str, Any],
-    kmeans_settings: dict[str, Any],
-    training: dict[str, Any],
-    runtime: dict[str, Any],
+    model: ModelSettings,
+    kmeans_settings: KMeansSettings,
+    training: TrainingSettings,
+    runtime: RuntimeSettings,
     rounds: int,
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log."""
-    execution = execution_from_settings(runtime)
+    execution = runtime.execution()
     network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
-    augmentation = dict(training["augmentation"])
-    crop_scale = augmentation.pop("crop_scale")
     settings = EpochSettings(
         augmentation=Augmentation(
-            output_size=model["input_size"],
-            crop_scale=None if crop_scale is None else tuple(crop_scale),
-            **augmentation,
+            output_size=model.input_size_for(images.image_size), **training.augmentation.model_dump()
         ),
-        lr=learning_rate_for_round(training["lr"], training["lr_schedule"], round_number, rounds),
-        weight_decay=training["weight_decay"],
-        batch_size=training["batch_size"],
+        lr=learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds),
+        weight_decay=training.weight_decay,
+        batch_size=training.batch_size,
     )
-    generator = torch.Generator().manual_seed(derive_seed(runtime["seed"], round_number, "training"))
+    generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
     log = train_one_epoch(
         network,
         optimizer,
         images,
         training_indices,
         assignments["cluster"].to_numpy(),
-        kmeans_settings["k"],
+        kmeans_settings.k_for(len(images)),
         settings,
         execution,
         generator,
@@ -188,32 +211,49 @@ def evaluate_round(
     feature_summary: dict[str, float],
     clustering_summary: dict[str, Any],
     training_log: dict[str, float],
-    kmeans_settings: dict[str, Any],
+    kmeans_settings: KMeansSettings,
     round_number: int,
 ) -> dict[str, Any]:
-    """Everything known about the round, as one flat record."""
+    """Everything known about the round, as one flat record.
+
+    Names are grouped by the prefix before "/", which MLflow's UI turns into chart
+    sections. ``clusters_vs_labels`` scores the round's k clusters against the
+    classes: one-to-one (Hungarian) ACC can match only as many clusters as there
+    are classes, so with k = 50 and 10 classes it stays low; the final evaluation
+    clusters into exactly as many groups as classes.
+    """
     clusters = assignments["cluster"].to_numpy()
     metrics: dict[str, Any] = {"round": round_number}
     if len(previous_assignments):
-        metrics["nmi_previous_round"] = normalized_mutual_information(
+        metrics["clusters_vs_previous_round/nmi"] = normalized_mutual_information(
             previous_assignments["cluster"].to_numpy(), clusters
         )
     labelled = image_index["label"].notna().to_numpy()
     if labelled.any():
         labels = image_index["label"].to_numpy()[labelled].astype(np.int64)
         agreement = labelling_agreement(labels, clusters[labelled])
-        metrics.update({f"{name}_labels": value for name, value in agreement.items()})
-    metrics.update(cluster_size_summary(clusters, kmeans_settings["k"]))
+        names = {"acc": "acc_one_to_one", "majority_acc": "acc_majority_vote", "nmi": "nmi", "ari": "ari"}
+        metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
+    sizes = cluster_size_summary(clusters, kmeans_settings.k_for(len(clusters)))
+    metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
     metrics.update(feature_summary)
     metrics.update(clustering_summary)
-    metrics.update({f"train_{name}": value for name, value in training_log.items()})
+    training = dict(training_log)
+    metrics["timing/train_seconds"] = training.pop("seconds")
+    metrics.update({f"training/{name}": value for name, value in training.items()})
     return metrics
 
 
 def round_metrics_for_mlflow(round_metrics: dict[str, Any]) -> dict[str, dict[str, float]]:
     """The round's numeric metrics as MLflow history entries with step = round (and one log line)."""
     step = round_metrics["round"]
-    shown = ("nmi_previous_round", "nmi_labels", "majority_acc_labels", "clusters_non_empty", "train_loss")
+    shown = (
+        "clusters_vs_previous_round/nmi",
+        "clusters_vs_labels/nmi",
+        "clusters_vs_labels/acc_majority_vote",
+        "clusters/non_empty",
+        "training/loss",
+    )
     logger.info("round %d: %s", step, ", ".join(f"{k} {round_metrics[k]:.3f}" for k in shown if k in round_metrics))
     return {
         name: {"value": float(value), "step": step}

@@ -1,21 +1,22 @@
-"""DeepCluster rounds: ``round_0`` builds the network, ``round_1`` ... ``round_N`` repeat one template.
+"""DeepCluster rounds: ``round_000`` builds the network, ``round_001`` ... ``round_N`` repeat one template.
 
-Round r reads ``round_{r-1}.checkpoint`` and ``round_{r-1}.assignments`` and
-writes its own, so the rounds form one chain in the DAG. Only the round
-number differs between instances: it is bound to the nodes that derive
-seeds from it or stamp it on their outputs.
+Round r reads the previous round's ``checkpoint`` and ``assignments`` and writes
+its own, so the rounds form one chain in the DAG. Only the round number differs
+between instances: it is bound to the nodes that derive seeds from it or stamp
+it on their outputs.
 """
 
 import warnings
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from deepcluster.pipelines import bind_round
+from deepcluster.pipelines import bind_round, round_name
 from deepcluster.pipelines.deepcluster.nodes import (
     cluster_round_features,
     evaluate_round,
     extract_round_features,
     initialise_network,
+    log_resolved_settings,
     round_metrics_for_mlflow,
     sample_training_set,
     train_round,
@@ -34,19 +35,24 @@ PARAMETERS = {
 
 
 def initial_pipeline() -> Pipeline:
-    """``round_0``: check the settings and build the untrained network."""
+    """``round_000``: check the settings, resolve the ``auto`` ones and build the untrained network."""
     template = Pipeline(
         [
             node(
                 initialise_network,
                 ["images", "params:model", "params:pca", "params:kmeans", "params:training", "params:runtime"],
-                ["checkpoint", "assignments"],
+                ["checkpoint", "assignments", "resolved_settings"],
                 name="initialise_network",
-            )
+            ),
+            node(log_resolved_settings, "resolved_settings", "mlflow_resolved_settings", name="log_resolved_settings"),
         ]
     )
     return pipeline(
-        template, namespace="round_0", inputs={"images"}, parameters=PARAMETERS - {"params:features", "params:rounds"}
+        template,
+        namespace=round_name(0),
+        inputs={"images"},
+        outputs={"resolved_settings", "mlflow_resolved_settings"},
+        parameters=PARAMETERS - {"params:features", "params:rounds"},
     )
 
 
@@ -114,14 +120,14 @@ def round_pipeline(round_number: int) -> Pipeline:
             node(round_metrics_for_mlflow, "round_metrics", "mlflow_metrics", name="log_round_metrics"),
         ]
     )
-    previous = f"round_{round_number - 1}"
+    previous = round_name(round_number - 1)
     with warnings.catch_warnings():
         # Kedro warns about a node reading another namespace's dataset; a chain of
         # rounds does exactly that, by design
         warnings.filterwarnings("ignore", message="One or more dataset names contain '.'")
         return pipeline(
             template,
-            namespace=f"round_{round_number}",
+            namespace=round_name(round_number),
             inputs={
                 "previous_checkpoint": f"{previous}.checkpoint",
                 "previous_assignments": f"{previous}.assignments",
@@ -132,7 +138,7 @@ def round_pipeline(round_number: int) -> Pipeline:
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    """The whole chain: ``round_0`` then ``rounds`` DeepCluster rounds."""
+    """The whole chain: ``round_000`` then ``rounds`` DeepCluster rounds."""
     if rounds < 1:
         raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
     return initial_pipeline() + sum((round_pipeline(r) for r in range(1, rounds + 1)), Pipeline([]))

@@ -7,7 +7,7 @@ linear probe and weighted kNN on a held-out part. Plots and a report follow.
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from deepcluster.pipelines import bind_round
+from deepcluster.pipelines import bind_round, round_name
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_into_classes,
     extract_network_features,
@@ -53,19 +53,19 @@ def protocol_pipeline(subject: str) -> Pipeline:
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    """Evaluate ``round_{rounds}.checkpoint`` against ``round_0.checkpoint`` and the pixels."""
+    """Evaluate the last round's checkpoint against round 0's and the pixels."""
     feature_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
     features = Pipeline(
         [
             node(
                 extract_network_features,
-                [f"round_{rounds}.checkpoint", *feature_inputs],
+                [f"{round_name(rounds)}.checkpoint", *feature_inputs],
                 "evaluation.deepcluster.features",
                 name="evaluation.extract_trained_features",
             ),
             node(
                 extract_network_features,
-                ["round_0.checkpoint", *feature_inputs],
+                [f"{round_name(0)}.checkpoint", *feature_inputs],
                 "evaluation.random_network.features",
                 name="evaluation.extract_random_network_features",
             ),
@@ -82,7 +82,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         [
             node(
                 overclustering_accuracy,
-                [f"round_{rounds}.assignments", "image_index"],
+                [f"{round_name(rounds)}.assignments", "image_index"],
                 "evaluation.overclustering",
                 name="evaluation.overclustering_accuracy",
             ),
@@ -97,18 +97,18 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                     "evaluation.pixels.clustering_scores",
                     "evaluation.pixels.probe_scores",
                 ],
-                ["evaluation.report", "evaluation.mlflow_metrics"],
+                ["evaluation.report", "evaluation.mlflow_metrics", "evaluation.mlflow_tags"],
                 name="evaluation.summarise",
             ),
             node(
                 plot_metric_curves,
-                [f"round_{r}.round_metrics" for r in range(1, rounds + 1)],
+                [f"{round_name(r)}.round_metrics" for r in range(1, rounds + 1)],
                 "evaluation.metric_curves_plot",
                 name="evaluation.plot_metric_curves",
             ),
             node(
                 plot_cluster_sizes,
-                [f"round_{rounds}.assignments", "params:kmeans"],
+                [f"{round_name(rounds)}.assignments", "params:kmeans"],
                 "evaluation.cluster_sizes_plot",
                 name="evaluation.plot_cluster_sizes",
             ),

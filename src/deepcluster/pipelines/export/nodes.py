@@ -7,6 +7,7 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from deepcluster.config import ExportSettings
 from deepcluster.data import ImageCollection
 from deepcluster.models import torchvision_state_dict
 from deepcluster.plots import cluster_montage
@@ -40,14 +41,14 @@ def export_backbone(final_checkpoint: dict[str, Any]) -> dict[str, Any]:
     return exported
 
 
-def draw_cluster_montage(images: ImageCollection, assignments: pd.DataFrame, export: dict[str, Any]) -> Image.Image:
+def draw_cluster_montage(images: ImageCollection, assignments: pd.DataFrame, export: ExportSettings) -> Image.Image:
     """Members nearest the centroid of each of the largest clusters."""
-    montage = export["montage"]
+    montage = export.montage
     return cluster_montage(
         images,
         assignments["cluster"].to_numpy(),
         assignments["distance"].to_numpy(),
-        n_clusters=montage["clusters"],
-        per_cluster=montage["per_cluster"],
-        tile=montage["tile"],
+        n_clusters=montage.clusters,
+        per_cluster=montage.per_cluster,
+        tile=montage.tile,
     )

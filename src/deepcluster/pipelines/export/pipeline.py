@@ -6,6 +6,7 @@ round would (same PCA and k-means settings), under the seeds of round N + 1.
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from deepcluster.pipelines import round_name
 from deepcluster.pipelines.deepcluster.pipeline import clustering_pipeline
 from deepcluster.pipelines.export.nodes import draw_cluster_montage, export_backbone, tabulate_assignments
 
@@ -33,7 +34,11 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     return pipeline(
         template,
         namespace="export",
-        inputs={"final_checkpoint": f"round_{rounds}.checkpoint", "images": "images", "image_index": "image_index"},
+        inputs={
+            "final_checkpoint": f"{round_name(rounds)}.checkpoint",
+            "images": "images",
+            "image_index": "image_index",
+        },
         parameters={
             "params:model",
             "params:features",

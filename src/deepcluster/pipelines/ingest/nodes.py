@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pandas as pd
 
+from deepcluster.auto import image_size_cap
+from deepcluster.config import DataSettings, RuntimeSettings
 from deepcluster.data import ImageCollection
 from deepcluster.sources import load_image_collection
 
 logger = logging.getLogger(__name__)
 
 
-def load_images(data: dict[str, Any]) -> tuple[ImageCollection, pd.DataFrame, dict[str, int]]:
-    """Read ``data.source`` at ``data.image_size`` pixels; list the files that were skipped."""
-    source = data["source"]
+def load_images(data: DataSettings, runtime: RuntimeSettings) -> tuple[ImageCollection, pd.DataFrame, dict[str, int]]:
+    """Read ``data.source`` at ``data.image_size`` pixels (``auto``: the images' own, capped for the device);
+    list the files that were skipped."""
     result = load_image_collection(
-        source,
-        data["image_size"],
-        max_images=data.get("max_images"),
-        seed=data.get("seed", 0),
-        **(data.get(source) or {}),
+        data.source,
+        data.image_size,
+        max_images=data.max_images,
+        seed=data.seed,
+        max_auto_size=image_size_cap(runtime.execution().device),
+        **data.source_options(),
     )
     skipped = pd.DataFrame(result.skipped, columns=["path", "reason"])
     counts = result.counts

@@ -8,7 +8,12 @@ from deepcluster.pipelines.ingest.nodes import index_images, load_images
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            node(load_images, "params:data", ["images", "skipped_images", "ingest_counts"], name="load_images"),
+            node(
+                load_images,
+                ["params:data", "params:runtime"],
+                ["images", "skipped_images", "ingest_counts"],
+                name="load_images",
+            ),
             node(index_images, "images", "image_index", name="index_images"),
         ]
     )

@@ -1,0 +1,204 @@
+"""Check in a real browser that MLflow's UI shows the project's runs readably.
+
+Makes two tiny runs (seeds 0 and 1, 3 rounds, 300 digits) into one SQLite database in
+a scratch copy of the project (scripts/kedro_run_with.py, then ``kedro run --params``
+there), starts ``mlflow server`` on 127.0.0.1 with that database, and in Chromium checks:
+
+1. the experiment opens on its runs, named after what they are, once "Model training" is
+   picked in MLflow's GenAI / Model training switch (3.17 opens every experiment on its
+   GenAI pages until then), and directly from a link with ``?workflowType=machine_learning``;
+2. the two runs compare side by side (select both, Compare), per-round metrics included;
+3. the runs' chart view groups the per-round metrics by their prefix and draws their curves.
+
+Screenshots go to --screenshots; the exit status is 1 if a check fails. Needs the
+``browser`` extra (playwright) and a Chromium binary (Debian: ``apt-get install chromium``):
+
+    .venv/bin/pip install -e ".[browser]"
+    .venv/bin/python scripts/check_mlflow_ui.py --project-dir /tmp/mlflow_ui_check \\
+        --screenshots docs/benchmarks/mlflow_ui
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "rounds": 3,
+    "data.image_size": 8,
+    "data.max_images": 300,
+    "model.name": "small_convnet",
+    "model.input_size": 8,
+    "model.options.small_convnet": "{width: 8, feature_dim: 32}",
+    "pca.dim": 16,
+    "kmeans.k": 12,
+    "training.batch_size": 64,
+    "evaluation.clustering.restarts": 2,
+}
+SEEDS = (0, 1)
+EXPECTED_NAMES = [f"local · deepcluster · sklearn_digits · seed {seed}" for seed in SEEDS]
+CURVE = "clusters_vs_labels/acc_one_to_one"
+
+
+def make_runs(project: Path) -> None:
+    """Two tiny runs, one per seed, logged to ``project/mlflow.db``."""
+    settings = [f"--set={key}={value}" for key, value in TINY.items()]
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "kedro_run_with.py"), "--project-dir", str(project), *settings]
+        + [f"--set=runtime.seed={SEEDS[0]}"],
+        check=True,
+    )
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    for seed in SEEDS[1:]:
+        command = [sys.executable, "-m", "kedro", "run", "--params", f"runtime.seed={seed}"]
+        subprocess.run(command, cwd=project, check=True, env=env)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(database: Path, port: int, log: Path) -> subprocess.Popen:
+    """``mlflow server`` in its own process group, so that stopping it stops its workers too."""
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{database}"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(1)
+        if server.poll() is not None:
+            break
+    stop_server(server)
+    raise RuntimeError(f"mlflow server did not come up on port {port}; see {log}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def experiment_and_runs(database: Path) -> tuple[str, dict[str, str]]:
+    """The experiment's id and its runs' {name: id}, read from the database directly."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{database}")
+    experiment = client.get_experiment_by_name("deepcluster")
+    runs = client.search_runs([experiment.experiment_id])
+    return experiment.experiment_id, {run.info.run_name: run.info.run_id for run in runs}
+
+
+class Checks:
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    def __call__(self, condition: bool, what: str) -> None:
+        print(("ok    " if condition else "FAILED ") + what, flush=True)
+        if not condition:
+            self.failed.append(what)
+
+
+def names_visible(page, names: list[str]) -> bool:
+    try:
+        for name in names:
+            page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=20_000)
+    except Exception:  # playwright's TimeoutError
+        return False
+    return True
+
+
+def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.set_default_timeout(30_000)
+
+        # a fresh browser, as a first-time user: the plain experiment link, then the switch
+        page.goto(f"{base}/#/experiments/{experiment_id}")
+        page.wait_for_url("**/experiments/*/**", timeout=30_000)
+        print(f"      a fresh browser opens #/experiments/{experiment_id} at {page.url.split('#')[1]}")
+        page.get_by_text("Model training", exact=True).first.click()
+        page.wait_for_url("**/runs*", timeout=30_000)
+        check(names_visible(page, EXPECTED_NAMES), "'Model training' opens the experiment on its runs, by name")
+
+        # a link that says which view it wants opens the runs at once, in any browser
+        fresh = browser.new_page(viewport={"width": 1440, "height": 900})
+        fresh.goto(f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning")
+        try:
+            fresh.wait_for_url("**/runs*", timeout=30_000)
+            opened = names_visible(fresh, EXPECTED_NAMES)
+        except Exception:  # playwright's TimeoutError
+            opened = False
+        check(opened, "?workflowType=machine_learning opens the experiment on its runs, by name")
+        fresh.close()
+        page.screenshot(path=str(screenshots / "runs.png"))
+
+        # select both runs and compare them
+        for name in EXPECTED_NAMES:
+            row = page.get_by_role("row").filter(has_text=name)
+            row.get_by_role("checkbox").first.check()
+        page.get_by_role("button", name="Compare").first.click()
+        page.wait_for_url("**/compare-runs*", timeout=30_000)
+        compared = names_visible(page, EXPECTED_NAMES) and names_visible(page, [CURVE])
+        check(compared, f"Compare shows both runs and {CURVE}")
+        page.screenshot(path=str(screenshots / "compare.png"), full_page=False)
+
+        # the chart view: one section per metric group, curves over the rounds
+        page.goto(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART")
+        sections = ["clusters_vs_labels", "clusters", "training", "timing"]
+        check(names_visible(page, sections), "the chart view has a section per metric group: " + ", ".join(sections))
+        chart = page.get_by_text(CURVE, exact=True).first
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(2_000)  # the charts draw after their data arrive
+        check(chart.is_visible(), f"the chart view draws {CURVE}")
+        page.screenshot(path=str(screenshots / "charts.png"))
+        browser.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project-dir", type=Path, required=True, help="scratch project copy (replaced)")
+    parser.add_argument("--reuse", action="store_true", help="use the runs already in --project-dir")
+    parser.add_argument("--screenshots", type=Path, default=Path("docs/benchmarks/mlflow_ui"))
+    args = parser.parse_args()
+    project = args.project_dir.resolve()
+    database = project / "mlflow.db"
+    if not (args.reuse and database.is_file()):
+        make_runs(project)
+    experiment_id, run_ids = experiment_and_runs(database)
+    check = Checks()
+    check(sorted(run_ids) == EXPECTED_NAMES, f"the database holds the runs {EXPECTED_NAMES} (found {sorted(run_ids)})")
+    args.screenshots.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = start_server(database, port, project / "mlflow_server.log")
+    try:
+        check_ui(f"http://127.0.0.1:{port}", experiment_id, args.screenshots, check)
+    finally:
+        stop_server(server)
+    print(f"{len(check.failed)} check(s) failed" if check.failed else "every check passed")
+    return 1 if check.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

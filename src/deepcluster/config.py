@@ -1,0 +1,280 @@
+"""The run's parameters as typed, validated settings, checked once before any work starts.
+
+Each block of ``conf/base/parameters_*.yml`` has a model here; Kedro turns a node's
+``params:<block>`` input into that model (typed node parameters), and
+``check_parameters`` validates the whole tree first so that every unknown key,
+wrong type and out-of-range value is reported at once, each with its dotted key
+and the fix. conf/base holds the defaults; these models hold none, so there is
+one place for each value.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from deepcluster.auto import cluster_count_for
+from deepcluster.models import ARCHITECTURES
+from deepcluster.runtime import Execution, execution_from_settings
+from deepcluster.sources import SOURCES
+
+AUTO = "auto"
+
+
+def _auto_or(kind: str, minimum: int):
+    def check(value: Any) -> Any:
+        if value == AUTO:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError(f"must be 'auto' or {kind}")
+        return value
+
+    return Annotated[Any, AfterValidator(check)]
+
+
+def _auto_or_bool(value: Any) -> Any:
+    if value != AUTO and not isinstance(value, bool):
+        raise ValueError("must be 'auto', true or false")
+    return value
+
+
+AutoOrPositiveInt = _auto_or("a whole number of at least 1", 1)
+AutoOrBool = Annotated[Any, AfterValidator(_auto_or_bool)]
+PositiveInt = Annotated[int, Field(ge=1)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Block(BaseModel):
+    """A block of settings: unknown keys are errors, values are read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RuntimeSettings(Block):
+    seed: Annotated[int, Field(ge=0)]
+    device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")]
+    mixed_precision: AutoOrBool
+    channels_last: AutoOrBool
+    compile: bool
+
+    def execution(self) -> Execution:
+        """Where and how networks run, every ``auto`` resolved."""
+        return execution_from_settings(self.model_dump())
+
+
+class SmallConvnetOptions(Block):
+    width: PositiveInt
+    feature_dim: PositiveInt
+
+
+class ResNetOptions(Block):
+    small_input: bool
+
+
+class ModelOptions(Block):
+    small_convnet: SmallConvnetOptions
+    resnet18: ResNetOptions
+    alexnet_bn: dict[str, Any] = Field(max_length=0)
+    vgg16_bn: dict[str, Any] = Field(max_length=0)
+
+
+class ModelSettings(Block):
+    name: Literal[(AUTO, *ARCHITECTURES)]  # type: ignore[valid-type]
+    sobel: bool
+    input_size: AutoOrPositiveInt
+    options: ModelOptions
+
+    def options_of(self, name: str) -> dict[str, Any]:
+        """The architecture's own options (``model.options.<name>``)."""
+        options = getattr(self.options, name)
+        return options if isinstance(options, dict) else options.model_dump()
+
+    def input_size_for(self, image_size: int) -> int:
+        """``input_size``, where ``auto`` is the whole image."""
+        return image_size if self.input_size == AUTO else self.input_size
+
+
+class FeatureSettings(Block):
+    batch_size: PositiveInt
+
+
+class PcaSettings(Block):
+    dim: PositiveInt
+    fit_size: PositiveInt | None
+
+
+class KMeansSettings(Block):
+    k: _auto_or("a whole number of at least 2", 2)  # type: ignore[valid-type]
+    iterations: PositiveInt
+    backend: Literal["auto", "faiss", "torch"]
+
+    def k_for(self, n_images: int) -> int:
+        """``k``, where ``auto`` follows the number of images (see ``deepcluster.auto``)."""
+        return cluster_count_for(n_images) if self.k == AUTO else self.k
+
+
+def _crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None:
+    if value is not None and not 0 < value[0] <= value[1] <= 1:
+        raise ValueError("must be [low, high] with 0 < low <= high <= 1, e.g. [0.2, 1.0]")
+    return value
+
+
+class AugmentationSettings(Block):
+    rotation_degrees: Annotated[float, Field(ge=0, le=180)]
+    translate: Fraction
+    zoom: Annotated[float, Field(ge=0, lt=1)]
+    shear: Annotated[float, Field(ge=0)]
+    crop_scale: Annotated[tuple[float, float] | None, AfterValidator(_crop_scale)]
+    flip_probability: Fraction
+
+
+class TrainingSettings(Block):
+    lr: Annotated[float, Field(gt=0)]
+    lr_schedule: Literal["constant", "cosine"]
+    momentum: Annotated[float, Field(ge=0, lt=1)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    batch_size: Annotated[int, Field(ge=2)]
+    augmentation: AugmentationSettings
+
+
+class FolderSettings(Block):
+    path: str
+    channels: Literal[1, 3]
+    labels: Literal["auto", "subfolders", "none"]
+    min_side: PositiveInt
+    in_memory: AutoOrBool
+    max_memory_mb: PositiveInt
+    workers: Annotated[int, Field(ge=0)]
+
+
+class IdxSettings(Block):
+    images: str
+    labels: str | None
+
+
+class CifarSettings(Block):
+    path: str
+    split: Literal["train", "test", "all"]
+    label_type: Literal["fine", "coarse"]
+
+
+class TorchvisionSettings(Block):
+    name: Literal["MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "STL10", "SVHN"]
+    root: str
+    split: str
+    download: bool
+
+
+class NpzSettings(Block):
+    path: str
+
+
+class DataSettings(Block):
+    source: Literal[SOURCES]  # type: ignore[valid-type]
+    image_size: AutoOrPositiveInt
+    max_images: PositiveInt | None
+    seed: Annotated[int, Field(ge=0)]
+    sklearn_digits: dict[str, Any] = Field(max_length=0)
+    folder: FolderSettings
+    idx: IdxSettings
+    cifar: CifarSettings
+    torchvision: TorchvisionSettings
+    npz: NpzSettings | None = None
+
+    def source_options(self) -> dict[str, Any]:
+        """The chosen source's own settings, as keyword arguments for its reader."""
+        block = getattr(self, self.source)
+        if block is None:
+            raise ValueError(f"data.source = {self.source!r} needs a data.{self.source} block with its settings")
+        return block if isinstance(block, dict) else block.model_dump()
+
+
+class ClusteringEvaluationSettings(Block):
+    pca_dim: Annotated[int, Field(ge=0)]
+    whiten: bool
+    iterations: PositiveInt
+    restarts: PositiveInt
+
+
+class EvaluationSettings(Block):
+    batch_size: PositiveInt
+    clustering: ClusteringEvaluationSettings
+    test_fraction: Annotated[float, Field(gt=0, lt=1)]
+    probe_weight_decay: Annotated[float, Field(ge=0)]
+    knn_k: list[PositiveInt]
+    embedding_points: PositiveInt
+
+
+class MontageSettings(Block):
+    clusters: PositiveInt
+    per_cluster: PositiveInt
+    tile: PositiveInt
+
+
+class ExportSettings(Block):
+    montage: MontageSettings
+
+
+class Parameters(Block):
+    """Every parameter of a run."""
+
+    rounds: PositiveInt
+    data: DataSettings
+    runtime: RuntimeSettings
+    model: ModelSettings
+    features: FeatureSettings
+    pca: PcaSettings
+    kmeans: KMeansSettings
+    training: TrainingSettings
+    evaluation: EvaluationSettings
+    export: ExportSettings
+
+
+# where each top-level block's defaults are documented
+CONF_FILES = {
+    "data": "parameters_ingest.yml",
+    "evaluation": "parameters_evaluation.yml",
+    "export": "parameters_export.yml",
+}
+
+
+class ParameterError(ValueError):
+    """One or more parameters are wrong; the message lists each with its key and the fix."""
+
+
+def _keys_of(location: list[str]) -> list[str]:
+    """The keys allowed in the block at ``location`` (a path of field names)."""
+    block: Any = Parameters
+    for name in location:
+        annotation = block.model_fields[name].annotation
+        block = next(t for t in (annotation, *get_args(annotation)) if isinstance(t, type) and issubclass(t, Block))
+    return list(block.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = [str(part) for part in error["loc"]]
+    key = ".".join(location)
+    conf_file = f"conf/base/{CONF_FILES.get(location[0], 'parameters_deepcluster.yml')}"
+    if error["type"] == "extra_forbidden":
+        parent = ".".join(location[:-1]) or "the top level"
+        allowed = ", ".join(_keys_of(location[:-1]))
+        return (
+            f"{key}: unknown key; remove it or fix its spelling (the keys of {parent} are {allowed}; see {conf_file})"
+        )
+    if error["type"] == "missing":
+        return f"{key}: missing; add it (its default and meaning are in {conf_file})"
+    got = error.get("input")
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key} = {got!r}: {message}; change it in conf/local/parameters.yml (documented in {conf_file})"
+
+
+def check_parameters(raw: dict[str, Any]) -> Parameters:
+    """The whole parameter tree, validated; ``ParameterError`` lists every problem at once."""
+    try:
+        return Parameters.model_validate(raw)
+    except ValidationError as error:
+        problems = [_describe(e) for e in error.errors(include_url=False)]
+        raise ParameterError(
+            f"{len(problems)} parameter{'s are' if len(problems) > 1 else ' is'} wrong:\n  " + "\n  ".join(problems)
+        ) from None

@@ -1,0 +1,68 @@
+"""Settings left `auto` follow the images and the device."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from deepcluster.auto import architecture_for, cluster_count_for, image_size_cap
+from deepcluster.pipelines.deepcluster.nodes import initialise_network
+from deepcluster.sources import load_image_collection, median_short_side
+from tests.conftest import planted_images, settings
+
+CPU, CUDA = torch.device("cpu"), torch.device("cuda")
+
+
+def test_the_digits_default_keeps_its_tuned_values():
+    assert cluster_count_for(1797) == 50
+    assert architecture_for(8, CPU) == ("small_convnet", {})
+    assert architecture_for(8, CUDA) == ("small_convnet", {})  # tiny images stay on the small network
+
+
+@pytest.mark.parametrize("n,k", [(10, 2), (300, 8), (3000, 83), (10_000, 100), (1_000_000, 100)])
+def test_k_follows_the_number_of_images(n, k):
+    assert cluster_count_for(n) == k
+
+
+def test_the_network_follows_size_and_device():
+    assert architecture_for(32, CPU) == ("small_convnet", {})
+    assert architecture_for(32, CUDA) == ("resnet18", {"small_input": True})
+    assert architecture_for(128, CUDA) == ("resnet18", {"small_input": False})
+    assert (image_size_cap(CPU), image_size_cap(CUDA)) == (32, 128)
+
+
+def _photo_folder(root, sides):
+    rng = np.random.default_rng(0)
+    for i, (width, height) in enumerate(sides):
+        folder = root / f"class_{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = rng.integers(0, 255, size=(height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def test_a_folder_gets_its_median_shorter_side_capped_for_the_device(tmp_path):
+    _photo_folder(tmp_path, [(40, 30), (50, 24), (60, 20), (22, 90), (100, 26)])  # shorter sides 30 24 20 22 26
+    files = sorted(str(p) for p in tmp_path.rglob("*.png"))
+    assert median_short_side(files) == 24
+    result = load_image_collection("folder", "auto", max_auto_size=64, path=str(tmp_path), workers=0)
+    assert result.collection.image_size == 24
+    capped = load_image_collection("folder", "auto", max_auto_size=16, path=str(tmp_path), workers=0)
+    assert capped.collection.image_size == 16 and capped.collection.pixels.shape[-1] == 16
+
+
+def test_arrays_keep_their_own_size_up_to_the_cap():
+    assert load_image_collection("sklearn_digits", "auto", max_auto_size=32).collection.image_size == 8
+    small = load_image_collection("sklearn_digits", "auto", max_auto_size=6).collection
+    assert small.image_size == 6 and small.pixels.shape[-2:] == (6, 6)
+
+
+def test_round_zero_resolves_and_reports_every_auto_setting():
+    images = planted_images(n_per_class=60, size=12)
+    chosen = settings(
+        model={"name": "auto", "input_size": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"}
+    )
+    checkpoint, _, resolved = initialise_network(
+        images, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
+    )
+    assert resolved == {"data.image_size": 12, "model.name": "small_convnet", "model.input_size": 12, "kmeans.k": 5}
+    assert checkpoint["model_config"]["name"] == "small_convnet"

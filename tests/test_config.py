@@ -1,0 +1,83 @@
+"""Parameters are checked once, before any work: each problem named by its dotted key, with the fix."""
+
+import pytest
+
+from deepcluster.config import ParameterError, check_parameters
+from deepcluster.pipelines.plain_runner import load_parameters, merge
+from tests.conftest import PROJECT_ROOT, settings
+
+ENVIRONMENTS = [None] + sorted(p.name for p in (PROJECT_ROOT / "conf").iterdir() if list(p.glob("parameters*.yml")))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_shipped_configuration_is_valid(env):
+    check_parameters(load_parameters(PROJECT_ROOT / "conf", env))
+
+
+def _problems(**overrides) -> str:
+    with pytest.raises(ParameterError) as raised:
+        settings(**overrides)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "overrides,expected",
+    [
+        (
+            {"kmeans": {"kk": 10}},
+            "kmeans.kk: unknown key; remove it or fix its spelling (the keys of kmeans are k, iterations, backend",
+        ),
+        ({"kmean": {"k": 10}}, "kmean: unknown key"),
+        ({"data": {"folder": {"pth": "x"}}}, "data.folder.pth: unknown key"),
+        (
+            {"training": {"lr": -1}},
+            "training.lr = -1: Input should be greater than 0; change it in conf/local/parameters.yml",
+        ),
+        ({"training": {"lr": "fast"}}, "training.lr = 'fast': Input should be a valid number"),
+        ({"kmeans": {"k": 1}}, "kmeans.k = 1: must be 'auto' or a whole number of at least 2"),
+        ({"kmeans": {"k": "ten"}}, "kmeans.k = 'ten': must be 'auto' or a whole number of at least 2"),
+        ({"data": {"image_size": 0}}, "data.image_size = 0: must be 'auto' or a whole number of at least 1"),
+        ({"model": {"name": "resnet"}}, "model.name = 'resnet': Input should be 'auto', 'small_convnet'"),
+        ({"runtime": {"mixed_precision": "yes"}}, "runtime.mixed_precision = 'yes': must be 'auto', true or false"),
+        (
+            {"training": {"augmentation": {"crop_scale": [0.9, 0.2]}}},
+            "training.augmentation.crop_scale = [0.9, 0.2]: must be [low, high]",
+        ),
+        (
+            {"evaluation": {"test_fraction": 1.5}},
+            "evaluation.test_fraction = 1.5: Input should be less than 1; change it in conf/local/parameters.yml"
+            " (documented in conf/base/parameters_evaluation.yml)",
+        ),
+    ],
+)
+def test_each_problem_names_its_key_and_the_fix(overrides, expected):
+    assert expected in _problems(**overrides)
+
+
+def test_all_problems_are_reported_at_once():
+    message = _problems(kmeans={"kk": 10}, training={"lr": -1}, rounds=0)
+    assert message.startswith("3 parameters are wrong:")
+    assert "kmeans.kk" in message and "training.lr" in message and "rounds = 0" in message
+
+
+def test_a_missing_key_is_named():
+    parameters = load_parameters(PROJECT_ROOT / "conf")
+    del parameters["pca"]["dim"]
+    with pytest.raises(ParameterError, match=r"pca.dim: missing; add it"):
+        check_parameters(parameters)
+
+
+def test_a_kedro_session_stops_before_any_node_with_the_same_message(project_copy):
+    from tests.test_run import run_session
+
+    project = project_copy(kmeans={"kk": 10}, training={"lr": -1})
+    with pytest.raises(ParameterError, match=r"(?s)kmeans.kk: unknown key.*training.lr = -1"):
+        run_session(project)
+    assert not (project / "data" / "02_intermediate" / "images.pkl").exists()
+
+
+def test_settings_are_typed_and_read_only():
+    chosen = check_parameters(merge(load_parameters(PROJECT_ROOT / "conf"), {"kmeans": {"k": 7}}))
+    assert chosen.kmeans.k == 7 and chosen.training.augmentation.crop_scale is None
+    with pytest.raises(Exception):
+        chosen.kmeans.k = 8
