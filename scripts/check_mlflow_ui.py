@@ -46,6 +46,8 @@ TINY = {
 SEEDS = (0, 1)
 EXPECTED_NAMES = [f"local · deepcluster · sklearn_digits · seed {seed}" for seed in SEEDS]
 CURVE = "clusters_vs_labels/acc_one_to_one"
+# per-round metric groups and how many metrics each holds on labelled data
+GROUPS = {"clusters_vs_labels": 4, "clusters_vs_previous_round": 1, "clusters": 5, "training": 3, "timing": 3}
 
 
 def make_runs(project: Path) -> None:
@@ -117,13 +119,20 @@ class Checks:
             self.failed.append(what)
 
 
-def names_visible(page, names: list[str]) -> bool:
+def visible(page, texts: list[str]) -> bool:
+    """Whether every text shows on the page within 20 s."""
     try:
-        for name in names:
-            page.get_by_text(name, exact=True).first.wait_for(state="visible", timeout=20_000)
+        for text in texts:
+            page.get_by_text(text, exact=True).first.wait_for(state="visible", timeout=20_000)
     except Exception:  # playwright's TimeoutError
         return False
     return True
+
+
+def curves(page) -> int:
+    """How many lines the page's plotly chart draws."""
+    page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=20_000)
+    return page.locator(".js-plotly-plot .scatterlayer .trace").count()
 
 
 def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) -> None:
@@ -131,47 +140,56 @@ def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) ->
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1440, "height": 900})
-        page.set_default_timeout(30_000)
 
-        # a fresh browser, as a first-time user: the plain experiment link, then the switch
+        def fresh_page():
+            """A page in a new browser context: no remembered GenAI / Model training choice."""
+            page = browser.new_context(viewport={"width": 1440, "height": 900}).new_page()
+            page.set_default_timeout(30_000)
+            return page
+
+        # a link that says which view it wants opens the runs at once
+        page = fresh_page()
+        page.goto(f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning")
+        page.wait_for_url("**/runs?*")
+        check(visible(page, EXPECTED_NAMES), "?workflowType=machine_learning opens the experiment on its named runs")
+        page.context.close()
+
+        # a first-time user's plain link, then the switch
+        page = fresh_page()
         page.goto(f"{base}/#/experiments/{experiment_id}")
-        page.wait_for_url("**/experiments/*/**", timeout=30_000)
-        print(f"      a fresh browser opens #/experiments/{experiment_id} at {page.url.split('#')[1]}")
+        page.wait_for_url("**/experiments/*/**")
+        print(f"      a fresh browser opens #/experiments/{experiment_id} at #{page.url.split('#')[1]}")
         page.get_by_text("Model training", exact=True).first.click()
-        page.wait_for_url("**/runs*", timeout=30_000)
-        check(names_visible(page, EXPECTED_NAMES), "'Model training' opens the experiment on its runs, by name")
-
-        # a link that says which view it wants opens the runs at once, in any browser
-        fresh = browser.new_page(viewport={"width": 1440, "height": 900})
-        fresh.goto(f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning")
-        try:
-            fresh.wait_for_url("**/runs*", timeout=30_000)
-            opened = names_visible(fresh, EXPECTED_NAMES)
-        except Exception:  # playwright's TimeoutError
-            opened = False
-        check(opened, "?workflowType=machine_learning opens the experiment on its runs, by name")
-        fresh.close()
-        page.screenshot(path=str(screenshots / "runs.png"))
+        page.wait_for_url("**/runs?*")
+        check(visible(page, EXPECTED_NAMES), "'Model training' opens the experiment on its named runs")
+        assistant = page.get_by_role("button", name="Close", exact=True)
+        if assistant.count():  # MLflow's assistant panel takes a third of the width
+            assistant.last.click()
 
         # select both runs and compare them
         for name in EXPECTED_NAMES:
-            row = page.get_by_role("row").filter(has_text=name)
-            row.get_by_role("checkbox").first.check()
+            page.get_by_role("row").filter(has_text=name).get_by_role("checkbox").first.check()
         page.get_by_role("button", name="Compare").first.click()
-        page.wait_for_url("**/compare-runs*", timeout=30_000)
-        compared = names_visible(page, EXPECTED_NAMES) and names_visible(page, [CURVE])
-        check(compared, f"Compare shows both runs and {CURVE}")
-        page.screenshot(path=str(screenshots / "compare.png"), full_page=False)
+        page.wait_for_url("**/compare-runs?*")
+        metric = page.get_by_role("link", name=CURVE, exact=True)
+        check(visible(page, EXPECTED_NAMES) and metric.count() == 1, f"Compare shows both runs and {CURVE}")
+        page.get_by_text("Run Name:", exact=True).scroll_into_view_if_needed()
+        page.wait_for_timeout(1_000)  # the parallel-coordinates plot draws after its data arrive
+        page.screenshot(path=str(screenshots / "compare.png"))
 
-        # the chart view: one section per metric group, curves over the rounds
+        # the compared runs' curve of a per-round metric
+        metric.click()
+        page.wait_for_url("**/metric?*")
+        check(curves(page) >= 2 and visible(page, [CURVE]), f"{CURVE} is drawn per round for both runs")
+
+        # the chart view: one section per group of per-round metrics
         page.goto(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART")
-        sections = ["clusters_vs_labels", "clusters", "training", "timing"]
-        check(names_visible(page, sections), "the chart view has a section per metric group: " + ", ".join(sections))
-        chart = page.get_by_text(CURVE, exact=True).first
-        chart.scroll_into_view_if_needed()
-        page.wait_for_timeout(2_000)  # the charts draw after their data arrive
-        check(chart.is_visible(), f"the chart view draws {CURVE}")
+        sections = [f"{group} ({size})" for group, size in GROUPS.items()]
+        check(visible(page, sections), "the chart view has a section per metric group: " + ", ".join(sections))
+        page.get_by_placeholder("Search metric charts").fill("clusters_vs_labels/")
+        page.wait_for_timeout(2_000)  # the charts redraw after filtering
+        drawn = page.locator(f'h4[title="{CURVE}"]').is_visible() and curves(page) >= 2
+        check(drawn, f"the chart view draws {CURVE} for both runs")
         page.screenshot(path=str(screenshots / "charts.png"))
         browser.close()
 

@@ -64,5 +64,21 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
     checkpoint, _, resolved = initialise_network(
         images, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
     )
-    assert resolved == {"data.image_size": 12, "model.name": "small_convnet", "model.input_size": 12, "kmeans.k": 5}
+    assert resolved == {
+        "data.image_size": 12,
+        "model.name": "small_convnet",
+        "model.input_size": 12,
+        "kmeans.k": 5,
+        "training.augmentation": "grey",
+    }
     assert checkpoint["model_config"]["name"] == "small_convnet"
+
+
+def test_augmentation_follows_the_channels():
+    chosen = settings()
+    assert chosen.training.augmentation == "auto"
+    grey, colour = chosen.training.augmentation_for(1), chosen.training.augmentation_for(3)
+    assert (grey.rotation_degrees, grey.crop_scale, grey.flip_probability) == (20, None, 0.0)  # the digits default
+    assert (colour.rotation_degrees, colour.crop_scale, colour.flip_probability) == (0, (0.2, 1.0), 0.5)
+    explicit = settings(training={"augmentation": {**grey.model_dump(), "flip_probability": 0.3}}).training
+    assert explicit.augmentation_for(3).flip_probability == 0.3

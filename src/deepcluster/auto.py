@@ -36,3 +36,29 @@ def architecture_for(image_size: int, device: torch.device) -> tuple[str, dict]:
 def cluster_count_for(n_images: int) -> int:
     """``kmeans.k: auto``: about ``IMAGES_PER_CLUSTER`` images per cluster, between 2 and ``MAX_AUTO_K``."""
     return int(min(MAX_AUTO_K, max(2, round(n_images / IMAGES_PER_CLUSTER))))
+
+
+# training.augmentation: auto. Grey images get the random affine map tuned on digits
+# (crops cut digits apart, flips mirror them); colour images get random resized crops
+# and flips, which beat the affine map on CIFAR-10 photos (docs/benchmarks/photo_defaults.md)
+GREY_AUGMENTATION = {
+    "rotation_degrees": 20.0,
+    "translate": 0.15,
+    "zoom": 0.2,
+    "shear": 0.2,
+    "crop_scale": None,
+    "flip_probability": 0.0,
+}
+COLOUR_AUGMENTATION = {
+    "rotation_degrees": 0.0,
+    "translate": 0.0,
+    "zoom": 0.0,
+    "shear": 0.0,
+    "crop_scale": (0.2, 1.0),
+    "flip_probability": 0.5,
+}
+
+
+def augmentation_for(channels: int) -> tuple[str, dict]:
+    """``training.augmentation: auto``: the preset's name and settings for images with ``channels``."""
+    return ("grey", GREY_AUGMENTATION) if channels == 1 else ("colour", COLOUR_AUGMENTATION)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from deepcluster.auto import cluster_count_for
+from deepcluster.auto import augmentation_for, cluster_count_for
 from deepcluster.models import ARCHITECTURES
 from deepcluster.runtime import Execution, execution_from_settings
 from deepcluster.sources import SOURCES
@@ -135,7 +135,13 @@ class TrainingSettings(Block):
     momentum: Annotated[float, Field(ge=0, lt=1)]
     weight_decay: Annotated[float, Field(ge=0)]
     batch_size: Annotated[int, Field(ge=2)]
-    augmentation: AugmentationSettings
+    augmentation: Literal[AUTO] | AugmentationSettings
+
+    def augmentation_for(self, channels: int) -> AugmentationSettings:
+        """``augmentation``, where ``auto`` is the preset for grey or colour images (see ``deepcluster.auto``)."""
+        if self.augmentation == AUTO:
+            return AugmentationSettings(**augmentation_for(channels)[1])
+        return self.augmentation
 
 
 class FolderSettings(Block):
@@ -252,8 +258,13 @@ def _keys_of(location: list[str]) -> list[str]:
     return list(block.model_fields)
 
 
+def _is_union_member(part: Any) -> bool:
+    """pydantic names the member of ``'auto' | Block`` that failed, e.g. ``literal['auto']``."""
+    return isinstance(part, str) and (part.startswith("literal[") or part[:1].isupper())
+
+
 def _describe(error: dict[str, Any]) -> str:
-    location = [str(part) for part in error["loc"]]
+    location = [str(part) for part in error["loc"] if not _is_union_member(part)]
     key = ".".join(location)
     conf_file = f"conf/base/{CONF_FILES.get(location[0], 'parameters_deepcluster.yml')}"
     if error["type"] == "extra_forbidden":
@@ -274,7 +285,10 @@ def check_parameters(raw: dict[str, Any]) -> Parameters:
     try:
         return Parameters.model_validate(raw)
     except ValidationError as error:
-        problems = [_describe(e) for e in error.errors(include_url=False)]
+        errors = error.errors(include_url=False)
+        # a block given for an `'auto' | Block` setting: report what is wrong inside the block
+        errors = [e for e in errors if not (isinstance(e["input"], dict) and "literal[" in str(e["loc"]))]
+        problems = [_describe(e) for e in errors]
         raise ParameterError(
             f"{len(problems)} parameter{'s are' if len(problems) > 1 else ' is'} wrong:\n  " + "\n  ".join(problems)
         ) from None

@@ -75,7 +75,7 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
     images, _, counts = load_images(p["data"], p["runtime"])
     image_index = index_images(images)
     timings["ingest_seconds"] = time.perf_counter() - started
-    initial_checkpoint, assignments, _ = initialise_network(
+    initial_checkpoint, assignments, resolved = initialise_network(
         images, p["model"], p["pca"], p["kmeans"], p["training"], p["runtime"]
     )
     checkpoint, rounds = initial_checkpoint, []
@@ -131,7 +131,7 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
         }
     report["deepcluster"].update(overclustering_accuracy(assignments, image_index))
     timings["evaluation_seconds"] = time.perf_counter() - started
-    return {"report": report, "rounds": rounds, "timings": timings, "parameters": parameters}
+    return {"report": report, "rounds": rounds, "timings": timings, "parameters": parameters, "resolved": resolved}
 
 
 LOGGED = (

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from deepcluster.augment import Augmentation
-from deepcluster.auto import architecture_for
+from deepcluster.auto import architecture_for, augmentation_for
 from deepcluster.config import (
     AUTO,
     FeatureSettings,
@@ -91,6 +91,8 @@ def initialise_network(
     no_assignments = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "distance": pd.Series(dtype="float32")})
     resolved = {"data.image_size": images.image_size, "model.name": name, "model.input_size": input_size, "kmeans.k": k}
     resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
+    if training.augmentation == AUTO:
+        resolved["training.augmentation"] = augmentation_for(images.channels)[0]
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in resolved.items()))
     return make_checkpoint(network, optimizer, config, round_number=0), no_assignments, resolved
 
@@ -182,7 +184,8 @@ def train_round(
     network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
     settings = EpochSettings(
         augmentation=Augmentation(
-            output_size=model.input_size_for(images.image_size), **training.augmentation.model_dump()
+            output_size=model.input_size_for(images.image_size),
+            **training.augmentation_for(images.channels).model_dump(),
         ),
         lr=learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds),
         weight_decay=training.weight_decay,
