@@ -8,8 +8,6 @@ from deepcluster.augment import (
     affine_matrices,
     center_crop,
     crop_matrices,
-    random_affine,
-    random_resized_crop_and_flip,
     then,
     to_normalised_float,
     warp,
@@ -18,23 +16,19 @@ from deepcluster.augment import (
 
 def test_full_crop_without_flip_is_the_identity():
     images = torch.rand(4, 3, 16, 16)
-    out = random_resized_crop_and_flip(
-        images, 16, torch.Generator().manual_seed(0), scale=(1, 1), ratio=(1, 1), flip_probability=0
-    )
+    out = warp(images, crop_matrices(4, torch.Generator(), scale=(1, 1), ratio=(1, 1), flip_probability=0), 16)
     torch.testing.assert_close(out, images, atol=1e-5, rtol=0)
 
 
 def test_full_crop_with_certain_flip_mirrors():
     images = torch.rand(2, 1, 8, 8)
-    out = random_resized_crop_and_flip(
-        images, 8, torch.Generator().manual_seed(0), scale=(1, 1), ratio=(1, 1), flip_probability=1
-    )
+    out = warp(images, crop_matrices(2, torch.Generator(), scale=(1, 1), ratio=(1, 1), flip_probability=1), 8)
     torch.testing.assert_close(out, images.flip(-1), atol=1e-5, rtol=0)
 
 
 def test_each_image_gets_its_own_crop_at_the_output_size():
     image = torch.rand(1, 3, 32, 32).repeat(8, 1, 1, 1)
-    out = random_resized_crop_and_flip(image, 24, torch.Generator().manual_seed(1), scale=(0.2, 0.5))
+    out = warp(image, crop_matrices(8, torch.Generator().manual_seed(1), scale=(0.2, 0.5)), 24)
     assert out.shape == (8, 3, 24, 24)
     assert len({tuple(o.flatten()[:5].tolist()) for o in out}) == 8
     # a crop of at most half the area is a zoom: it differs from the resized whole image
@@ -52,7 +46,7 @@ def test_normalisation_and_centre_crop():
 
 def test_identity_affine_changes_nothing():
     images = torch.rand(3, 1, 10, 10)
-    out = random_affine(images, torch.Generator().manual_seed(0))  # every range 0
+    out = warp(images, affine_matrices(3, torch.Generator()), 10)  # every range 0
     torch.testing.assert_close(out, images, atol=1e-5, rtol=0)
 
 
@@ -61,7 +55,7 @@ def test_affine_rotation_moves_a_dot_around_the_centre():
     image[0, 0, 10, 16] = 1.0  # right of the centre
     generator = torch.Generator().manual_seed(0)
     angle = (torch.rand(1, generator=torch.Generator().manual_seed(0)) * 2 - 1) * 90
-    out = random_affine(image, generator, rotation_degrees=90)
+    out = warp(image, affine_matrices(1, generator, rotation_degrees=90), 21)
     # the rotation is the first number drawn
     row, column = divmod(int(out.flatten().argmax()), 21)
     # a dot at radius 6 stays at radius about 6, at the drawn angle

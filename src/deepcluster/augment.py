@@ -5,6 +5,9 @@ batch into normalised float input, either deterministically (feature
 extraction) or with per-image random geometry (training): random affine maps
 (rotation, shift, zoom, shear), random resized crops and horizontal flips.
 Each is one ``grid_sample`` over the whole batch, so the GPU does the work.
+Colour transforms (jitter, grayscale, blur, solarisation) draw one set of
+factors per image and apply them to the whole batch at once, and ``MultiCrop``
+makes the several views per image that DeepCluster-v2 and SwAV train on.
 """
 
 from __future__ import annotations
@@ -117,18 +120,6 @@ def warp(batch: torch.Tensor, matrices: torch.Tensor, output_size: int) -> torch
     return F.grid_sample(batch, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def random_resized_crop_and_flip(
-    batch: torch.Tensor, output_size: int, generator: torch.Generator, **crop
-) -> torch.Tensor:
-    """A random resized crop (and flip) per image, see ``crop_matrices``."""
-    return warp(batch, crop_matrices(batch.shape[0], generator, **crop), output_size)
-
-
-def random_affine(batch: torch.Tensor, generator: torch.Generator, **affine) -> torch.Tensor:
-    """A random affine map per image at the same size, see ``affine_matrices``."""
-    return warp(batch, affine_matrices(batch.shape[0], generator, **affine), batch.shape[-1])
-
-
 @dataclass(frozen=True)
 class Augmentation:
     """The training transform: optional random affine map, then random resized crop and flip.
@@ -159,3 +150,200 @@ class Augmentation:
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return warp(images, self.matrices(images.shape[0], generator), self.output_size)
+
+
+# ---------------------------------------------------------------- colour
+
+# ITU-R 601 luma weights, as torchvision's rgb_to_grayscale
+_LUMA = (0.2989, 0.587, 0.114)
+
+
+def _grey(images: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) luminance of RGB images (grey images are their own)."""
+    if images.shape[1] == 1:
+        return images
+    weights = torch.tensor(_LUMA, device=images.device, dtype=images.dtype).view(1, 3, 1, 1)
+    return (images * weights).sum(dim=1, keepdim=True)
+
+
+def _per_image(values: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    return values.to(images.device, images.dtype).view(-1, 1, 1, 1)
+
+
+def _rgb_to_hsv(images: torch.Tensor) -> torch.Tensor:
+    r, g, b = images.unbind(dim=1)
+    high, _ = images.max(dim=1)
+    low, _ = images.min(dim=1)
+    spread = high - low
+    safe = torch.where(spread > 0, spread, torch.ones_like(spread))
+    hue = torch.where(high == r, ((g - b) / safe) % 6, torch.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    hue = torch.where(spread > 0, hue / 6, torch.zeros_like(hue))
+    saturation = torch.where(high > 0, spread / torch.where(high > 0, high, torch.ones_like(high)), high * 0)
+    return torch.stack([hue, saturation, high], dim=1)
+
+
+def _hsv_to_rgb(images: torch.Tensor) -> torch.Tensor:
+    hue, saturation, value = images.unbind(dim=1)
+    # the standard sector formula, written for whole tensors: channel n uses offset n
+    channels = []
+    for offset in (5, 3, 1):
+        k = (offset + hue * 6) % 6
+        channels.append(value - value * saturation * torch.clamp(torch.minimum(k, 4 - k), 0, 1))
+    return torch.stack(channels, dim=1)
+
+
+def _adjust_hue(images: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    hsv = _rgb_to_hsv(images)
+    hue = (hsv[:, :1] + shift) % 1.0
+    return _hsv_to_rgb(torch.cat([hue, hsv[:, 1:]], dim=1))
+
+
+def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (factor * images + (1 - factor) * other).clamp(0, 1)
+
+
+def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.empty(n).uniform_(low, high, generator=generator)
+
+
+def _chosen(n: int, probability: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(n, generator=generator) < probability
+
+
+def colour_jitter(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    brightness: float = 0.4,
+    contrast: float = 0.4,
+    saturation: float = 0.4,
+    hue: float = 0.1,
+) -> torch.Tensor:
+    """torchvision's ColorJitter for a batch of float images in [0, 1], one draw per image.
+
+    Factors are uniform in [1 - x, 1 + x] (hue: a shift in [-hue, hue] of the colour
+    wheel), applied in a random order as torchvision does; the order is drawn once per
+    batch, so each image's order is still uniformly random.
+    """
+    n = images.shape[0]
+    steps = {
+        "brightness": lambda x, f: _blend(x, torch.zeros_like(x), f),
+        "contrast": lambda x, f: _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True), f),
+        "saturation": lambda x, f: _blend(x, _grey(x), f),
+        "hue": lambda x, f: _adjust_hue(x, f),
+    }
+    ranges = {
+        "brightness": (max(0.0, 1 - brightness), 1 + brightness),
+        "contrast": (max(0.0, 1 - contrast), 1 + contrast),
+        "saturation": (max(0.0, 1 - saturation), 1 + saturation),
+        "hue": (-hue, hue),
+    }
+    strengths = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "hue": hue}
+    factors = {name: _uniform(n, *ranges[name], generator) for name in steps}
+    for index in torch.randperm(len(steps), generator=generator).tolist():
+        name = list(steps)[index]
+        colour_only = name in ("saturation", "hue")  # grey images have neither
+        if strengths[name] and (images.shape[1] == 3 or not colour_only):
+            images = steps[name](images, _per_image(factors[name], images))
+    return images
+
+
+def random_grayscale(images: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
+    """Each image replaced by its luminance (on every channel) with ``probability``."""
+    chosen = _per_image(_chosen(images.shape[0], probability, generator).float(), images)
+    return chosen * _grey(images).expand_as(images) + (1 - chosen) * images
+
+
+def random_gaussian_blur(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    probability: float,
+    sigma: tuple[float, float] = (0.1, 2.0),
+    kernel_fraction: float = 0.1,
+) -> torch.Tensor:
+    """Blur with ``probability``, sigma uniform in ``sigma`` per image; the kernel spans about
+    ``kernel_fraction`` of the side (odd, at least 3), as in SimCLR and SwAV."""
+    n, channels, height, width = images.shape
+    size = max(3, int(kernel_fraction * height) // 2 * 2 + 1)
+    sigmas = torch.where(_chosen(n, probability, generator), _uniform(n, *sigma, generator), torch.zeros(n)).to(
+        images.device, images.dtype
+    )
+    offsets = torch.arange(size, device=images.device, dtype=images.dtype) - size // 2
+    # sigma 0 keeps the image: a kernel that is 1 at the centre
+    safe = torch.where(sigmas > 0, sigmas, torch.ones_like(sigmas))
+    kernels = torch.exp(-(offsets.view(1, -1) ** 2) / (2 * safe.view(-1, 1) ** 2))
+    kernels = torch.where(sigmas.view(-1, 1) > 0, kernels, (offsets == 0).to(images.dtype).expand(n, -1))
+    kernels = (kernels / kernels.sum(dim=1, keepdim=True)).repeat_interleave(channels, dim=0)
+    flat = F.pad(images.reshape(1, n * channels, height, width), [size // 2] * 4, mode="reflect")
+    flat = F.conv2d(flat, kernels.view(-1, 1, 1, size), groups=n * channels)
+    flat = F.conv2d(flat, kernels.view(-1, 1, size, 1), groups=n * channels)
+    return flat.view(n, channels, height, width)
+
+
+def random_solarize(images: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
+    """Pixels at or above 0.5 inverted, with ``probability`` per image."""
+    chosen = _per_image(_chosen(images.shape[0], probability, generator).float(), images).bool()
+    return torch.where(chosen & (images >= 0.5), 1 - images, images)
+
+
+@dataclass(frozen=True)
+class ColourAugmentation:
+    """Colour jitter with a probability, then grayscale, blur and solarisation, each with its own."""
+
+    jitter_probability: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_probability: float = 0.2
+    blur_probability: float = 0.0
+    solarize_probability: float = 0.0
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.jitter_probability:
+            jittered = colour_jitter(images, generator, self.brightness, self.contrast, self.saturation, self.hue)
+            chosen = _per_image(_chosen(images.shape[0], self.jitter_probability, generator).float(), images)
+            images = chosen * jittered + (1 - chosen) * images
+        if self.grayscale_probability:
+            images = random_grayscale(images, generator, self.grayscale_probability)
+        if self.blur_probability:
+            images = random_gaussian_blur(images, generator, self.blur_probability)
+        if self.solarize_probability:
+            images = random_solarize(images, generator, self.solarize_probability)
+        return images
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class CropGroup:
+    """``count`` random resized crops per image at ``size`` pixels, area fraction in ``scale``."""
+
+    count: int
+    size: int
+    scale: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MultiCrop:
+    """The views of a batch: several crop groups (e.g. 2 large + 4 small), each crop flipped
+    with ``flip_probability`` and coloured by ``colour``. The first group's crops are the
+    "large" ones that SwAV computes codes on and DeepCluster-v2 keeps in its memory bank."""
+
+    groups: tuple[CropGroup, ...]
+    flip_probability: float = 0.5
+    colour: ColourAugmentation | None = ColourAugmentation()
+
+    @property
+    def n_views(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        """Float images in [0, 1] -> ``n_views`` batches of views, large crops first."""
+        views = []
+        for group in self.groups:
+            for _ in range(group.count):
+                maps = crop_matrices(images.shape[0], generator, group.scale, flip_probability=self.flip_probability)
+                view = warp(images, maps, group.size)
+                views.append(view if self.colour is None else self.colour(view, generator))
+        return views
