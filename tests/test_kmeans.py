@@ -98,3 +98,35 @@ def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match=r"kmeans.backend = 'sklearn' is unknown"):
         choose_backend("sklearn", torch.device("cpu"))
     assert choose_backend("auto", torch.device("cpu")) == "faiss"
+
+
+def test_spherical_kmeans_agrees_with_scikit_learn_on_normalised_rows():
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from deepcluster.kmeans import spherical_kmeans
+
+    generator = torch.Generator().manual_seed(0)
+    directions = torch.nn.functional.normalize(torch.randn(5, 16, generator=generator), dim=1)
+    labels = torch.arange(5).repeat_interleave(60)
+    points = directions[labels] * torch.rand(300, 1, generator=generator).add(0.5)  # lengths must not matter
+    points += 0.15 * torch.randn(300, 16, generator=generator)
+    normalised = torch.nn.functional.normalize(points, dim=1)
+    start = normalised[[0, 60, 120, 180, 240]]  # the same start for both, one point of each class
+    ours = spherical_kmeans(points, 5, n_iter=20, init_centroids=start)
+    reference = KMeans(5, init=start.numpy(), n_init=1).fit(normalised.numpy())
+    assert adjusted_rand_score(reference.labels_, ours.assignments.numpy()) == pytest.approx(1.0)
+    assert adjusted_rand_score(labels.numpy(), ours.assignments.numpy()) > 0.9
+    torch.testing.assert_close(ours.centroids.norm(dim=1), torch.ones(5))
+    assert ours.n_empty == 0
+
+
+def test_spherical_kmeans_keeps_the_centroid_of_a_cluster_that_empties():
+    from deepcluster.kmeans import spherical_kmeans
+
+    points = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    far = torch.tensor([[-1.0, -1.0]])  # a centroid no point is near
+    start = torch.cat([points[[0, 2]], far])
+    result = spherical_kmeans(points, 3, n_iter=3, init_centroids=start)
+    assert result.n_empty == 1
+    torch.testing.assert_close(result.centroids[2], torch.nn.functional.normalize(far, dim=1)[0])

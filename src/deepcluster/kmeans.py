@@ -12,10 +12,12 @@ proportional to its size), as faiss does.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from deepcluster.reduce import all_reduce_sum
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +33,6 @@ class KMeansResult:
     centroids: np.ndarray  # (k, d) float32
     assignments: np.ndarray  # (n,) int64
     distances: np.ndarray  # (n,) float32, squared distance to the assigned centroid
-    objective_history: list[float] = field(default_factory=list)  # per iteration
     n_splits: int = 0  # empty clusters refilled during the iterations
     backend: str = ""
 
@@ -113,9 +114,7 @@ def assign_to_nearest_centroid(
     return labels, distances
 
 
-def _split_empty_clusters(
-    centroids: torch.Tensor, counts: torch.Tensor, n_points: int, generator: torch.Generator
-) -> int:
+def _split_empty_clusters(centroids: torch.Tensor, counts: torch.Tensor, generator: torch.Generator) -> int:
     """Refill empty clusters in place by splitting populated ones; returns how many."""
     empty = torch.nonzero(counts == 0).flatten().tolist()
     if not empty:
@@ -153,21 +152,19 @@ def torch_kmeans(
         centroids = _random_points(points, k, generator)
     else:
         centroids = init_centroids.to(points.device, torch.float32).clone()
-    history, n_splits = [], 0
+    n_splits = 0
     for _ in range(n_iter):
-        labels, distances = assign_to_nearest_centroid(points, centroids)
-        history.append(float(distances.double().sum()))
+        labels, _ = assign_to_nearest_centroid(points, centroids)
         counts = torch.bincount(labels, minlength=k)
         sums = torch.zeros_like(centroids).index_add_(0, labels, points)
         populated = counts > 0
         centroids[populated] = sums[populated] / counts[populated, None].float()
-        n_splits += _split_empty_clusters(centroids, counts, points.shape[0], generator)
+        n_splits += _split_empty_clusters(centroids, counts, generator)
     labels, distances = assign_to_nearest_centroid(points, centroids)
     return KMeansResult(
         centroids=centroids.cpu().numpy(),
         assignments=labels.cpu().numpy(),
         distances=distances.cpu().numpy(),
-        objective_history=history,
         n_splits=n_splits,
         backend="torch",
     )
@@ -204,7 +201,6 @@ def faiss_kmeans(
         centroids=model.centroids.copy(),
         assignments=labels[:, 0].astype(np.int64),
         distances=np.maximum(distances[:, 0], 0),
-        objective_history=[float(s["obj"]) for s in model.iteration_stats],
         n_splits=int(sum(s["nsplit"] for s in model.iteration_stats)),
         backend="faiss-gpu" if use_gpu else "faiss",
     )
@@ -247,3 +243,49 @@ def kmeans_best_of(
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     runs = (kmeans(points, k, n_iter=n_iter, seed=seed + i, backend=backend) for i in range(restarts))
     return min(runs, key=lambda result: result.objective)
+
+
+@dataclass
+class SphericalKMeansResult:
+    """Unit-norm centroids, each point's cluster, and how many clusters ended empty."""
+
+    centroids: torch.Tensor  # (k, d), on the points' device
+    assignments: torch.Tensor  # (n,) int64, on the points' device
+    n_empty: int
+
+
+def spherical_kmeans(
+    points: torch.Tensor,
+    k: int,
+    n_iter: int = 10,
+    seed: int = 0,
+    init_centroids: torch.Tensor | None = None,
+    chunk: int = 65536,
+) -> SphericalKMeansResult:
+    """k-means on the unit sphere (DeepCluster-v2): points and centroids L2-normalised, each point
+    assigned to the centroid of highest cosine similarity, each centroid the normalised sum of its points.
+
+    Runs on the points' device. Sums and counts go through ``all_reduce_sum``, so with
+    each process holding its own shard of the points (and the same ``init_centroids``)
+    every process ends with the same centroids. A cluster that loses all its points
+    keeps its previous centroid, as in the SwAV repository.
+    """
+    check_k(k, points.shape[0])
+    points = torch.nn.functional.normalize(points.float(), dim=1)
+    if init_centroids is None:
+        centroids = _random_points(points, k, torch.Generator().manual_seed(seed))
+    else:
+        centroids = torch.nn.functional.normalize(init_centroids.to(points.device, torch.float32), dim=1)
+
+    def assign(centroids: torch.Tensor) -> torch.Tensor:
+        return torch.cat([(part @ centroids.T).argmax(dim=1) for part in points.split(chunk)])
+
+    assignments = assign(centroids)
+    for _ in range(n_iter):
+        sums = all_reduce_sum(torch.zeros_like(centroids).index_add_(0, assignments, points))
+        counts = all_reduce_sum(torch.bincount(assignments, minlength=k))
+        populated = counts > 0
+        centroids = torch.where(populated[:, None], torch.nn.functional.normalize(sums, dim=1), centroids)
+        assignments = assign(centroids)
+    counts = all_reduce_sum(torch.bincount(assignments, minlength=k))
+    return SphericalKMeansResult(centroids, assignments, int((counts == 0).sum()))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from deepcluster.reduce import all_reduce_sum
+
 
 @dataclass
 class PcaWhitening:
@@ -56,10 +58,14 @@ class CovarianceAccumulator:
         ``eps`` (relative to the largest eigenvalue) keeps near-zero-variance
         directions, such as dead ReLU units, from being blown up to noise.
         """
-        if self.count < 2:
+        # every process's moments summed: the same PCA everywhere
+        count = float(all_reduce_sum(torch.tensor(float(self.count), dtype=torch.float64, device=self.total.device)))
+        total = all_reduce_sum(self.total.clone())
+        second_moment = all_reduce_sum(self.second_moment.clone())
+        if count < 2:
             raise ValueError("PCA needs at least two feature vectors")
-        mean = self.total / self.count
-        covariance = (self.second_moment - self.count * torch.outer(mean, mean)) / (self.count - 1)
+        mean = total / count
+        covariance = (second_moment - count * torch.outer(mean, mean)) / (count - 1)
         eigenvalues, eigenvectors = torch.linalg.eigh(covariance)
         eigenvalues = eigenvalues.flip(0)[:n_components].clamp_min(0)
         eigenvectors = eigenvectors.flip(1)[:, :n_components]
