@@ -7,21 +7,24 @@ there), starts ``mlflow server`` on 127.0.0.1 with that database, and in Chromiu
 1. the experiment opens on its runs, named after what they are, once "Model training" is
    picked in MLflow's GenAI / Model training switch (3.17 opens every experiment on its
    GenAI pages until then), and directly from a link with ``?workflowType=machine_learning``;
-2. the two runs compare side by side (select both, Compare), per-round metrics included;
+2. the two runs compare side by side (select both, Compare), and a per-round metric's link
+   there draws one curve per run;
 3. the runs' chart view groups the per-round metrics by their prefix and draws their curves.
 
-Screenshots go to --screenshots; the exit status is 1 if a check fails. Needs the
-``browser`` extra (playwright) and a Chromium binary (Debian: ``apt-get install chromium``):
+Two screenshots (compare.png, charts.png) go to --screenshots; the exit status is 1 if
+a check fails. Needs the ``browser`` extra (playwright) and a Chromium binary (Debian:
+``apt-get install chromium``; playwright's own browsers are not used):
 
-    .venv/bin/pip install -e ".[browser]"
-    .venv/bin/python scripts/check_mlflow_ui.py --project-dir /tmp/mlflow_ui_check \\
-        --screenshots docs/benchmarks/mlflow_ui
+    .venv/bin/pip install -c constraints.txt -e ".[browser]"
+    .venv/bin/python scripts/check_mlflow_ui.py --project-dir /tmp/mlflow_ui_check
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -47,7 +50,15 @@ SEEDS = (0, 1)
 EXPECTED_NAMES = [f"local · deepcluster · sklearn_digits · seed {seed}" for seed in SEEDS]
 CURVE = "clusters_vs_labels/acc_one_to_one"
 # per-round metric groups and how many metrics each holds on labelled data
-GROUPS = {"clusters_vs_labels": 4, "clusters_vs_previous_round": 1, "clusters": 5, "training": 3, "timing": 3}
+GROUPS = {
+    "clusters_vs_labels": 4,
+    "clusters_vs_previous_round": 1,
+    "clusters": 5,
+    "features": 3,
+    "kmeans": 2,
+    "training": 3,
+    "timing": 3,
+}
 
 
 def make_runs(project: Path) -> None:
@@ -99,14 +110,14 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait()
 
 
-def experiment_and_runs(database: Path) -> tuple[str, dict[str, str]]:
-    """The experiment's id and its runs' {name: id}, read from the database directly."""
+def experiment_and_run_names(database: Path) -> tuple[str, list[str]]:
+    """The experiment's id and its runs' names, read from the database directly."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{database}")
     experiment = client.get_experiment_by_name("deepcluster")
     runs = client.search_runs([experiment.experiment_id])
-    return experiment.experiment_id, {run.info.run_name: run.info.run_id for run in runs}
+    return experiment.experiment_id, sorted(run.info.run_name for run in runs)
 
 
 class Checks:
@@ -129,17 +140,38 @@ def visible(page, texts: list[str]) -> bool:
     return True
 
 
-def curves(page) -> int:
-    """How many lines the page's plotly chart draws."""
-    page.locator(".js-plotly-plot .scatterlayer .trace").first.wait_for(timeout=20_000)
-    return page.locator(".js-plotly-plot .scatterlayer .trace").count()
+def charts_drawn(page, charts: int) -> bool:
+    """Whether the page draws ``charts`` plotly charts, each with a line per run, within 60 s."""
+    every_chart_drawn = """([charts, runs]) => {
+        const plots = [...document.querySelectorAll(".js-plotly-plot")];
+        return plots.length >= charts && plots.every(p => p.querySelectorAll(".scatterlayer .trace").length >= runs);
+    }"""
+    try:
+        page.wait_for_function(every_chart_drawn, arg=[charts, len(SEEDS)], timeout=60_000)
+    except Exception:  # playwright's TimeoutError
+        return False
+    return True
 
 
-def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) -> None:
+def screenshot(page, path: Path) -> None:
+    """The page as a 64-colour PNG: the UI is flat colours, and the file a third of the size."""
+    from PIL import Image
+
+    Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(64).save(path, optimize=True)
+
+
+def close_assistant(page) -> None:
+    """Close MLflow's assistant panel, which takes a third of the width, if it is open."""
+    close = page.get_by_role("button", name="Close", exact=True)
+    if close.count():
+        close.last.click()
+
+
+def check_ui(base: str, experiment_id: str, chromium: str, screenshots: Path, check: Checks) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--headless", "--no-sandbox"])
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--headless", "--no-sandbox"])
 
         def fresh_page():
             """A page in a new browser context: no remembered GenAI / Model training choice."""
@@ -159,12 +191,14 @@ def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) ->
         page.goto(f"{base}/#/experiments/{experiment_id}")
         page.wait_for_url("**/experiments/*/**")
         print(f"      a fresh browser opens #/experiments/{experiment_id} at #{page.url.split('#')[1]}")
+        try:  # the GenAI overview's first-visit tip covers the page until dismissed
+            page.get_by_role("button", name="Got it").click(timeout=10_000)
+        except Exception:  # playwright's TimeoutError: no tip this time
+            pass
         page.get_by_text("Model training", exact=True).first.click()
         page.wait_for_url("**/runs?*")
         check(visible(page, EXPECTED_NAMES), "'Model training' opens the experiment on its named runs")
-        assistant = page.get_by_role("button", name="Close", exact=True)
-        if assistant.count():  # MLflow's assistant panel takes a third of the width
-            assistant.last.click()
+        close_assistant(page)
 
         # select both runs and compare them
         for name in EXPECTED_NAMES:
@@ -173,24 +207,33 @@ def check_ui(base: str, experiment_id: str, screenshots: Path, check: Checks) ->
         page.wait_for_url("**/compare-runs?*")
         metric = page.get_by_role("link", name=CURVE, exact=True)
         check(visible(page, EXPECTED_NAMES) and metric.count() == 1, f"Compare shows both runs and {CURVE}")
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)  # the parallel-coordinates plot
         page.get_by_text("Run Name:", exact=True).scroll_into_view_if_needed()
-        page.wait_for_timeout(1_000)  # the parallel-coordinates plot draws after its data arrive
-        page.screenshot(path=str(screenshots / "compare.png"))
+        page.wait_for_timeout(1_000)  # lets the plot finish drawing
+        screenshot(page, screenshots / "compare.png")
 
         # the compared runs' curve of a per-round metric
         metric.click()
         page.wait_for_url("**/metric?*")
-        check(curves(page) >= 2 and visible(page, [CURVE]), f"{CURVE} is drawn per round for both runs")
+        check(charts_drawn(page, 1) and visible(page, [CURVE]), f"{CURVE} is drawn per round for both runs")
 
         # the chart view: one section per group of per-round metrics
+        page = fresh_page()
         page.goto(f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning&compareRunsMode=CHART")
-        sections = [f"{group} ({size})" for group, size in GROUPS.items()]
-        check(visible(page, sections), "the chart view has a section per metric group: " + ", ".join(sections))
+        headers = page.locator('[data-testid="experiment-view-compare-runs-section-header"]')
+        headers.first.wait_for()
+        close_assistant(page)
+        sections = dict(re.match(r"\s*(.+?)\s*\((\d+)\)", text).groups() for text in headers.all_inner_texts())
+        print(f"      chart sections (charts): {sections}")
+        wanted = {group: str(size) for group, size in GROUPS.items()}
+        check(wanted.items() <= sections.items(), f"the chart view has a section per metric group: {wanted}")
         page.get_by_placeholder("Search metric charts").fill("clusters_vs_labels/")
-        page.wait_for_timeout(2_000)  # the charts redraw after filtering
-        drawn = page.locator(f'h4[title="{CURVE}"]').is_visible() and curves(page) >= 2
-        check(drawn, f"the chart view draws {CURVE} for both runs")
-        page.screenshot(path=str(screenshots / "charts.png"))
+        only_the_group = """() => [...document.querySelectorAll("h4[title]")].every(
+            title => title.title.startsWith("clusters_vs_labels/"))"""
+        page.wait_for_function(only_the_group, timeout=60_000)  # the filter applies after a pause
+        drawn = charts_drawn(page, GROUPS["clusters_vs_labels"]) and page.locator(f'h4[title="{CURVE}"]').is_visible()
+        check(drawn, f"the chart view draws the clusters_vs_labels curves, {CURVE} among them, for both runs")
+        screenshot(page, screenshots / "charts.png")
         browser.close()
 
 
@@ -198,20 +241,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project-dir", type=Path, required=True, help="scratch project copy (replaced)")
     parser.add_argument("--reuse", action="store_true", help="use the runs already in --project-dir")
-    parser.add_argument("--screenshots", type=Path, default=Path("docs/benchmarks/mlflow_ui"))
+    parser.add_argument("--screenshots", type=Path, default=ROOT / "docs" / "benchmarks" / "mlflow_ui")
+    parser.add_argument("--chromium", default="/usr/bin/chromium", help="the browser binary playwright drives")
     args = parser.parse_args()
     project = args.project_dir.resolve()
     database = project / "mlflow.db"
     if not (args.reuse and database.is_file()):
         make_runs(project)
-    experiment_id, run_ids = experiment_and_runs(database)
+    experiment_id, names = experiment_and_run_names(database)
     check = Checks()
-    check(sorted(run_ids) == EXPECTED_NAMES, f"the database holds the runs {EXPECTED_NAMES} (found {sorted(run_ids)})")
+    check(names == EXPECTED_NAMES, f"the runs are named {EXPECTED_NAMES} (found {names})")
     args.screenshots.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_server(database, port, project / "mlflow_server.log")
     try:
-        check_ui(f"http://127.0.0.1:{port}", experiment_id, args.screenshots, check)
+        check_ui(f"http://127.0.0.1:{port}", experiment_id, args.chromium, args.screenshots, check)
     finally:
         stop_server(server)
     print(f"{len(check.failed)} check(s) failed" if check.failed else "every check passed")

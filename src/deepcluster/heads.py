@@ -32,6 +32,7 @@ class Prototypes(nn.Module):
 
     def __init__(self, dim: int, counts: list[int]) -> None:
         super().__init__()
+        self.counts = list(counts)
         self.heads = nn.ModuleList(nn.Linear(dim, k, bias=False) for k in counts)
         self.normalise_()
 

@@ -1,0 +1,17 @@
+"""Clustering methods as small classes with one lifecycle per round.
+
+A method holds the backbone and whatever it trains beside it (projection head,
+prototypes, memory bank, queue) and answers three steps: ``start_round`` (the
+round's targets: k-means on the memory bank, or nothing), ``training_step`` (the
+loss on one batch of views) and ``end_round`` (what to log). ``train_epoch`` in
+``deepcluster.methods.epoch`` is the one loop that drives every method.
+"""
+
+from deepcluster.methods.base import OnlineMethod
+from deepcluster.methods.deepcluster_v2 import DeepClusterV2
+from deepcluster.methods.epoch import EpochPlan, train_epoch
+from deepcluster.methods.swav import SwAV
+
+ONLINE_METHODS: dict[str, type[OnlineMethod]] = {"deepcluster_v2": DeepClusterV2, "swav": SwAV}
+
+__all__ = ["ONLINE_METHODS", "DeepClusterV2", "EpochPlan", "OnlineMethod", "SwAV", "train_epoch"]

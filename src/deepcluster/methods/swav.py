@@ -1,0 +1,84 @@
+"""SwAV (Caron et al. 2020): trainable prototypes, balanced codes from Sinkhorn-Knopp on the large
+views, each view's code predicted from the other views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from deepcluster.augment import MultiCrop
+from deepcluster.losses import sinkhorn, swapped_prediction_loss
+from deepcluster.methods.base import OnlineMethod
+from deepcluster.models import DeepClusterNet
+
+
+class SwAV(OnlineMethod):
+    """One head of trainable, unit-norm prototypes.
+
+    The prototypes stay frozen for the first ``freeze_prototypes_steps`` steps (their
+    gradient is dropped), which keeps them from collapsing while the network is still
+    random. With ``queue_length`` > 0, the projections of the last ``queue_length``
+    large views join Sinkhorn's problem, so that small batches still spread evenly.
+    """
+
+    name = "swav"
+
+    def __init__(
+        self,
+        backbone: DeepClusterNet,
+        projection_dims: tuple[int, int],
+        prototype_count: int,
+        views: MultiCrop,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        sinkhorn_iterations: int = 3,
+        freeze_prototypes_steps: int = 0,
+        queue_length: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(backbone, projection_dims, [prototype_count], views, temperature, seed)
+        self.epsilon = epsilon
+        self.sinkhorn_iterations = sinkhorn_iterations
+        self.freeze_prototypes_steps = freeze_prototypes_steps
+        self.register_buffer("queue", torch.zeros(self.n_large_views, queue_length, projection_dims[1]))
+        self.register_buffer("queue_filled", torch.zeros((), dtype=torch.int64))
+
+    def codes(self, scores: torch.Tensor, view: int) -> torch.Tensor:
+        """Sinkhorn codes of one large view's scores, with the queue's scores in the problem when it is full."""
+        queue = self.queue[view]
+        if queue.shape[0] and int(self.queue_filled) >= queue.shape[0]:
+            with torch.no_grad():
+                queued = self.prototypes(queue)[0]
+            return sinkhorn(torch.cat([queued, scores]), self.epsilon, self.sinkhorn_iterations)[-scores.shape[0] :]
+        return sinkhorn(scores, self.epsilon, self.sinkhorn_iterations)
+
+    @torch.no_grad()
+    def enqueue(self, projections: list[torch.Tensor]) -> None:
+        length = self.queue.shape[1]
+        if not length:
+            return
+        batch = projections[0].shape[0]
+        for view in range(self.n_large_views):
+            self.queue[view] = torch.cat([projections[view].detach(), self.queue[view]])[:length]
+        self.queue_filled += batch
+
+    def training_step(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
+        self.prototypes.normalise_()
+        projections = self.project(views, forward)
+        scores = [self.prototypes(p)[0] for p in projections]
+        codes = [self.codes(scores[view].detach(), view) for view in range(self.n_large_views)]
+        self.enqueue(projections)
+        return swapped_prediction_loss(scores, codes, self.temperature)
+
+    def before_optimizer_step(self, step: int) -> None:
+        if step < self.freeze_prototypes_steps:
+            for parameter in self.prototypes.parameters():
+                parameter.grad = None
+
+    def method_state(self) -> dict[str, Any]:
+        return {"queue": self.queue.cpu(), "queue_filled": self.queue_filled.cpu()}
+
+    def load_method_state(self, state: dict[str, Any]) -> None:
+        self.queue.copy_(state["queue"])
+        self.queue_filled.copy_(state["queue_filled"])

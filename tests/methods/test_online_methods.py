@@ -1,0 +1,111 @@
+"""DeepCluster-v2 and SwAV drive a planted clustering the right way, and resume mid-run exactly."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score
+
+from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.features import extract_features
+from deepcluster.methods import DeepClusterV2, EpochPlan, SwAV, train_epoch
+from deepcluster.methods.epoch import fill_memory_bank
+from deepcluster.models import build_model
+from deepcluster.runtime import Execution
+from tests.conftest import planted_images
+
+VIEWS = MultiCrop((CropGroup(2, 8, (0.8, 1.0)), CropGroup(2, 6, (0.5, 0.8))), flip_probability=0.0, colour=None)
+CPU = Execution()
+
+
+def make(method: str, images, seed: int = 0, queue_length: int = 0):
+    backbone = build_model("small_convnet", in_channels=1, seed=seed, width=8, feature_dim=32)
+    if method == "deepcluster_v2":
+        return DeepClusterV2(backbone, (64, 16), [3, 6], VIEWS, n_images=len(images), seed=seed)
+    return SwAV(backbone, (64, 16), 3, VIEWS, freeze_prototypes_steps=5, queue_length=queue_length, seed=seed)
+
+
+def train(method, images, rounds: int, first_round: int = 1, optimizer=None):
+    optimizer = optimizer or torch.optim.SGD(method.parameters(), lr=0.05, momentum=0.9)
+    steps_per_round = len(images) // 32 + 1
+    for round_number in range(first_round, first_round + rounds):
+        generator = torch.Generator().manual_seed(round_number)
+        if isinstance(method, DeepClusterV2):
+            if not bool(method.bank_filled.all()):
+                fill_memory_bank(method, images, 32, CPU, generator)
+            method.start_round(round_number)
+        plan = EpochPlan(32, 0.05, 0.005, 2, 8 * steps_per_round, (round_number - 1) * steps_per_round)
+        order = torch.randperm(len(images), generator=generator).numpy()
+        log = train_epoch(method, optimizer, images, order, plan, CPU, generator)
+    return optimizer, log
+
+
+def cluster_agreement(method, images) -> float:
+    features = torch.nn.functional.normalize(extract_features(method.backbone, images, 64, CPU, crop_size=8), dim=1)
+    clusters = KMeans(3, n_init=10, random_state=0).fit_predict(features.numpy())
+    return adjusted_rand_score(images.labels, clusters)
+
+
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+def test_each_method_learns_a_planted_clustering(name):
+    images = planted_images(n_per_class=40, size=8)
+    method = make(name, images)
+    optimizer, first = train(method, images, rounds=1)
+    _, last = train(method, images, rounds=7, first_round=2, optimizer=optimizer)
+    assert np.isfinite(last["loss"]) and last["images"] == len(images)
+    assert last["loss"] < 0.7 * first["loss"]  # the method's own objective is being met
+    assert cluster_agreement(method, images) > 0.9  # without losing the planted classes
+
+
+def test_deepcluster_v2_assignments_follow_the_planted_classes():
+    images = planted_images(n_per_class=40, size=8)
+    method = make("deepcluster_v2", images)
+    train(method, images, rounds=6)
+    method.start_round(7)
+    # the 3-cluster head recovers the classes from the memory bank alone
+    assert adjusted_rand_score(images.labels, method.assignments[0].numpy()) > 0.9
+    assert (method.assignments >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+def test_a_run_resumed_from_a_checkpoint_continues_exactly(name):
+    images = planted_images(n_per_class=20, size=8)
+    whole = make(name, images, queue_length=48)
+    train(whole, images, rounds=3)
+    first = make(name, images, queue_length=48)
+    optimizer, _ = train(first, images, rounds=2)
+    saved = {
+        "weights": {k: v.clone() for k, v in first.state_dict().items()},
+        "method": first.method_state(),
+        "optimizer": optimizer.state_dict(),
+    }
+    resumed = make(name, images, queue_length=48)
+    with torch.no_grad():
+        for parameter in resumed.parameters():
+            parameter.normal_()  # whatever it starts from is overwritten
+    resumed.load_state_dict(saved["weights"])
+    resumed.load_method_state(saved["method"])
+    resumed_optimizer = torch.optim.SGD(resumed.parameters(), lr=0.05, momentum=0.9)
+    resumed_optimizer.load_state_dict(saved["optimizer"])
+    train(resumed, images, rounds=1, first_round=3, optimizer=resumed_optimizer)
+    for key, value in whole.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[key], value, msg=key)
+
+
+def test_swav_keeps_its_prototypes_frozen_at_first():
+    images = planted_images(n_per_class=10, size=8)
+    method = make("swav", images)
+    method.freeze_prototypes_steps = 10**6
+    method.prototypes.normalise_()
+    before = method.prototypes.heads[0].weight.clone()
+    train(method, images, rounds=1)
+    torch.testing.assert_close(method.prototypes.heads[0].weight, before)
+
+
+def test_colour_views_reach_the_network():
+    images = planted_images(n_per_class=10, size=8, channels=3)
+    views = MultiCrop((CropGroup(2, 8, (0.5, 1.0)),), colour=ColourAugmentation(grayscale_probability=0.5))
+    backbone = build_model("small_convnet", in_channels=3, seed=0, width=8, feature_dim=32)
+    method = SwAV(backbone, (32, 16), 4, views)
+    _, log = train(method, images, rounds=1)
+    assert np.isfinite(log["loss"])
