@@ -62,7 +62,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         model={"name": "auto", "input_size": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"}
     )
     checkpoint, _, resolved = initialise_network(
-        images, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
+        images, chosen.method, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
     )
     assert resolved == {
         "data.image_size": 12,

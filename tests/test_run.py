@@ -6,6 +6,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow import MlflowClient
@@ -115,3 +116,33 @@ def test_rounds_from_params_are_refused_with_the_fix(project_copy):
     with pytest.raises(ValueError, match=r"rounds = 5 for this run, but the pipelines were built with rounds = 2"):
         with KedroSession.create(project_path=project, runtime_params={"rounds": 5}) as session:
             session.run()
+
+
+@pytest.mark.parametrize("method", ["deepcluster_v2", "swav"])
+def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_copy, method):
+    online = {**TINY_RUN, "rounds": 3, "method": {"name": method, "batch_size": 64}}
+    project = project_copy(**online)
+    run_session(project)
+    data = project / "data"
+    checkpoint = data / "06_models/checkpoints/round_003.pt"
+    uninterrupted = torch.load(checkpoint, weights_only=False)
+    assert uninterrupted["method"] == method and uninterrupted["format"] == 2
+    assert set(metric_history(project, "training/loss")) == {1, 2, 3}
+    assert (data / "08_reporting/evaluation.json").is_file()
+    # as if the run had stopped during round 3
+    checkpoint.unlink()
+    (data / "08_reporting/rounds/round_003/metrics.json").unlink()
+    run_session(project, only_missing_outputs=True)
+    resumed = torch.load(checkpoint, weights_only=False)
+    for name, value in uninterrupted["method_state"].items():
+        torch.testing.assert_close(resumed["method_state"][name], value, msg=name)
+    assert set(metric_history(project, "training/loss")) == {1, 2, 3}
+
+
+def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy):
+    project = project_copy(**{**TINY_RUN, "rounds": 2})
+    run_session(project)
+    (project / "data/06_models/checkpoints/round_002.pt").unlink()
+    project_copy(**{**TINY_RUN, "rounds": 2, "method": {"name": "swav"}})
+    with pytest.raises(ValueError, match=r"made by deepcluster .*not by method.name = 'swav'.*start a new run"):
+        run_session(project, only_missing_outputs=True)

@@ -144,6 +144,71 @@ class TrainingSettings(Block):
         return self.augmentation
 
 
+class ProjectionSettings(Block):
+    hidden_dim: PositiveInt
+    output_dim: PositiveInt
+
+
+class CropGroupSettings(Block):
+    count: Annotated[int, Field(ge=0)]
+    size: AutoOrPositiveInt
+    scale: Annotated[tuple[float, float], AfterValidator(_crop_scale)]
+
+
+class ColourSettings(Block):
+    jitter_probability: Fraction
+    brightness: Annotated[float, Field(ge=0)]
+    contrast: Annotated[float, Field(ge=0)]
+    saturation: Annotated[float, Field(ge=0)]
+    hue: Annotated[float, Field(ge=0, le=0.5)]
+    grayscale_probability: Fraction
+    blur_probability: Fraction
+    solarize_probability: Fraction
+
+
+class ViewSettings(Block):
+    large: CropGroupSettings
+    small: CropGroupSettings
+    flip_probability: Fraction
+    colour: ColourSettings | None
+
+
+class OptimizerSettings(Block):
+    name: Literal["sgd", "lars"]
+    lr: Annotated[float, Field(gt=0)]
+    final_lr: Annotated[float, Field(ge=0)]
+    warmup_rounds: Annotated[float, Field(ge=0)]
+    momentum: Annotated[float, Field(ge=0, lt=1)]
+    weight_decay: Annotated[float, Field(ge=0)]
+    lars_eta: Annotated[float, Field(gt=0)]
+
+
+class DeepClusterV2Settings(Block):
+    prototypes: Annotated[list[_auto_or("a whole number of at least 2", 2)], Field(min_length=1)]  # type: ignore[valid-type]
+    kmeans_iterations: PositiveInt
+
+
+class SwavSettings(Block):
+    prototypes: _auto_or("a whole number of at least 2", 2)  # type: ignore[valid-type]
+    epsilon: Annotated[float, Field(gt=0)]
+    sinkhorn_iterations: PositiveInt
+    freeze_prototypes_steps: Annotated[int, Field(ge=0)]
+    queue_length: Annotated[int, Field(ge=0)]
+
+
+class MethodSettings(Block):
+    """``method.name`` picks the method; the online ones (deepcluster_v2, swav) read the rest."""
+
+    name: Literal["deepcluster", "deepcluster_v2", "swav"]
+    batch_size: Annotated[int, Field(ge=2)]
+    temperature: Annotated[float, Field(gt=0)]
+    projection: ProjectionSettings
+    views: ViewSettings
+    optimizer: OptimizerSettings
+    deepcluster_v2: DeepClusterV2Settings
+    swav: SwavSettings
+
+
 class FolderSettings(Block):
     path: str
     channels: Literal[1, 3]
@@ -226,6 +291,7 @@ class Parameters(Block):
     """Every parameter of a run."""
 
     rounds: PositiveInt
+    method: MethodSettings
     data: DataSettings
     runtime: RuntimeSettings
     model: ModelSettings

@@ -22,8 +22,8 @@ from deepcluster.config import check_parameters
 
 
 class CheckParameters:
-    """Validate every parameter before any work starts, and refuse a ``rounds`` the pipelines were
-    not built with.
+    """Validate every parameter before any work starts, and refuse a ``rounds`` or ``method.name``
+    the pipelines were not built with.
 
     Kedro also validates each node's typed parameters, but one block at a time
     and without a top-level view; this reports every unknown key, wrong type and
@@ -34,16 +34,20 @@ class CheckParameters:
 
     @hook_impl
     def after_context_created(self, context: KedroContext) -> None:
-        from deepcluster.pipeline_registry import configured_rounds  # keeps settings.py light
+        from deepcluster.pipeline_registry import configured_parameters  # keeps settings.py light
 
-        wanted = check_parameters(context.config_loader["parameters"]).rounds
-        built = configured_rounds()
-        if wanted != built:
-            raise ValueError(
-                f"rounds = {wanted} for this run, but the pipelines were built with rounds = {built}: "
-                "the number of rounds shapes the pipeline, so set it in conf (base or local) and choose "
-                f"an environment with `KEDRO_ENV={context.env} kedro run`, not `--env` or `--params`"
-            )
+        wanted = check_parameters(context.config_loader["parameters"])
+        built = configured_parameters()
+        for key, asked, shaped in (
+            ("rounds", wanted.rounds, built.rounds),
+            ("method.name", wanted.method.name, built.method.name),
+        ):
+            if asked != shaped:
+                raise ValueError(
+                    f"{key} = {asked!r} for this run, but the pipelines were built with {key} = {shaped!r}: "
+                    f"{key} shapes the pipeline, so set it in conf (base or local) and choose an "
+                    f"environment with `KEDRO_ENV={context.env} kedro run`, not `--env` or `--params`"
+                )
 
 
 class NodeTimes:

@@ -10,17 +10,18 @@ from kedro.framework.project import settings
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
+from deepcluster.config import Parameters, check_parameters
 from deepcluster.pipelines.deepcluster import pipeline as deepcluster
 from deepcluster.pipelines.evaluation import pipeline as evaluation
 from deepcluster.pipelines.export import pipeline as export
 from deepcluster.pipelines.ingest import pipeline as ingest
 
 
-def configured_rounds() -> int:
-    """``rounds`` from the parameters in conf (base, then local or $KEDRO_ENV).
+def configured_parameters() -> Parameters:
+    """The parameters in conf (base, then local or $KEDRO_ENV), checked.
 
-    The number of rounds fixes the pipeline's shape, so it is read here, when
-    pipelines are registered, rather than from ``kedro run --params``.
+    ``rounds`` and ``method.name`` fix the pipeline's shape, so they are read here,
+    when pipelines are registered, rather than from ``kedro run --params``.
     """
     project = find_kedro_project(Path.cwd()) or Path.cwd()
     loader = OmegaConfigLoader(
@@ -28,14 +29,15 @@ def configured_rounds() -> int:
         env=os.getenv("KEDRO_ENV"),
         **settings.CONFIG_LOADER_ARGS,
     )
-    return int(loader["parameters"]["rounds"])
+    return check_parameters(loader["parameters"])
 
 
 def register_pipelines() -> dict[str, Pipeline]:
-    rounds = configured_rounds()
+    configured = configured_parameters()
+    rounds = configured.rounds
     pipelines = {
         "ingest": ingest.create_pipeline(),
-        "deepcluster": deepcluster.create_pipeline(rounds=rounds),
+        "deepcluster": deepcluster.create_pipeline(rounds=rounds, method=configured.method.name),
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),
     }

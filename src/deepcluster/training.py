@@ -154,6 +154,12 @@ def restore_training_state(
     checkpoint: dict[str, Any], execution: Execution, optimizer_settings: dict[str, float]
 ) -> tuple[DeepClusterNet, torch.optim.SGD]:
     """The network and its body optimiser, momentum buffers included, from ``checkpoint``."""
+    if checkpoint.get("method", "deepcluster") != "deepcluster":
+        raise ValueError(
+            f"the checkpoint of round {checkpoint['round']} was made by {checkpoint['method']}, not by "
+            "method.name = 'deepcluster': set method.name back, or start a new run "
+            "(delete data/06_models/checkpoints and run `kedro run` without --only-missing-outputs)"
+        )
     model = network_from_checkpoint(checkpoint, execution)
     optimizer = body_optimizer(model, **optimizer_settings)
     optimizer.load_state_dict(checkpoint["optimizer_state"])

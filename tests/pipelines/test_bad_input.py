@@ -13,7 +13,9 @@ MODEL = {"name": "small_convnet", "input_size": 8, "options": {"small_convnet": 
 
 def _initialise(planted, **changes):
     chosen = settings(**{"model": MODEL, "pca": {"dim": 8}, "kmeans": {"k": 5}, **changes})
-    return initialise_network(planted, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime)
+    return initialise_network(
+        planted, chosen.method, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
+    )
 
 
 def test_valid_settings_give_round_zero(planted):

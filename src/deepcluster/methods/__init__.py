@@ -8,10 +8,20 @@ loss on one batch of views) and ``end_round`` (what to log). ``train_epoch`` in
 """
 
 from deepcluster.methods.base import OnlineMethod
-from deepcluster.methods.deepcluster_v2 import DeepClusterV2
-from deepcluster.methods.epoch import EpochPlan, train_epoch
+from deepcluster.methods.deepcluster_v2 import BankClustering, DeepClusterV2, cluster_memory_bank
+from deepcluster.methods.epoch import EpochPlan, fill_memory_bank, train_epoch
 from deepcluster.methods.swav import SwAV
 
 ONLINE_METHODS: dict[str, type[OnlineMethod]] = {"deepcluster_v2": DeepClusterV2, "swav": SwAV}
 
-__all__ = ["ONLINE_METHODS", "DeepClusterV2", "EpochPlan", "OnlineMethod", "SwAV", "train_epoch"]
+__all__ = [
+    "ONLINE_METHODS",
+    "BankClustering",
+    "DeepClusterV2",
+    "EpochPlan",
+    "OnlineMethod",
+    "SwAV",
+    "cluster_memory_bank",
+    "fill_memory_bank",
+    "train_epoch",
+]

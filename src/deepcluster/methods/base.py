@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import nn
 
@@ -16,8 +14,8 @@ class OnlineMethod(nn.Module):
     """The parts and the lifecycle of a method that trains on several views per image.
 
     Subclasses set ``name`` and implement ``training_step``; ``start_round`` and
-    ``end_round`` default to nothing. ``method_state`` and ``load_method_state``
-    carry what a checkpoint must keep beyond the weights (a memory bank, a queue).
+    ``end_round`` default to nothing. What a checkpoint must keep beyond the weights
+    (a memory bank, a queue) is registered as buffers, so ``state_dict`` holds it all.
     """
 
     name = ""
@@ -58,7 +56,8 @@ class OnlineMethod(nn.Module):
             start += group.count
         return projections
 
-    def start_round(self, round_number: int) -> dict[str, float]:
+    def start_round(self, targets=None) -> dict[str, float]:
+        """Take the round's targets (computed before the epoch); returns what to log."""
         return {}
 
     def training_step(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
@@ -72,9 +71,3 @@ class OnlineMethod(nn.Module):
 
     def end_round(self) -> dict[str, float]:
         return {}
-
-    def method_state(self) -> dict[str, Any]:
-        return {}
-
-    def load_method_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``method_state`` returned."""

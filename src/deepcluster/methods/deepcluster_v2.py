@@ -3,7 +3,7 @@ epoch's projections, centroids copied into fixed prototypes, cross-entropy on th
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 
@@ -14,13 +14,33 @@ from deepcluster.methods.base import OnlineMethod
 from deepcluster.models import DeepClusterNet
 
 
+@dataclass
+class BankClustering:
+    """Spherical k-means of the memory bank, one result per head."""
+
+    assignments: torch.Tensor  # (heads, n) int64
+    centroids: list[torch.Tensor]  # (k_h, d) per head, unit norm
+    n_empty: list[int]
+
+
+def cluster_memory_bank(memory_bank: torch.Tensor, counts: list[int], n_iter: int, seeds: list[int]) -> BankClustering:
+    """Head h clusters the bank of large view h mod the number of large views into counts[h] groups."""
+    results = [
+        spherical_kmeans(memory_bank[head % memory_bank.shape[0]], k, n_iter=n_iter, seed=seed)
+        for head, (k, seed) in enumerate(zip(counts, seeds, strict=True))
+    ]
+    return BankClustering(
+        torch.stack([r.assignments for r in results]), [r.centroids for r in results], [r.n_empty for r in results]
+    )
+
+
 class DeepClusterV2(OnlineMethod):
     """Several heads, each with its own k; the memory bank holds each large view's last projection.
 
-    Round r's targets come from spherical k-means on the projections written during
-    round r - 1 (head h clusters the bank of large view h mod the number of large
-    views). In the first round the bank is still empty: ``fill_memory_bank`` runs
-    one pass over the images first, as the reference's ``init_memory`` does.
+    Round r's targets come from ``cluster_memory_bank`` on the projections written
+    during round r - 1. In the first round the bank is still empty:
+    ``fill_memory_bank`` runs one pass over the images first, as the reference's
+    ``init_memory`` does.
     """
 
     name = "deepcluster_v2"
@@ -33,32 +53,21 @@ class DeepClusterV2(OnlineMethod):
         views: MultiCrop,
         n_images: int,
         temperature: float = 0.1,
-        kmeans_iterations: int = 10,
         seed: int = 0,
     ) -> None:
         super().__init__(backbone, projection_dims, prototype_counts, views, temperature, seed)
         self.prototypes.requires_grad_(False)  # copied from the centroids, never trained
-        self.kmeans_iterations = kmeans_iterations
-        self.seed = seed
         self.register_buffer("memory_bank", torch.zeros(self.n_large_views, n_images, projection_dims[1]))
         self.register_buffer("bank_filled", torch.zeros(n_images, dtype=torch.bool))
         self.register_buffer("assignments", torch.full((len(prototype_counts), n_images), -1, dtype=torch.int64))
 
-    def start_round(self, round_number: int) -> dict[str, float]:
-        """Spherical k-means per head on the memory bank; centroids become the prototypes."""
-        if not bool(self.bank_filled.all()):
-            raise RuntimeError("the memory bank is not filled: call fill_memory_bank before the first round")
-        centroids, summary = [], {}
-        for head, k in enumerate(self.prototypes.counts):
-            bank = self.memory_bank[head % self.n_large_views]
-            result = spherical_kmeans(
-                bank, k, n_iter=self.kmeans_iterations, seed=self.seed * 1000 + round_number * 10 + head
-            )
-            self.assignments[head] = result.assignments
-            centroids.append(result.centroids)
-            summary[f"head{head}_empty_clusters"] = float(result.n_empty)
-        self.prototypes.load_centroids_(centroids)
-        return summary
+    def start_round(self, targets: BankClustering | None = None) -> dict[str, float]:
+        """Take the round's k-means result: every image's cluster per head, centroids as prototypes."""
+        if targets is None:
+            raise ValueError("DeepCluster-v2 starts a round from cluster_memory_bank's result")
+        self.assignments.copy_(targets.assignments)
+        self.prototypes.load_centroids_(targets.centroids)
+        return {f"head{h}_empty_clusters": float(n) for h, n in enumerate(targets.n_empty)}
 
     @torch.no_grad()
     def remember(self, projections: list[torch.Tensor], indices: torch.Tensor) -> None:
@@ -71,10 +80,3 @@ class DeepClusterV2(OnlineMethod):
         self.remember(projections, indices)
         scores = [self.prototypes(p) for p in projections]
         return assignment_loss(scores, [a[indices] for a in self.assignments], self.temperature)
-
-    def method_state(self) -> dict[str, Any]:
-        return {"memory_bank": self.memory_bank.cpu(), "bank_filled": self.bank_filled.cpu()}
-
-    def load_method_state(self, state: dict[str, Any]) -> None:
-        self.memory_bank.copy_(state["memory_bank"])
-        self.bank_filled.copy_(state["bank_filled"])

@@ -3,8 +3,6 @@ views, each view's code predicted from the other views."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from deepcluster.augment import MultiCrop
@@ -18,7 +16,8 @@ class SwAV(OnlineMethod):
 
     The prototypes stay frozen for the first ``freeze_prototypes_steps`` steps (their
     gradient is dropped), which keeps them from collapsing while the network is still
-    random. With ``queue_length`` > 0, the projections of the last ``queue_length``
+    random. ``assignments`` keeps each image's prototype from the epoch, for the
+    round's metrics. With ``queue_length`` > 0, the projections of the last ``queue_length``
     large views join Sinkhorn's problem, so that small batches still spread evenly.
     """
 
@@ -30,6 +29,7 @@ class SwAV(OnlineMethod):
         projection_dims: tuple[int, int],
         prototype_count: int,
         views: MultiCrop,
+        n_images: int,
         temperature: float = 0.1,
         epsilon: float = 0.05,
         sinkhorn_iterations: int = 3,
@@ -43,6 +43,8 @@ class SwAV(OnlineMethod):
         self.freeze_prototypes_steps = freeze_prototypes_steps
         self.register_buffer("queue", torch.zeros(self.n_large_views, queue_length, projection_dims[1]))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.int64))
+        # each image's prototype (highest score of its first large view) when it was last seen
+        self.register_buffer("assignments", torch.full((1, n_images), -1, dtype=torch.int64))
 
     def codes(self, scores: torch.Tensor, view: int) -> torch.Tensor:
         """Sinkhorn codes of one large view's scores, with the queue's scores in the problem when it is full."""
@@ -67,6 +69,7 @@ class SwAV(OnlineMethod):
         self.prototypes.normalise_()
         projections = self.project(views, forward)
         scores = [self.prototypes(p)[0] for p in projections]
+        self.assignments[0, indices] = scores[0].detach().argmax(dim=1)
         codes = [self.codes(scores[view].detach(), view) for view in range(self.n_large_views)]
         self.enqueue(projections)
         return swapped_prediction_loss(scores, codes, self.temperature)
@@ -75,10 +78,3 @@ class SwAV(OnlineMethod):
         if step < self.freeze_prototypes_steps:
             for parameter in self.prototypes.parameters():
                 parameter.grad = None
-
-    def method_state(self) -> dict[str, Any]:
-        return {"queue": self.queue.cpu(), "queue_filled": self.queue_filled.cpu()}
-
-    def load_method_state(self, state: dict[str, Any]) -> None:
-        self.queue.copy_(state["queue"])
-        self.queue_filled.copy_(state["queue_filled"])

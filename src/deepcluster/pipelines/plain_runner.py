@@ -1,10 +1,11 @@
-"""The project's nodes run in DAG order without Kedro, for benchmarks and machines without it.
+"""The project's pipelines run in memory, without a Kedro project, session, catalog files or MLflow.
 
-``kedro run`` is the product; this runs the same node functions on the same
-parameters (read from conf/base plus one environment, merged key by key as the
-project's config loader does) in the same order, keeping everything in memory
-and writing no catalog artifacts. Benchmarks use it to repeat runs over seeds
-in one process, and the GPU machine, which has no Kedro, to train.
+``kedro run`` is the product; this runs the same registered pipelines (the same
+nodes, wired the same way) with Kedro's sequential runner over an in-memory
+catalog, on parameters read from conf/base plus one environment, merged key by
+key as the project's config loader does. Nothing is written. Benchmarks use it
+to repeat runs over seeds in one process, and a machine that carries only the
+library and Kedro's package uses it to train.
 """
 
 from __future__ import annotations
@@ -14,25 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kedro.io import CatalogConfigResolver, DataCatalog, MemoryDataset
+from kedro.runner import SequentialRunner
 
 from deepcluster.config import check_parameters
-from deepcluster.pipelines.deepcluster.nodes import (
-    cluster_round_features,
-    evaluate_round,
-    extract_round_features,
-    initialise_network,
-    sample_training_set,
-    train_round,
-)
-from deepcluster.pipelines.evaluation.nodes import (
-    cluster_into_classes,
-    extract_network_features,
-    overclustering_accuracy,
-    pixel_features,
-    probe_features,
-    score_clustering,
-)
-from deepcluster.pipelines.ingest.nodes import index_images, load_images
+from deepcluster.pipelines import round_name
+from deepcluster.pipelines.deepcluster import pipeline as deepcluster
+from deepcluster.pipelines.evaluation import pipeline as evaluation
+from deepcluster.pipelines.ingest import pipeline as ingest
+
+
+class KeptMemoryDataset(MemoryDataset):
+    """A memory dataset that the runner cannot release before the run's results are read."""
+
+    def _release(self) -> None:
+        pass
 
 
 def merge(base: dict, override: dict) -> dict:
@@ -67,71 +64,37 @@ def dotted_override(assignment: str) -> dict:
 
 
 def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
-    """Ingest, ``rounds`` DeepCluster rounds and the evaluation; the per-round metrics and the report."""
+    """Ingest, the rounds and the evaluation's report; the per-round metrics, the report and timings."""
     settings = check_parameters(parameters)
-    p = {name: getattr(settings, name) for name in type(settings).model_fields}
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    images, _, counts = load_images(p["data"], p["runtime"])
-    image_index = index_images(images)
-    timings["ingest_seconds"] = time.perf_counter() - started
-    initial_checkpoint, assignments, resolved = initialise_network(
-        images, p["model"], p["pca"], p["kmeans"], p["training"], p["runtime"]
-    )
-    checkpoint, rounds = initial_checkpoint, []
-    started = time.perf_counter()
-    for r in range(1, p["rounds"] + 1):
-        features, feature_summary = extract_round_features(
-            checkpoint, images, p["model"], p["features"], p["pca"], p["runtime"], round_number=r
-        )
-        new_assignments, _, clustering_summary = cluster_round_features(
-            features, p["kmeans"], p["runtime"], round_number=r
-        )
-        indices = sample_training_set(new_assignments, p["runtime"], round_number=r)
-        checkpoint, training_log = train_round(
-            checkpoint,
-            images,
-            new_assignments,
-            indices,
-            p["model"],
-            p["kmeans"],
-            p["training"],
-            p["runtime"],
-            p["rounds"],
-            round_number=r,
-        )
-        metrics = evaluate_round(
-            new_assignments,
-            assignments,
-            image_index,
-            feature_summary,
-            clustering_summary,
-            training_log,
-            p["kmeans"],
-            round_number=r,
-        )
-        rounds.append(metrics)
-        assignments = new_assignments
-        log(f"round {r}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if k in LOGGED))
-    timings["rounds_seconds"] = time.perf_counter() - started
-    started = time.perf_counter()
-    report: dict[str, Any] = {"rounds": p["rounds"], "images": counts["images_used"]}
-    subjects = {
-        "deepcluster": extract_network_features(checkpoint, images, p["model"], p["evaluation"], p["runtime"]),
-        "random_network": extract_network_features(
-            initial_checkpoint, images, p["model"], p["evaluation"], p["runtime"]
-        ),
-        "pixels": pixel_features(images, p["evaluation"]),
+    rounds = settings.rounds
+    parameters_in_memory = {
+        f"params:{name}": MemoryDataset(getattr(settings, name), copy_mode="assign")
+        for name in type(settings).model_fields
     }
-    for subject, features in subjects.items():
-        clusters = cluster_into_classes(features, image_index, p["evaluation"], p["runtime"])
-        report[subject] = {
-            **score_clustering(clusters, image_index),
-            **probe_features(features, image_index, p["evaluation"], p["runtime"]),
-        }
-    report["deepcluster"].update(overclustering_accuracy(assignments, image_index))
-    timings["evaluation_seconds"] = time.perf_counter() - started
-    return {"report": report, "rounds": rounds, "timings": timings, "parameters": parameters, "resolved": resolved}
+    # every intermediate is passed on as is (copies of images and networks would cost time)
+    # and kept until the end, when the per-round metrics are read back
+    passed_on = {"{default}": {"type": f"{__name__}.KeptMemoryDataset", "copy_mode": "assign"}}
+    catalog = DataCatalog(
+        parameters_in_memory, config_resolver=CatalogConfigResolver(default_runtime_patterns=passed_on)
+    )
+    whole = (
+        ingest.create_pipeline()
+        + deepcluster.create_pipeline(rounds=rounds, method=settings.method.name)
+        + evaluation.create_pipeline(rounds=rounds).to_outputs("evaluation.report")  # no plots
+    )
+    started = time.perf_counter()
+    SequentialRunner().run(whole, catalog)
+    timings = {"run_seconds": time.perf_counter() - started}
+    per_round = [catalog.load(f"{round_name(r)}.round_metrics") for r in range(1, rounds + 1)]
+    for metrics in per_round:
+        log(f"round {metrics['round']}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in LOGGED if k in metrics))
+    return {
+        "report": catalog.load("evaluation.report"),
+        "rounds": per_round,
+        "timings": timings,
+        "parameters": parameters,
+        "resolved": catalog.load("resolved_settings"),
+    }
 
 
 LOGGED = (

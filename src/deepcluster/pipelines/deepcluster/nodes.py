@@ -16,6 +16,7 @@ from deepcluster.config import (
     AUTO,
     FeatureSettings,
     KMeansSettings,
+    MethodSettings,
     ModelSettings,
     PcaSettings,
     RuntimeSettings,
@@ -31,6 +32,13 @@ from deepcluster.metrics import (
 )
 from deepcluster.models import build_model
 from deepcluster.pca import usable_pca_dim
+from deepcluster.pipelines.deepcluster.online_nodes import (
+    ONLINE_METHODS,
+    build_online_method,
+    make_online_checkpoint,
+    online_optimizer,
+    prototype_counts,
+)
 from deepcluster.runtime import derive_seed
 from deepcluster.sampling import sample_uniformly_over_clusters
 from deepcluster.training import (
@@ -52,6 +60,7 @@ def _optimizer_settings(training: TrainingSettings) -> dict[str, float]:
 
 def initialise_network(
     images: ImageCollection,
+    method: MethodSettings,
     model: ModelSettings,
     pca: PcaSettings,
     kmeans: KMeansSettings,
@@ -87,14 +96,20 @@ def initialise_network(
     }
     network = build_model(**config)
     usable_pca_dim(pca.dim, network.feature_dim, len(images))
-    optimizer = body_optimizer(network, **_optimizer_settings(training))
+    if method.name in ONLINE_METHODS:
+        online = build_online_method(method, kmeans, config, images, input_size)
+        checkpoint = make_online_checkpoint(online, online_optimizer(online, method), config, 0, step=0)
+    else:
+        checkpoint = make_checkpoint(network, body_optimizer(network, **_optimizer_settings(training)), config, 0)
     no_assignments = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "distance": pd.Series(dtype="float32")})
     resolved = {"data.image_size": images.image_size, "model.name": name, "model.input_size": input_size, "kmeans.k": k}
     resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
-    if training.augmentation == AUTO:
+    if method.name in ONLINE_METHODS:
+        resolved["method.prototypes"] = str(prototype_counts(method, kmeans, len(images)))
+    elif training.augmentation == AUTO:
         resolved["training.augmentation"] = augmentation_for(images.channels)[0]
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in resolved.items()))
-    return make_checkpoint(network, optimizer, config, round_number=0), no_assignments, resolved
+    return checkpoint, no_assignments, resolved
 
 
 def log_resolved_settings(resolved_settings: dict[str, Any]) -> dict[str, Any]:
@@ -211,13 +226,13 @@ def evaluate_round(
     assignments: pd.DataFrame,
     previous_assignments: pd.DataFrame,
     image_index: pd.DataFrame,
-    feature_summary: dict[str, float],
-    clustering_summary: dict[str, Any],
     training_log: dict[str, float],
     kmeans_settings: KMeansSettings,
+    *summaries: dict[str, Any],
     round_number: int,
 ) -> dict[str, Any]:
-    """Everything known about the round, as one flat record.
+    """Everything known about the round, as one flat record (``summaries``: the earlier nodes' own,
+    already named).
 
     Names are grouped by the prefix before "/", which MLflow's UI turns into chart
     sections. ``clusters_vs_labels`` scores the round's k clusters against the
@@ -239,8 +254,8 @@ def evaluate_round(
         metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
     sizes = cluster_size_summary(clusters, kmeans_settings.k_for(len(clusters)))
     metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
-    metrics.update(feature_summary)
-    metrics.update(clustering_summary)
+    for summary in summaries:
+        metrics.update(summary)
     training = dict(training_log)
     metrics["timing/train_seconds"] = training.pop("seconds")
     metrics.update({f"training/{name}": value for name, value in training.items()})

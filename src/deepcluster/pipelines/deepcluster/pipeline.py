@@ -21,17 +21,19 @@ from deepcluster.pipelines.deepcluster.nodes import (
     sample_training_set,
     train_round,
 )
+from deepcluster.pipelines.deepcluster.online_nodes import (
+    cluster_bank,
+    gather_memory_bank,
+    train_online_round,
+    train_without_targets,
+)
 
 SHARED_INPUTS = {"images", "image_index"}
-PARAMETERS = {
-    "params:rounds",
-    "params:runtime",
-    "params:model",
-    "params:features",
-    "params:pca",
-    "params:kmeans",
-    "params:training",
-}
+
+
+def _parameters_of(template: Pipeline) -> set[str]:
+    """The parameters a template reads: shared by every namespace, never prefixed."""
+    return {name for name in template.inputs() if name.startswith("params:")}
 
 
 def initial_pipeline() -> Pipeline:
@@ -40,7 +42,15 @@ def initial_pipeline() -> Pipeline:
         [
             node(
                 initialise_network,
-                ["images", "params:model", "params:pca", "params:kmeans", "params:training", "params:runtime"],
+                [
+                    "images",
+                    "params:method",
+                    "params:model",
+                    "params:pca",
+                    "params:kmeans",
+                    "params:training",
+                    "params:runtime",
+                ],
                 ["checkpoint", "assignments", "resolved_settings"],
                 name="initialise_network",
             ),
@@ -52,7 +62,7 @@ def initial_pipeline() -> Pipeline:
         namespace=round_name(0),
         inputs={"images"},
         outputs={"resolved_settings", "mlflow_resolved_settings"},
-        parameters=PARAMETERS - {"params:features", "params:rounds"},
+        parameters=_parameters_of(template),
     )
 
 
@@ -76,10 +86,10 @@ def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pi
     )
 
 
-def round_pipeline(round_number: int) -> Pipeline:
-    """Round ``round_number``: extract, reduce, cluster, resample, train, evaluate, log."""
+def deepcluster_round(round_number: int) -> Pipeline:
+    """DeepCluster's round: extract, reduce, cluster, resample, train with a fresh head."""
     template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
-    template += Pipeline(
+    return template + Pipeline(
         [
             node(
                 bind_round(sample_training_set, round_number),
@@ -103,16 +113,74 @@ def round_pipeline(round_number: int) -> Pipeline:
                 ["checkpoint", "training_log"],
                 name="train_network",
             ),
+        ]
+    )
+
+
+ONLINE_INPUTS = ["params:model", "params:method", "params:kmeans", "params:runtime"]
+
+
+def deepcluster_v2_round(round_number: int) -> Pipeline:
+    """DeepCluster-v2's round: gather the memory bank, cluster it per head, train on multi-crop views."""
+    return Pipeline(
+        [
+            node(
+                bind_round(gather_memory_bank, round_number),
+                ["previous_checkpoint", "images", *ONLINE_INPUTS],
+                "memory_bank",
+                name="gather_memory_bank",
+            ),
+            node(
+                bind_round(cluster_bank, round_number),
+                ["memory_bank", "params:method", "params:kmeans", "params:runtime"],
+                ["targets", "clustering_summary"],
+                name="cluster_memory_bank",
+            ),
+            node(
+                bind_round(train_online_round, round_number),
+                ["previous_checkpoint", "images", "targets", *ONLINE_INPUTS, "params:rounds"],
+                ["checkpoint", "training_log", "assignments"],
+                name="train_network",
+            ),
+        ]
+    )
+
+
+def swav_round(round_number: int) -> Pipeline:
+    """SwAV's round: one epoch of swapped prediction; its clustering happens inside (Sinkhorn)."""
+    return Pipeline(
+        [
+            node(
+                bind_round(train_without_targets, round_number),
+                ["previous_checkpoint", "images", *ONLINE_INPUTS, "params:rounds"],
+                ["checkpoint", "training_log", "assignments"],
+                name="train_network",
+            ),
+        ]
+    )
+
+
+ROUNDS = {"deepcluster": deepcluster_round, "deepcluster_v2": deepcluster_v2_round, "swav": swav_round}
+SUMMARIES = {
+    "deepcluster": ["feature_summary", "clustering_summary"],
+    "deepcluster_v2": ["clustering_summary"],
+    "swav": [],
+}
+
+
+def round_pipeline(round_number: int, method: str = "deepcluster") -> Pipeline:
+    """Round ``round_number`` of ``method``: its own steps, then evaluate and log."""
+    template = ROUNDS[method](round_number) + Pipeline(
+        [
             node(
                 bind_round(evaluate_round, round_number),
                 [
                     "assignments",
                     "previous_assignments",
                     "image_index",
-                    "feature_summary",
-                    "clustering_summary",
                     "training_log",
                     "params:kmeans",
+                    *SUMMARIES[method],
                 ],
                 "round_metrics",
                 name="evaluate_round",
@@ -133,12 +201,12 @@ def round_pipeline(round_number: int) -> Pipeline:
                 "previous_assignments": f"{previous}.assignments",
                 **{name: name for name in SHARED_INPUTS},
             },
-            parameters=PARAMETERS,
+            parameters=_parameters_of(template),
         )
 
 
-def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    """The whole chain: ``round_000`` then ``rounds`` DeepCluster rounds."""
+def create_pipeline(rounds: int = 1, method: str = "deepcluster", **kwargs) -> Pipeline:
+    """The whole chain: ``round_000`` then ``rounds`` rounds of ``method``."""
     if rounds < 1:
         raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
-    return initial_pipeline() + sum((round_pipeline(r) for r in range(1, rounds + 1)), Pipeline([]))
+    return initial_pipeline() + sum((round_pipeline(r, method) for r in range(1, rounds + 1)), Pipeline([]))

@@ -1,0 +1,209 @@
+"""Nodes of a round of the online methods (DeepCluster-v2, SwAV): gather the memory bank, cluster it,
+train one epoch on multi-crop views. Each builds library objects from the settings and calls the
+method's lifecycle (``deepcluster.methods``)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import torch
+
+from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.config import AUTO, KMeansSettings, MethodSettings, ModelSettings, RuntimeSettings
+from deepcluster.data import ImageCollection
+from deepcluster.methods import (
+    BankClustering,
+    DeepClusterV2,
+    EpochPlan,
+    OnlineMethod,
+    SwAV,
+    cluster_memory_bank,
+    fill_memory_bank,
+    train_epoch,
+)
+from deepcluster.models import build_model
+from deepcluster.optim import LARS, parameter_groups
+from deepcluster.runtime import Execution, derive_seed
+
+ONLINE_METHODS = ("deepcluster_v2", "swav")
+CHECKPOINT_FORMAT = 2
+
+
+def _views(method: MethodSettings, input_size: int) -> MultiCrop:
+    sizes = {"large": input_size, "small": max(4, input_size // 2)}
+    groups = tuple(
+        CropGroup(block.count, sizes[name] if block.size == AUTO else block.size, tuple(block.scale))
+        for name, block in (("large", method.views.large), ("small", method.views.small))
+        if block.count
+    )
+    colour = None if method.views.colour is None else ColourAugmentation(**method.views.colour.model_dump())
+    return MultiCrop(groups, method.views.flip_probability, colour)
+
+
+def prototype_counts(method: MethodSettings, kmeans: KMeansSettings, n_images: int) -> list[int]:
+    """Prototypes per head; ``auto`` as ``kmeans.k: auto`` for this many images."""
+    automatic = kmeans.model_copy(update={"k": AUTO}).k_for(n_images)
+    wanted = method.deepcluster_v2.prototypes if method.name == "deepcluster_v2" else [method.swav.prototypes]
+    return [automatic if k == AUTO else k for k in wanted]
+
+
+def build_online_method(
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    model_config: dict[str, Any],
+    images: ImageCollection,
+    input_size: int,
+) -> OnlineMethod:
+    """The method around a fresh backbone; the same settings always give the same weights."""
+    backbone = build_model(**model_config)
+    projection = (method.projection.hidden_dim, method.projection.output_dim)
+    counts = prototype_counts(method, kmeans, len(images))
+    views, seed = _views(method, input_size), model_config["seed"]
+    if method.name == "deepcluster_v2":
+        return DeepClusterV2(backbone, projection, counts, views, len(images), method.temperature, seed)
+    swav = method.swav
+    return SwAV(
+        backbone, projection, counts[0], views, len(images), method.temperature, swav.epsilon,
+        swav.sinkhorn_iterations, swav.freeze_prototypes_steps, swav.queue_length, seed,
+    )  # fmt: skip
+
+
+def online_optimizer(module: torch.nn.Module, method: MethodSettings) -> torch.optim.Optimizer:
+    settings = method.optimizer
+    groups = parameter_groups([module], settings.weight_decay)
+    if settings.name == "lars":
+        return LARS(groups, lr=settings.lr, momentum=settings.momentum, eta=settings.lars_eta)
+    for group in groups:
+        group.pop("lars")
+    return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum)
+
+
+def make_online_checkpoint(
+    module: OnlineMethod, optimizer: torch.optim.Optimizer, model_config: dict, round_number: int, step: int
+) -> dict[str, Any]:
+    """The backbone as every checkpoint has it (``model_state``), and everything the method trains or keeps."""
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "method": module.name,
+        "round": round_number,
+        "step": step,
+        "model_config": dict(model_config),
+        "model_state": {k: v.detach().cpu() for k, v in module.backbone.state_dict().items()},
+        "method_state": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "optimizer_state": optimizer.state_dict(),
+    }
+
+
+def restore_online(
+    checkpoint: dict[str, Any],
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    images: ImageCollection,
+    input_size: int,
+    execution: Execution,
+) -> tuple[OnlineMethod, torch.optim.Optimizer]:
+    """The method and its optimiser as ``checkpoint`` left them; a checkpoint of another method or format
+    is refused with the way out."""
+    if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("method") != method.name:
+        made_by = checkpoint.get("method", "deepcluster (or an older version of this project)")
+        raise ValueError(
+            f"the checkpoint of round {checkpoint.get('round')} was made by {made_by}, not by "
+            f"method.name = {method.name!r}: set method.name back, or start a new run "
+            "(delete data/06_models/checkpoints and run `kedro run` without --only-missing-outputs)"
+        )
+    module = build_online_method(method, kmeans, checkpoint["model_config"], images, input_size)
+    module.load_state_dict(checkpoint["method_state"])
+    module = execution.place_model(module)
+    optimizer = online_optimizer(module, method)
+    if checkpoint["optimizer_state"]:
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+    return module, optimizer
+
+
+def gather_memory_bank(
+    previous_checkpoint: dict[str, Any],
+    images: ImageCollection,
+    model: ModelSettings,
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    runtime: RuntimeSettings,
+    round_number: int,
+) -> torch.Tensor:
+    """DeepCluster-v2's memory bank as the last round left it; filled by one pass in the first round."""
+    execution = runtime.execution()
+    input_size = model.input_size_for(images.image_size)
+    module, _ = restore_online(previous_checkpoint, method, kmeans, images, input_size, execution)
+    if not bool(module.bank_filled.all()):
+        generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "memory_bank"))
+        fill_memory_bank(module, images, method.batch_size, execution, generator)
+    return module.memory_bank
+
+
+def cluster_bank(
+    memory_bank: torch.Tensor,
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    runtime: RuntimeSettings,
+    round_number: int,
+) -> tuple[BankClustering, dict[str, float]]:
+    """Spherical k-means of the bank for every head, with this round's seeds."""
+    counts = prototype_counts(method, kmeans, memory_bank.shape[1])
+    seeds = [derive_seed(runtime.seed, round_number, f"kmeans_head_{head}") for head in range(len(counts))]
+    clustering = cluster_memory_bank(memory_bank, counts, method.deepcluster_v2.kmeans_iterations, seeds)
+    summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
+    return clustering, summary
+
+
+def train_online_round(
+    previous_checkpoint: dict[str, Any],
+    images: ImageCollection,
+    targets: BankClustering | None,
+    model: ModelSettings,
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    runtime: RuntimeSettings,
+    rounds: int,
+    round_number: int,
+) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
+    """One epoch of the method over every image in a fresh order; the new checkpoint, the epoch's log
+    and each image's cluster (DeepCluster-v2: the round's k-means; SwAV: its highest prototype)."""
+    execution = runtime.execution()
+    input_size = model.input_size_for(images.image_size)
+    module, optimizer = restore_online(previous_checkpoint, method, kmeans, images, input_size, execution)
+    started = module.start_round(targets)
+    steps_per_round = math.ceil(len(images) / method.batch_size)
+    plan = EpochPlan(
+        batch_size=method.batch_size,
+        base_lr=method.optimizer.lr,
+        final_lr=method.optimizer.final_lr,
+        warmup_steps=round(method.optimizer.warmup_rounds * steps_per_round),
+        total_steps=rounds * steps_per_round,
+        first_step=previous_checkpoint["step"],
+    )
+    generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
+    order = torch.randperm(len(images), generator=generator).numpy()
+    log = train_epoch(module, optimizer, images, order, plan, execution, generator)
+    log.update(started)
+    checkpoint = make_online_checkpoint(
+        module, optimizer, previous_checkpoint["model_config"], round_number, plan.first_step + log["steps"]
+    )
+    assignments = pd.DataFrame({"cluster": module.assignments[0].cpu().numpy()})
+    return checkpoint, log, assignments
+
+
+def train_without_targets(
+    previous_checkpoint: dict[str, Any],
+    images: ImageCollection,
+    model: ModelSettings,
+    method: MethodSettings,
+    kmeans: KMeansSettings,
+    runtime: RuntimeSettings,
+    rounds: int,
+    round_number: int,
+) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
+    """``train_online_round`` for a method that makes its targets inside the epoch (SwAV)."""
+    return train_online_round(
+        previous_checkpoint, images, None, model, method, kmeans, runtime, rounds, round_number=round_number
+    )
