@@ -6,9 +6,12 @@ trained network, the same network untrained and the raw pixels with one protocol
 each row carries its own baselines:
 
     python scripts/make_photo_collection.py --classes airplane frog truck --per-class 150 --out /tmp/photos_3x150
-    python scripts/benchmark_photo_defaults.py --folders /tmp/photos_3x150 --seeds 0 1 \\
-        --variant "before (digits defaults)|data.image_size=8;model.input_size=8;model.name=small_convnet;kmeans.k=50" \\
-        --variant "after (auto)|"
+    python scripts/benchmark_photo_defaults.py --folders /tmp/photos_3x150 --seeds 0 1 2 \\
+        --variant "before|data.image_size=8;model.input_size=8;model.name=small_convnet;kmeans.k=50" \\
+        --variant "after: auto|"
+
+(docs/benchmarks/photo_defaults.md quotes the exact command, whose "before" also
+spells out the digits augmentation block.)
 
 A variant is "label|a.b=v;c.d=w", applied over conf/base with ``data.source: folder``.
 """

@@ -27,6 +27,17 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+def check_finite(mean_loss: float, learning_rate_setting: str) -> float:
+    """``mean_loss``, or ``NonFiniteLossError`` naming the setting to lower and how to resume."""
+    if not math.isfinite(mean_loss):
+        raise NonFiniteLossError(
+            f"the training loss became {mean_loss}; lower {learning_rate_setting} "
+            "in conf/local/parameters.yml, then resume with "
+            "`kedro run --only-missing-outputs`; earlier rounds are kept"
+        )
+    return mean_loss
+
+
 @dataclass(frozen=True)
 class EpochSettings:
     """How one training epoch is run."""
@@ -113,13 +124,7 @@ def train_one_epoch(
             correct += (logits.argmax(dim=1) == targets).sum()
             seen += pixels.shape[0]
             advance(pixels.shape[0])
-    mean_loss = float(loss_sum) / max(seen, 1)
-    if not math.isfinite(mean_loss):
-        raise NonFiniteLossError(
-            f"the training loss became {mean_loss}; lower training.lr (now {settings.lr}) "
-            "in conf/base/parameters_deepcluster.yml, then resume with "
-            "`kedro run --only-missing-outputs`; earlier rounds are kept"
-        )
+    mean_loss = check_finite(float(loss_sum) / max(seen, 1), f"training.lr (now {settings.lr})")
     return {
         "loss": mean_loss,
         "pseudo_label_accuracy": float(correct) / max(seen, 1),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -15,7 +14,7 @@ from deepcluster.methods.base import OnlineMethod
 from deepcluster.optim import warmup_cosine
 from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
-from deepcluster.training import NonFiniteLossError
+from deepcluster.training import check_finite
 
 
 @dataclass(frozen=True)
@@ -89,12 +88,7 @@ def train_epoch(
             seen += batch_indices.shape[0]
             step += 1
             advance(batch_indices.shape[0])
-    mean_loss = float(loss_sum) / max(seen, 1)
-    if not math.isfinite(mean_loss):
-        raise NonFiniteLossError(
-            f"the training loss became {mean_loss}; lower the learning rate, then resume with "
-            "`kedro run --only-missing-outputs`; earlier rounds are kept"
-        )
+    mean_loss = check_finite(float(loss_sum) / max(seen, 1), f"method.optimizer.lr (now {plan.base_lr})")
     return {
         "loss": mean_loss,
         "images": seen,

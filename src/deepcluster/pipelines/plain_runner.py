@@ -88,8 +88,9 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
     per_round = [catalog.load(f"{round_name(r)}.round_metrics") for r in range(1, rounds + 1)]
     for metrics in per_round:
         log(f"round {metrics['round']}: " + ", ".join(f"{k} {metrics[k]:.3f}" for k in LOGGED if k in metrics))
+    report = {**catalog.load("evaluation.report"), "images": catalog.load("ingest_counts")["images_used"]}
     return {
-        "report": catalog.load("evaluation.report"),
+        "report": report,
         "rounds": per_round,
         "timings": timings,
         "parameters": parameters,

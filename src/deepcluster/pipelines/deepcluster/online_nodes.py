@@ -159,16 +159,18 @@ def cluster_bank(
 def train_online_round(
     previous_checkpoint: dict[str, Any],
     images: ImageCollection,
-    targets: BankClustering | None,
     model: ModelSettings,
     method: MethodSettings,
     kmeans: KMeansSettings,
     runtime: RuntimeSettings,
     rounds: int,
+    targets: BankClustering | None = None,
+    *,
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
     """One epoch of the method over every image in a fresh order; the new checkpoint, the epoch's log
-    and each image's cluster (DeepCluster-v2: the round's k-means; SwAV: its highest prototype)."""
+    and each image's cluster (DeepCluster-v2: the round's k-means, ``targets``; SwAV, which makes
+    its targets inside the epoch: its highest prototype)."""
     execution = runtime.execution()
     input_size = model.input_size_for(images.image_size)
     module, optimizer = restore_online(previous_checkpoint, method, kmeans, images, input_size, execution)
@@ -192,18 +194,3 @@ def train_online_round(
     assignments = pd.DataFrame({"cluster": module.assignments[0].cpu().numpy()})
     return checkpoint, log, assignments
 
-
-def train_without_targets(
-    previous_checkpoint: dict[str, Any],
-    images: ImageCollection,
-    model: ModelSettings,
-    method: MethodSettings,
-    kmeans: KMeansSettings,
-    runtime: RuntimeSettings,
-    rounds: int,
-    round_number: int,
-) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
-    """``train_online_round`` for a method that makes its targets inside the epoch (SwAV)."""
-    return train_online_round(
-        previous_checkpoint, images, None, model, method, kmeans, runtime, rounds, round_number=round_number
-    )

@@ -25,7 +25,6 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
     cluster_bank,
     gather_memory_bank,
     train_online_round,
-    train_without_targets,
 )
 
 SHARED_INPUTS = {"images", "image_index"}
@@ -138,7 +137,7 @@ def deepcluster_v2_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(train_online_round, round_number),
-                ["previous_checkpoint", "images", "targets", *ONLINE_INPUTS, "params:rounds"],
+                ["previous_checkpoint", "images", *ONLINE_INPUTS, "params:rounds", "targets"],
                 ["checkpoint", "training_log", "assignments"],
                 name="train_network",
             ),
@@ -151,7 +150,7 @@ def swav_round(round_number: int) -> Pipeline:
     return Pipeline(
         [
             node(
-                bind_round(train_without_targets, round_number),
+                bind_round(train_online_round, round_number),
                 ["previous_checkpoint", "images", *ONLINE_INPUTS, "params:rounds"],
                 ["checkpoint", "training_log", "assignments"],
                 name="train_network",
