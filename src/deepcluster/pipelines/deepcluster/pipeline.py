@@ -208,4 +208,6 @@ def create_pipeline(rounds: int = 1, method: str = "deepcluster", **kwargs) -> P
     """The whole chain: ``round_000`` then ``rounds`` rounds of ``method``."""
     if rounds < 1:
         raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
-    return initial_pipeline() + sum((round_pipeline(r, method) for r in range(1, rounds + 1)), Pipeline([]))
+    # one Pipeline of all the rounds: adding them one by one re-validates the growing
+    # chain each time, quadratic in the number of rounds
+    return Pipeline([initial_pipeline(), *(round_pipeline(r, method) for r in range(1, rounds + 1))])
