@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import normalized_mutual_info_score
 
 import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.augment import Augmentation
@@ -42,7 +43,6 @@ from deepcluster.metrics import (
     cluster_size_summary,
     feature_collapse_std,
     labelling_agreement,
-    normalized_mutual_information,
 )
 from deepcluster.models import build_model, new_head
 from deepcluster.pca import fit_pca_whitening, usable_pca_dim
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> dict:
             metrics = cluster_size_summary(clustering.assignments, args.k)
             metrics["collapse"] = feature_collapse_std(features[: min(n, 20_000)].cpu().numpy())
             if previous is not None:
-                metrics["nmi_previous"] = normalized_mutual_information(previous, clustering.assignments)
+                metrics["nmi_previous"] = normalized_mutual_info_score(previous, clustering.assignments)
             if collection.labels is not None:
                 metrics.update(labelling_agreement(collection.labels, clustering.assignments))
             return metrics

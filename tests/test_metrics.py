@@ -1,26 +1,13 @@
 import numpy as np
 import pytest
-from sklearn import metrics as sk
 
 from deepcluster.metrics import (
-    adjusted_rand_index,
     cluster_size_summary,
     feature_collapse_std,
     hungarian_accuracy,
     labelling_agreement,
     majority_accuracy,
-    normalized_mutual_information,
 )
-
-
-@pytest.mark.parametrize("seed,n_a,n_b", [(0, 10, 10), (1, 3, 50), (2, 20, 7)])
-def test_nmi_and_ari_match_scikit_learn(seed, n_a, n_b):
-    rng = np.random.default_rng(seed)
-    a = rng.integers(0, n_a, 500)
-    # b agrees with a on half of the points
-    b = np.where(rng.random(500) < 0.5, a % n_b, rng.integers(0, n_b, 500))
-    assert normalized_mutual_information(a, b) == pytest.approx(sk.normalized_mutual_info_score(a, b), abs=1e-10)
-    assert adjusted_rand_index(a, b) == pytest.approx(sk.adjusted_rand_score(a, b), abs=1e-10)
 
 
 def test_perfect_clustering_scores_one():
@@ -33,7 +20,7 @@ def test_permuted_cluster_ids_still_score_one():
     labels = np.repeat(np.arange(5), 30)
     clusters = np.array([3, 0, 4, 1, 2])[labels] + 10  # other ids, other order
     assert hungarian_accuracy(labels, clusters) == 1.0
-    assert normalized_mutual_information(labels, clusters) == pytest.approx(1.0)
+    assert labelling_agreement(labels, clusters)["nmi"] == pytest.approx(1.0)
 
 
 def test_random_assignment_scores_about_one_over_k():
@@ -41,7 +28,7 @@ def test_random_assignment_scores_about_one_over_k():
     labels = rng.integers(0, 10, 20_000)
     clusters = rng.integers(0, 10, 20_000)
     assert hungarian_accuracy(labels, clusters) == pytest.approx(0.1, abs=0.015)
-    assert normalized_mutual_information(labels, clusters) < 0.01
+    assert labelling_agreement(labels, clusters)["nmi"] < 0.01
 
 
 def test_hand_computed_accuracies():
@@ -77,4 +64,4 @@ def test_collapse_indicator():
 
 def test_labellings_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
-        normalized_mutual_information(np.zeros(3), np.zeros(4))
+        hungarian_accuracy(np.zeros(3), np.zeros(4))

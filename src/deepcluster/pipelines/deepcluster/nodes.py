@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import normalized_mutual_info_score
 
 from deepcluster.augment import Augmentation
 from deepcluster.auto import architecture_for, augmentation_for
@@ -28,7 +29,6 @@ from deepcluster.kmeans import check_k, kmeans
 from deepcluster.metrics import (
     cluster_size_summary,
     labelling_agreement,
-    normalized_mutual_information,
 )
 from deepcluster.models import build_model
 from deepcluster.pca import usable_pca_dim
@@ -243,7 +243,7 @@ def evaluate_round(
     clusters = assignments["cluster"].to_numpy()
     metrics: dict[str, Any] = {"round": round_number}
     if len(previous_assignments):
-        metrics["clusters_vs_previous_round/nmi"] = normalized_mutual_information(
+        metrics["clusters_vs_previous_round/nmi"] = normalized_mutual_info_score(
             previous_assignments["cluster"].to_numpy(), clusters
         )
     labelled = image_index["label"].notna().to_numpy()

@@ -193,4 +193,3 @@ def train_online_round(
     )
     assignments = pd.DataFrame({"cluster": module.assignments[0].cpu().numpy()})
     return checkpoint, log, assignments
-
