@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from deepcluster.pipelines.scratch import scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def kedro_run(rounds: int) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
-        shutil.copy(ROOT / "pyproject.toml", project)
-        shutil.copytree(ROOT / "conf", project / "conf", ignore=shutil.ignore_patterns("local"))
-        (project / "conf" / "local").mkdir()
-        (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump({"rounds": rounds}))
-        (project / "src").mkdir()
+        scratch_project(ROOT, project, {"rounds": rounds})
         environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
         started = time.perf_counter()
         subprocess.run(

@@ -25,6 +25,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from deepcluster.pipelines.plain_runner import dotted_override, merge  # noqa: E402
+from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
 
 
 def main() -> None:
@@ -36,11 +37,6 @@ def main() -> None:
     project = args.project_dir.resolve()
     if project.exists():
         shutil.rmtree(project)
-    project.mkdir(parents=True)
-    shutil.copy(ROOT / "pyproject.toml", project)
-    shutil.copytree(ROOT / "conf" / "base", project / "conf" / "base")
-    shutil.copy(ROOT / "conf" / "logging.yml", project / "conf" / "logging.yml")
-    (project / "src").mkdir()
     overrides: dict = {}
     if args.env:
         for file in sorted((ROOT / "conf" / args.env).glob("parameters*.yml")):
@@ -54,8 +50,7 @@ def main() -> None:
             value = overrides.get("data", {}).get(block, {}).get(key)
             if isinstance(value, str) and not os.path.isabs(value):
                 overrides["data"][block][key] = str((ROOT / value).resolve())
-    (project / "conf" / "local").mkdir()
-    (project / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(overrides))
+    scratch_project(ROOT, project, overrides)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "kedro", "run"],

@@ -1,19 +1,18 @@
 """Shared fixtures: small planted image collections and a throwaway copy of the Kedro project."""
 
 import os
-import shutil
 from pathlib import Path
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 from deepcluster.config import Parameters, check_parameters  # noqa: E402
 from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
 from deepcluster.pipelines.plain_runner import load_parameters, merge  # noqa: E402
+from deepcluster.pipelines.scratch import scratch_project, write_parameters  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,19 +46,11 @@ def project_copy(tmp_path, monkeypatch):
 
     Returns a function that writes ``conf/local/parameters.yml`` with the given overrides.
     """
-    shutil.copy(PROJECT_ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    shutil.copytree(PROJECT_ROOT / "conf" / "base", tmp_path / "conf" / "base")
-    (tmp_path / "conf" / "local").mkdir()
-    (tmp_path / "src").mkdir()  # Kedro wants the folder; the package is installed
-    # an absolute URI: MLflow caches stores by URI, so a relative one would keep
-    # pointing at the first test's database after the working directory changes
-    (tmp_path / "conf" / "local" / "mlflow.yml").write_text(
-        yaml.safe_dump({"server": {"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}})
-    )
+    scratch_project(PROJECT_ROOT, tmp_path)
     monkeypatch.chdir(tmp_path)
 
     def configure(**overrides) -> Path:
-        (tmp_path / "conf" / "local" / "parameters.yml").write_text(yaml.safe_dump(overrides))
+        write_parameters(tmp_path, overrides)
         return tmp_path
 
     return configure
