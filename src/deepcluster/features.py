@@ -90,3 +90,17 @@ def extract_reduced_features(
     del sample_features
     reduced = torch.cat([pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)])
     return ReducedFeatures(reduced, pca, collapse, pca_fit_size)
+
+
+def reduce_features(
+    features: torch.Tensor, pca_dim: int, pca_fit_size: int | None = None, seed: int = 0
+) -> ReducedFeatures:
+    """Features already extracted, reduced like ``extract_reduced_features`` reduces them: a whitening
+    PCA fitted on all of them or on a random sample of ``pca_fit_size``, then L2 normalisation."""
+    n = features.shape[0]
+    sample = features
+    if pca_fit_size is not None and n > pca_fit_size:
+        chosen = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
+        sample = features[torch.as_tensor(chosen, device=features.device)]
+    pca = fit_pca_whitening(sample, usable_pca_dim(pca_dim, features.shape[1], sample.shape[0]))
+    return ReducedFeatures(pca.transform(features), pca, feature_collapse_std(sample), sample.shape[0])

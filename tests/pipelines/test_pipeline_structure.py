@@ -70,3 +70,13 @@ def test_round_names_sort_in_round_order():
     names = [round_name(r) for r in range(250)]
     assert sorted(names) == names
     assert names[:3] == ["round_000", "round_001", "round_002"] and names[-1] == "round_249"
+
+
+def test_the_final_features_are_extracted_once_for_the_export_and_the_evaluation():
+    from deepcluster.pipelines.export.pipeline import create_pipeline as create_export
+
+    whole = create_export(rounds=3) + create_evaluation(rounds=3)
+    extracting = [n.name for n in whole.nodes if "round_003.checkpoint" in n.inputs and "final_features" in n.outputs]
+    assert extracting == ["extract_final_features"]
+    readers = {n.name for n in whole.nodes if "final_features" in n.inputs}
+    assert {"export.reduce_features", "evaluation.deepcluster.cluster_into_classes"} <= readers

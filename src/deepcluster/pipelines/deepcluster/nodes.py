@@ -24,7 +24,7 @@ from deepcluster.config import (
     TrainingSettings,
 )
 from deepcluster.data import ImageCollection
-from deepcluster.features import extract_reduced_features
+from deepcluster.features import ReducedFeatures, extract_reduced_features, reduce_features
 from deepcluster.kmeans import check_k, kmeans
 from deepcluster.metrics import (
     cluster_size_summary,
@@ -140,13 +140,26 @@ def extract_round_features(
         pca_fit_size=pca.fit_size,
         seed=derive_seed(runtime.seed, round_number, "pca_sample"),
     )
-    summary = {
+    return reduced.features, _feature_summary(reduced, time.perf_counter() - started)
+
+
+def _feature_summary(reduced: ReducedFeatures, seconds: float) -> dict[str, float]:
+    return {
         "features/collapse_std": reduced.collapse_std,
         "features/pca_dim": reduced.pca.output_dim,
         "features/pca_fit_images": reduced.pca_fit_size,
-        "timing/extract_features_seconds": time.perf_counter() - started,
+        "timing/extract_features_seconds": seconds,
     }
-    return reduced.features, summary
+
+
+def reduce_round_features(
+    features: torch.Tensor, pca: PcaSettings, runtime: RuntimeSettings, round_number: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Features extracted elsewhere (the final network's, shared with the evaluation), reduced as a round does."""
+    started = time.perf_counter()
+    seed = derive_seed(runtime.seed, round_number, "pca_sample")
+    reduced = reduce_features(features, pca.dim, pca.fit_size, seed)
+    return reduced.features, _feature_summary(reduced, time.perf_counter() - started)
 
 
 def cluster_round_features(

@@ -25,7 +25,24 @@ from deepcluster.pipelines.evaluation.nodes import (
 SUBJECTS = ("deepcluster", "random_network", "pixels")
 
 
-def protocol_pipeline(subject: str) -> Pipeline:
+def final_features(rounds: int) -> Pipeline:
+    """The last round's network's features of every image, extracted once for the export and the evaluation.
+
+    Both pipelines include this node; joined, Kedro keeps one copy of it.
+    """
+    return Pipeline(
+        [
+            node(
+                extract_network_features,
+                [f"{round_name(rounds)}.checkpoint", "images", "params:model", "params:evaluation", "params:runtime"],
+                "final_features",
+                name="extract_final_features",
+            )
+        ]
+    )
+
+
+def protocol_pipeline(subject: str, features: str) -> Pipeline:
     """The protocol for one set of features, under ``evaluation.<subject>``."""
     template = Pipeline(
         [
@@ -47,7 +64,7 @@ def protocol_pipeline(subject: str) -> Pipeline:
     return pipeline(
         template,
         namespace=f"evaluation.{subject}",
-        inputs={"image_index"},
+        inputs={"image_index": "image_index", "features": features},
         parameters={"params:evaluation", "params:runtime"},
     )
 
@@ -55,14 +72,8 @@ def protocol_pipeline(subject: str) -> Pipeline:
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     """Evaluate the last round's checkpoint against round 0's and the pixels."""
     feature_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
-    features = Pipeline(
+    features = final_features(rounds) + Pipeline(
         [
-            node(
-                extract_network_features,
-                [f"{round_name(rounds)}.checkpoint", *feature_inputs],
-                "evaluation.deepcluster.features",
-                name="evaluation.extract_trained_features",
-            ),
             node(
                 extract_network_features,
                 [f"{round_name(0)}.checkpoint", *feature_inputs],
@@ -77,7 +88,10 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
         ]
     )
-    protocols = sum((protocol_pipeline(subject) for subject in SUBJECTS), Pipeline([]))
+    feature_sets = {subject: f"evaluation.{subject}.features" for subject in SUBJECTS} | {
+        "deepcluster": "final_features"
+    }
+    protocols = sum((protocol_pipeline(subject, feature_sets[subject]) for subject in SUBJECTS), Pipeline([]))
     report = Pipeline(
         [
             node(
@@ -115,7 +129,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             node(
                 plot_embedding,
                 [
-                    "evaluation.deepcluster.features",
+                    "final_features",
                     "evaluation.deepcluster.clusters",
                     "image_index",
                     "params:evaluation",
