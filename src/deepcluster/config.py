@@ -40,6 +40,7 @@ def _auto_or_bool(value: Any) -> Any:
 
 
 AutoOrPositiveInt = _auto_or("a whole number of at least 1", 1)
+AutoOrClusterCount = _auto_or("a whole number of at least 2", 2)
 AutoOrBool = Annotated[Any, AfterValidator(_auto_or_bool)]
 PositiveInt = Annotated[int, Field(ge=1)]
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -105,7 +106,7 @@ class PcaSettings(Block):
 
 
 class KMeansSettings(Block):
-    k: _auto_or("a whole number of at least 2", 2)  # type: ignore[valid-type]
+    k: AutoOrClusterCount
     iterations: PositiveInt
     backend: Literal["auto", "faiss", "torch"]
 
@@ -184,12 +185,12 @@ class OptimizerSettings(Block):
 
 
 class DeepClusterV2Settings(Block):
-    prototypes: Annotated[list[_auto_or("a whole number of at least 2", 2)], Field(min_length=1)]  # type: ignore[valid-type]
+    prototypes: Annotated[list[AutoOrClusterCount], Field(min_length=1)]  # type: ignore[valid-type]
     kmeans_iterations: PositiveInt
 
 
 class SwavSettings(Block):
-    prototypes: _auto_or("a whole number of at least 2", 2)  # type: ignore[valid-type]
+    prototypes: AutoOrClusterCount
     epsilon: Annotated[float, Field(gt=0)]
     sinkhorn_iterations: PositiveInt
     freeze_prototypes_steps: Annotated[int, Field(ge=0)]
