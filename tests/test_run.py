@@ -136,6 +136,8 @@ def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_
     resumed = torch.load(checkpoint, weights_only=False)
     for name, value in uninterrupted["method_state"].items():
         torch.testing.assert_close(resumed["method_state"][name], value, msg=name)
+    for name, value in uninterrupted["model_state"].items():
+        torch.testing.assert_close(resumed["model_state"][name], value, msg=name)
     assert set(metric_history(project, "training/loss")) == {1, 2, 3}
 
 

@@ -12,10 +12,7 @@ from deepcluster.methods.deepcluster_v2 import BankClustering, DeepClusterV2, cl
 from deepcluster.methods.epoch import EpochPlan, fill_memory_bank, train_epoch
 from deepcluster.methods.swav import SwAV
 
-ONLINE_METHODS: dict[str, type[OnlineMethod]] = {"deepcluster_v2": DeepClusterV2, "swav": SwAV}
-
 __all__ = [
-    "ONLINE_METHODS",
     "BankClustering",
     "DeepClusterV2",
     "EpochPlan",

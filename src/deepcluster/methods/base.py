@@ -66,8 +66,5 @@ class OnlineMethod(nn.Module):
     def before_optimizer_step(self, step: int) -> None:
         """Called between backward and the optimiser's step."""
 
-    def after_optimizer_step(self) -> None:
-        """Called after the optimiser's step."""
-
     def end_round(self) -> dict[str, float]:
         return {}

@@ -30,7 +30,6 @@ class EpochPlan:
 
 
 def _view_batches(
-    method: OnlineMethod,
     views: MultiCrop,
     collection: ImageCollection,
     indices: np.ndarray,
@@ -69,7 +68,7 @@ def train_epoch(
     loss_sum = torch.zeros((), device=execution.device)
     seen, step, lr = 0, plan.first_step, plan.base_lr
     started = time.perf_counter()
-    batches = _view_batches(method, method.views, collection, indices, plan.batch_size, execution, generator)
+    batches = _view_batches(method.views, collection, indices, plan.batch_size, execution, generator)
     with progress_bar("training", len(indices)) as advance:
         for views, batch_indices in batches:
             if batch_indices.shape[0] < 2:  # batch norm cannot train on a single image
@@ -83,7 +82,6 @@ def train_epoch(
             loss.backward()
             method.before_optimizer_step(step)
             optimizer.step()
-            method.after_optimizer_step()
             loss_sum += loss.detach() * batch_indices.shape[0]
             seen += batch_indices.shape[0]
             step += 1
@@ -110,7 +108,7 @@ def fill_memory_bank(
     method.eval()
     large = MultiCrop(method.views.groups[:1], method.views.flip_probability, method.views.colour)
     indices = np.arange(len(collection))
-    batches = _view_batches(method, large, collection, indices, batch_size, execution, generator)
+    batches = _view_batches(large, collection, indices, batch_size, execution, generator)
     with progress_bar("filling the memory bank", len(indices)) as advance:
         for views, batch_indices in batches:
             with execution.autocast():

@@ -26,7 +26,7 @@ from deepcluster.pipelines.ingest import pipeline as ingest
 
 
 class KeptMemoryDataset(MemoryDataset):
-    """A memory dataset that the runner cannot release before the run's results are read."""
+    """A memory dataset that the runner cannot release before the run's results are read back."""
 
     def _release(self) -> None:
         pass
@@ -67,16 +67,16 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
     """Ingest, the rounds and the evaluation's report; the per-round metrics, the report and timings."""
     settings = check_parameters(parameters)
     rounds = settings.rounds
-    parameters_in_memory = {
+    read_back = ["ingest_counts", "resolved_settings", "evaluation.report"]
+    read_back += [f"{round_name(r)}.round_metrics" for r in range(1, rounds + 1)]
+    datasets = {name: KeptMemoryDataset(copy_mode="assign") for name in read_back} | {
         f"params:{name}": MemoryDataset(getattr(settings, name), copy_mode="assign")
         for name in type(settings).model_fields
     }
-    # every intermediate is passed on as is (copies of images and networks would cost time)
-    # and kept until the end, when the per-round metrics are read back
-    passed_on = {"{default}": {"type": f"{__name__}.KeptMemoryDataset", "copy_mode": "assign"}}
-    catalog = DataCatalog(
-        parameters_in_memory, config_resolver=CatalogConfigResolver(default_runtime_patterns=passed_on)
-    )
+    # intermediates are passed on as they are (copies of images and networks would cost time) and
+    # released after their last reader, so a long run holds one round's checkpoints, not all of them
+    passed_on = {"{default}": {"type": "kedro.io.MemoryDataset", "copy_mode": "assign"}}
+    catalog = DataCatalog(datasets, config_resolver=CatalogConfigResolver(default_runtime_patterns=passed_on))
     whole = (
         ingest.create_pipeline()
         + deepcluster.create_pipeline(rounds=rounds, method=settings.method.name)

@@ -97,7 +97,7 @@ def initialise_network(
     network = build_model(**config)
     usable_pca_dim(pca.dim, network.feature_dim, len(images))
     if method.name in ONLINE_METHODS:
-        online = build_online_method(method, kmeans, config, images, input_size)
+        online = build_online_method(method, network, runtime.seed, len(images), input_size)
         checkpoint = make_online_checkpoint(online, online_optimizer(online, method), config, 0, step=0)
     else:
         checkpoint = make_checkpoint(network, body_optimizer(network, **_optimizer_settings(training)), config, 0)
@@ -105,7 +105,7 @@ def initialise_network(
     resolved = {"data.image_size": images.image_size, "model.name": name, "model.input_size": input_size, "kmeans.k": k}
     resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
     if method.name in ONLINE_METHODS:
-        resolved["method.prototypes"] = str(prototype_counts(method, kmeans, len(images)))
+        resolved["method.prototypes"] = str(prototype_counts(method, len(images)))
     elif training.augmentation == AUTO:
         resolved["training.augmentation"] = augmentation_for(images.channels)[0]
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in resolved.items()))

@@ -11,7 +11,8 @@ import pandas as pd
 import torch
 
 from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
-from deepcluster.config import AUTO, KMeansSettings, MethodSettings, ModelSettings, RuntimeSettings
+from deepcluster.auto import cluster_count_for
+from deepcluster.config import AUTO, MethodSettings, ModelSettings, RuntimeSettings
 from deepcluster.data import ImageCollection
 from deepcluster.methods import (
     BankClustering,
@@ -23,12 +24,13 @@ from deepcluster.methods import (
     fill_memory_bank,
     train_epoch,
 )
-from deepcluster.models import build_model
+from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.optim import LARS, parameter_groups
 from deepcluster.runtime import Execution, derive_seed
 
 ONLINE_METHODS = ("deepcluster_v2", "swav")
 CHECKPOINT_FORMAT = 2
+BACKBONE = "backbone."  # the prefix of the backbone's entries in a method's state_dict
 
 
 def _views(method: MethodSettings, input_size: int) -> MultiCrop:
@@ -42,30 +44,24 @@ def _views(method: MethodSettings, input_size: int) -> MultiCrop:
     return MultiCrop(groups, method.views.flip_probability, colour)
 
 
-def prototype_counts(method: MethodSettings, kmeans: KMeansSettings, n_images: int) -> list[int]:
+def prototype_counts(method: MethodSettings, n_images: int) -> list[int]:
     """Prototypes per head; ``auto`` as ``kmeans.k: auto`` for this many images."""
-    automatic = kmeans.model_copy(update={"k": AUTO}).k_for(n_images)
     wanted = method.deepcluster_v2.prototypes if method.name == "deepcluster_v2" else [method.swav.prototypes]
-    return [automatic if k == AUTO else k for k in wanted]
+    return [cluster_count_for(n_images) if k == AUTO else k for k in wanted]
 
 
 def build_online_method(
-    method: MethodSettings,
-    kmeans: KMeansSettings,
-    model_config: dict[str, Any],
-    images: ImageCollection,
-    input_size: int,
+    method: MethodSettings, backbone: DeepClusterNet, seed: int, n_images: int, input_size: int
 ) -> OnlineMethod:
-    """The method around a fresh backbone; the same settings always give the same weights."""
-    backbone = build_model(**model_config)
+    """The method around ``backbone``; the same settings and seed always give the same heads."""
     projection = (method.projection.hidden_dim, method.projection.output_dim)
-    counts = prototype_counts(method, kmeans, len(images))
-    views, seed = _views(method, input_size), model_config["seed"]
+    counts = prototype_counts(method, n_images)
+    views = _views(method, input_size)
     if method.name == "deepcluster_v2":
-        return DeepClusterV2(backbone, projection, counts, views, len(images), method.temperature, seed)
+        return DeepClusterV2(backbone, projection, counts, views, n_images, method.temperature, seed)
     swav = method.swav
     return SwAV(
-        backbone, projection, counts[0], views, len(images), method.temperature, swav.epsilon,
+        backbone, projection, counts[0], views, n_images, method.temperature, swav.epsilon,
         swav.sinkhorn_iterations, swav.freeze_prototypes_steps, swav.queue_length, seed,
     )  # fmt: skip
 
@@ -83,29 +79,22 @@ def online_optimizer(module: torch.nn.Module, method: MethodSettings) -> torch.o
 def make_online_checkpoint(
     module: OnlineMethod, optimizer: torch.optim.Optimizer, model_config: dict, round_number: int, step: int
 ) -> dict[str, Any]:
-    """The backbone as every checkpoint has it (``model_state``), and everything the method trains or keeps."""
+    """The backbone as every checkpoint has it (``model_state``), and the rest of what the method trains or
+    keeps (``method_state``: heads, prototypes, memory bank, queue), each tensor stored once."""
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     return {
         "format": CHECKPOINT_FORMAT,
         "method": module.name,
         "round": round_number,
         "step": step,
         "model_config": dict(model_config),
-        "model_state": {k: v.detach().cpu() for k, v in module.backbone.state_dict().items()},
-        "method_state": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "model_state": {k.removeprefix(BACKBONE): v for k, v in state.items() if k.startswith(BACKBONE)},
+        "method_state": {k: v for k, v in state.items() if not k.startswith(BACKBONE)},
         "optimizer_state": optimizer.state_dict(),
     }
 
 
-def restore_online(
-    checkpoint: dict[str, Any],
-    method: MethodSettings,
-    kmeans: KMeansSettings,
-    images: ImageCollection,
-    input_size: int,
-    execution: Execution,
-) -> tuple[OnlineMethod, torch.optim.Optimizer]:
-    """The method and its optimiser as ``checkpoint`` left them; a checkpoint of another method or format
-    is refused with the way out."""
+def _check_made_by(checkpoint: dict[str, Any], method: MethodSettings) -> None:
     if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("method") != method.name:
         made_by = checkpoint.get("method", "deepcluster (or an older version of this project)")
         raise ValueError(
@@ -113,12 +102,21 @@ def restore_online(
             f"method.name = {method.name!r}: set method.name back, or start a new run "
             "(delete data/06_models/checkpoints and run `kedro run` without --only-missing-outputs)"
         )
-    module = build_online_method(method, kmeans, checkpoint["model_config"], images, input_size)
-    module.load_state_dict(checkpoint["method_state"])
+
+
+def restore_online(
+    checkpoint: dict[str, Any], method: MethodSettings, n_images: int, input_size: int, execution: Execution
+) -> tuple[OnlineMethod, torch.optim.Optimizer]:
+    """The method and its optimiser as ``checkpoint`` left them; a checkpoint of another method or format
+    is refused with the way out."""
+    _check_made_by(checkpoint, method)
+    config = checkpoint["model_config"]
+    module = build_online_method(method, build_model(**config), config["seed"], n_images, input_size)
+    backbone = {BACKBONE + k: v for k, v in checkpoint["model_state"].items()}
+    module.load_state_dict({**backbone, **checkpoint["method_state"]})
     module = execution.place_model(module)
     optimizer = online_optimizer(module, method)
-    if checkpoint["optimizer_state"]:
-        optimizer.load_state_dict(checkpoint["optimizer_state"])
+    optimizer.load_state_dict(checkpoint["optimizer_state"])
     return module, optimizer
 
 
@@ -127,29 +125,29 @@ def gather_memory_bank(
     images: ImageCollection,
     model: ModelSettings,
     method: MethodSettings,
-    kmeans: KMeansSettings,
     runtime: RuntimeSettings,
     round_number: int,
 ) -> torch.Tensor:
-    """DeepCluster-v2's memory bank as the last round left it; filled by one pass in the first round."""
+    """DeepCluster-v2's memory bank as the last round left it, on the device; in the first round, when
+    it is still empty, filled by one pass of the untrained method over the images."""
+    _check_made_by(previous_checkpoint, method)
     execution = runtime.execution()
-    input_size = model.input_size_for(images.image_size)
-    module, _ = restore_online(previous_checkpoint, method, kmeans, images, input_size, execution)
-    if not bool(module.bank_filled.all()):
-        generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "memory_bank"))
-        fill_memory_bank(module, images, method.batch_size, execution, generator)
+    state = previous_checkpoint["method_state"]
+    if bool(state["bank_filled"].all()):
+        return state["memory_bank"].to(execution.device)
+    module, _ = restore_online(
+        previous_checkpoint, method, len(images), model.input_size_for(images.image_size), execution
+    )
+    generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "memory_bank"))
+    fill_memory_bank(module, images, method.batch_size, execution, generator)
     return module.memory_bank
 
 
 def cluster_bank(
-    memory_bank: torch.Tensor,
-    method: MethodSettings,
-    kmeans: KMeansSettings,
-    runtime: RuntimeSettings,
-    round_number: int,
+    memory_bank: torch.Tensor, method: MethodSettings, runtime: RuntimeSettings, round_number: int
 ) -> tuple[BankClustering, dict[str, float]]:
     """Spherical k-means of the bank for every head, with this round's seeds."""
-    counts = prototype_counts(method, kmeans, memory_bank.shape[1])
+    counts = prototype_counts(method, memory_bank.shape[1])
     seeds = [derive_seed(runtime.seed, round_number, f"kmeans_head_{head}") for head in range(len(counts))]
     clustering = cluster_memory_bank(memory_bank, counts, method.deepcluster_v2.kmeans_iterations, seeds)
     summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
@@ -161,7 +159,6 @@ def train_online_round(
     images: ImageCollection,
     model: ModelSettings,
     method: MethodSettings,
-    kmeans: KMeansSettings,
     runtime: RuntimeSettings,
     rounds: int,
     targets: BankClustering | None = None,
@@ -173,7 +170,7 @@ def train_online_round(
     its targets inside the epoch: its highest prototype)."""
     execution = runtime.execution()
     input_size = model.input_size_for(images.image_size)
-    module, optimizer = restore_online(previous_checkpoint, method, kmeans, images, input_size, execution)
+    module, optimizer = restore_online(previous_checkpoint, method, len(images), input_size, execution)
     started = module.start_round(targets)
     steps_per_round = math.ceil(len(images) / method.batch_size)
     plan = EpochPlan(

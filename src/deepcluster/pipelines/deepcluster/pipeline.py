@@ -116,7 +116,7 @@ def deepcluster_round(round_number: int) -> Pipeline:
     )
 
 
-ONLINE_INPUTS = ["params:model", "params:method", "params:kmeans", "params:runtime"]
+ONLINE_INPUTS = ["params:model", "params:method", "params:runtime"]
 
 
 def deepcluster_v2_round(round_number: int) -> Pipeline:
@@ -131,7 +131,7 @@ def deepcluster_v2_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(cluster_bank, round_number),
-                ["memory_bank", "params:method", "params:kmeans", "params:runtime"],
+                ["memory_bank", "params:method", "params:runtime"],
                 ["targets", "clustering_summary"],
                 name="cluster_memory_bank",
             ),
