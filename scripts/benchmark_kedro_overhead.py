@@ -1,7 +1,7 @@
-"""What Kedro, the catalog and MLflow cost per DeepCluster round of the default run.
+"""What Kedro, the catalog and MLflow cost per round of ``kedro run``.
 
-Runs ``kedro run`` (the default configuration, in a temporary copy of conf/) with
-R1 and then R2 rounds. The project's NodeTimes hook records the time inside node
+Runs ``kedro run`` (the default configuration with ``--set`` overrides, in a
+temporary copy of conf/) with R1 and then R2 rounds. The project's NodeTimes hook records the time inside node
 functions and the whole pipeline time (data/08_reporting/run_timing.json); the
 rest is overhead: loading and saving catalog entries, MLflow logging, Kedro's
 bookkeeping. The difference between the two runs divided by R2 - R1 gives the
@@ -9,6 +9,8 @@ overhead and the compute of one round; process start-up (imports, session,
 config) is reported apart.
 
     python scripts/benchmark_kedro_overhead.py --rounds 10 30
+    python scripts/benchmark_kedro_overhead.py --rounds 2 6 --set method.name=deepcluster_v2 \
+        --set model.name=resnet18   # a GPU-sized network: ResNet-18's checkpoint in every round
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from deepcluster.pipelines.plain_runner import dotted_override, merge
 from deepcluster.pipelines.scratch import scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def kedro_run(rounds: int) -> dict:
+def kedro_run(rounds: int, overrides: dict) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
-        scratch_project(ROOT, project, {"rounds": rounds})
+        scratch_project(ROOT, project, merge(overrides, {"rounds": rounds}))
         environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
         started = time.perf_counter()
         subprocess.run(
@@ -45,8 +48,12 @@ def kedro_run(rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, nargs=2, default=[10, 30])
+    parser.add_argument("--set", action="append", default=[], help="override one parameter: a.b=value (YAML)")
     args = parser.parse_args()
-    short, long = (kedro_run(r) for r in args.rounds)
+    overrides: dict = {}
+    for assignment in args.set:
+        overrides = merge(overrides, dotted_override(assignment))
+    short, long = (kedro_run(r, overrides) for r in args.rounds)
     extra = args.rounds[1] - args.rounds[0]
     compute = (long["node_compute_seconds"] - short["node_compute_seconds"]) / extra
     overhead = (long["overhead_seconds"] - short["overhead_seconds"]) / extra

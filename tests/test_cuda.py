@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.augment import Augmentation
 from deepcluster.features import extract_features
 from deepcluster.kmeans import torch_kmeans
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
-from deepcluster.training import EpochSettings, body_optimizer, train_one_epoch
+from deepcluster.training import body_optimizer
+from tests.methods.test_deepcluster import deepcluster_round
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -31,23 +31,9 @@ def test_mixed_precision_training_on_the_gpu_learns(planted):
     execution = Execution(device=CUDA, mixed_precision=True, channels_last=True)
     execution.place_model(model)
     optimizer = body_optimizer(model, lr=0.2)
-    settings = EpochSettings(
-        Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0), lr=0.2, batch_size=16
-    )
     losses = []
     for seed in range(15):
-        indices = np.random.default_rng(seed).permutation(len(planted))
-        log = train_one_epoch(
-            model,
-            optimizer,
-            planted,
-            indices,
-            planted.labels,
-            3,
-            settings,
-            execution,
-            torch.Generator().manual_seed(seed),
-        )
+        log = deepcluster_round(model, optimizer, planted, seed, lr=0.2, execution=execution)
         losses.append(log["loss"])
     assert np.mean(losses[-3:]) < 0.75 * losses[0]
 

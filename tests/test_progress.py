@@ -8,14 +8,14 @@ from PIL import Image
 from rich.console import Console
 
 from deepcluster import progress
-from deepcluster.augment import Augmentation
 from deepcluster.evaluation import knn_accuracy, linear_probe_accuracy
 from deepcluster.features import extract_features
 from deepcluster.models import build_model
 from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
 from deepcluster.sources import load_folder
-from deepcluster.training import EpochSettings, body_optimizer, train_one_epoch
+from deepcluster.training import body_optimizer
+from tests.methods.test_deepcluster import deepcluster_round
 
 CPU = Execution()
 
@@ -89,10 +89,7 @@ def test_extraction_and_training_count_every_image(planted, shown):
     model = build_model("small_convnet", 1, seed=0, width=4, feature_dim=16)
     extract_features(model, planted, batch_size=16, execution=CPU, crop_size=8)
     assert re.search(r"extracting features .* 60/60 images", shown())
-    settings = EpochSettings(Augmentation(output_size=8), batch_size=16)
-    indices = np.arange(len(planted))
-    generator = torch.Generator().manual_seed(0)
-    train_one_epoch(model, body_optimizer(model), planted, indices, planted.labels, 3, settings, CPU, generator)
+    deepcluster_round(model, body_optimizer(model), planted, indices=np.arange(len(planted)))
     assert re.search(r"training .* 60/60 images", shown())
 
 

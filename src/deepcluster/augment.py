@@ -13,11 +13,14 @@ makes the several views per image that DeepCluster-v2 and SwAV train on.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+# an epoch's view maker: (a batch of float images in [0, 1], its position in the epoch) -> its views
+EpochViews = Callable[[torch.Tensor, int], list[torch.Tensor]]
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -150,6 +153,11 @@ class Augmentation:
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return warp(images, self.matrices(images.shape[0], generator), self.output_size)
+
+    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
+        """One view per image; the epoch's ``n`` maps are drawn at once and moved to ``device`` once."""
+        maps = self.matrices(n, generator).to(device)
+        return lambda images, start: [warp(images, maps[start : start + images.shape[0]], self.output_size)]
 
 
 # ---------------------------------------------------------------- colour
@@ -337,6 +345,10 @@ class MultiCrop:
     @property
     def n_views(self) -> int:
         return sum(group.count for group in self.groups)
+
+    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
+        """Each batch's views drawn as the batch comes (its crops and colours are drawn per view)."""
+        return lambda images, start: self(images, generator)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         """Float images in [0, 1] -> ``n_views`` batches of views, large crops first."""

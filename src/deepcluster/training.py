@@ -1,25 +1,18 @@
-"""One DeepCluster training epoch on pseudo-labels (steps 5 and 6), and the run's state.
+"""DeepCluster's run state: the body's optimiser, the per-round learning rate, checkpoints; and the
+check that stops a diverging epoch.
 
-The body keeps one SGD optimiser (with momentum) for the whole run; every
-epoch gets a new linear head with its own momentum-free SGD, because cluster
-ids are an arbitrary permutation from one clustering to the next.
+The body keeps one SGD optimiser (with momentum) for the whole run; the round's
+fresh head and its optimiser live in ``deepcluster.methods.DeepCluster``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
-from deepcluster.augment import Augmentation, normalise, warp
-from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.models import DeepClusterNet, build_model, new_head
-from deepcluster.progress import progress_bar
+from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.runtime import Execution
 
 
@@ -36,16 +29,6 @@ def check_finite(mean_loss: float, learning_rate_setting: str) -> float:
             "`kedro run --only-missing-outputs`; earlier rounds are kept"
         )
     return mean_loss
-
-
-@dataclass(frozen=True)
-class EpochSettings:
-    """How one training epoch is run."""
-
-    augmentation: Augmentation
-    lr: float = 0.05
-    weight_decay: float = 1e-5
-    batch_size: int = 256
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -65,72 +48,6 @@ def body_optimizer(
 ) -> torch.optim.SGD:
     """The body's SGD, created once per run."""
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-def train_one_epoch(
-    model: DeepClusterNet,
-    optimizer: torch.optim.Optimizer,
-    collection: ImageCollection,
-    indices: np.ndarray,
-    pseudo_labels: np.ndarray,
-    k: int,
-    settings: EpochSettings,
-    execution: Execution,
-    generator: torch.Generator,
-) -> dict[str, float]:
-    """Train on ``collection[indices]`` to predict ``pseudo_labels[indices]`` with a new head.
-
-    ``optimizer``'s learning rate is set to ``settings.lr`` for the epoch; the head's
-    optimiser uses the same rate.
-
-    Returns the epoch's mean loss, accuracy on the pseudo-labels, image count and
-    wall time. Raises ``NonFiniteLossError`` (after the epoch, to avoid a device
-    sync per step) if the loss was ever NaN or infinite.
-    """
-    device = execution.device
-    head = new_head(model.feature_dim, k, generator).to(device)
-    head_optimizer = torch.optim.SGD(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    for group in optimizer.param_groups:
-        group["lr"] = settings.lr
-    targets_all = torch.tensor(pseudo_labels, dtype=torch.int64, device=device)
-    order = torch.tensor(indices, dtype=torch.int64, device=device)
-    # the epoch's random maps, drawn at once: no host-to-device copy (and sync) per step
-    maps = settings.augmentation.matrices(len(indices), generator).to(device)
-    model.train()
-    forward = execution.forward_of(model)
-    loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.int64)
-    seen = 0
-    started = time.perf_counter()
-    batches = iterate_pixel_batches(collection, indices, settings.batch_size, device)
-    with progress_bar("training", len(indices)) as advance:
-        for start, pixels in zip(range(0, len(indices), settings.batch_size), batches):
-            if pixels.shape[0] < 2:  # batch norm cannot train on a single image
-                continue
-            targets = targets_all[order[start : start + pixels.shape[0]]]
-            images = warp(
-                pixels.float() / 255.0, maps[start : start + pixels.shape[0]], settings.augmentation.output_size
-            )
-            images = execution.place_input(normalise(images, collection.mean, collection.std))
-            with execution.autocast():
-                logits = head(F.relu(forward(images)))
-                loss = F.cross_entropy(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            head_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            head_optimizer.step()
-            loss_sum += loss.detach() * pixels.shape[0]
-            correct += (logits.argmax(dim=1) == targets).sum()
-            seen += pixels.shape[0]
-            advance(pixels.shape[0])
-    mean_loss = check_finite(float(loss_sum) / max(seen, 1), f"training.lr (now {settings.lr})")
-    return {
-        "loss": mean_loss,
-        "pseudo_label_accuracy": float(correct) / max(seen, 1),
-        "images": seen,
-        "seconds": time.perf_counter() - started,
-    }
 
 
 def make_checkpoint(

@@ -8,7 +8,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
 from deepcluster.features import extract_features
-from deepcluster.methods import DeepClusterV2, EpochPlan, SwAV, cluster_memory_bank, fill_memory_bank, train_epoch
+from deepcluster.methods import DeepClusterV2, EpochPlan, SwAV, cluster_memory_bank, fill_memory_bank, train_round
 from deepcluster.metrics import majority_accuracy
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
@@ -32,13 +32,14 @@ def train(method, images, rounds: int, first_round: int = 1, optimizer=None):
     steps_per_round = len(images) // 32 + 1
     for round_number in range(first_round, first_round + rounds):
         generator = torch.Generator().manual_seed(round_number)
+        targets = None
         if isinstance(method, DeepClusterV2):
             if not bool(method.bank_filled.all()):
                 fill_memory_bank(method, images, 32, CPU, generator)
-            method.start_round(cluster_memory_bank(method.memory_bank, [3, 6], 10, [round_number, round_number + 1]))
+            targets = cluster_memory_bank(method.memory_bank, [3, 6], 10, [round_number, round_number + 1])
         plan = EpochPlan(32, 0.05, 0.005, 2, 8 * steps_per_round, (round_number - 1) * steps_per_round)
         order = torch.randperm(len(images), generator=generator).numpy()
-        log = train_epoch(method, optimizer, images, order, plan, CPU, generator)
+        log = train_round(method, targets, optimizer, images, order, plan, CPU, generator)
     return optimizer, log
 
 

@@ -1,24 +1,59 @@
-"""What DeepCluster-v2 and SwAV share: backbone -> projection head -> prototypes, trained on multi-crop views."""
+"""The lifecycle every method answers (``Method``), and what DeepCluster-v2 and SwAV share beside it:
+backbone -> projection head -> prototypes, trained on multi-crop views (``OnlineMethod``)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from deepcluster.augment import MultiCrop
+from deepcluster.augment import Augmentation, MultiCrop
 from deepcluster.heads import ProjectionHead, Prototypes
 from deepcluster.models import DeepClusterNet
 
 
-class OnlineMethod(nn.Module):
-    """The parts and the lifecycle of a method that trains on several views per image.
+class Method(nn.Module):
+    """A backbone, the views it trains on, and one round's lifecycle.
 
-    Subclasses set ``name`` and implement ``training_step``; ``start_round`` and
-    ``end_round`` default to nothing. What a checkpoint must keep beyond the weights
-    (a memory bank, a queue) is registered as buffers, so ``state_dict`` holds it all.
+    ``train_round`` (``deepcluster.methods.epoch``) calls ``start_round`` with the round's
+    targets, then ``training_step`` and ``before_optimizer_step`` on every batch, then
+    ``end_round``. Subclasses set ``name`` and implement ``training_step``. ``views`` makes
+    each batch's views (``Augmentation`` or ``MultiCrop``). ``round_optimizers`` are the
+    optimisers of what lives for one round only (DeepCluster's fresh head), stepped beside
+    the run's optimiser.
     """
 
     name = ""
+
+    def __init__(self, backbone: DeepClusterNet, views: Augmentation | MultiCrop) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.views = views
+
+    def start_round(self, targets=None, generator: torch.Generator | None = None) -> dict[str, float]:
+        """Take the round's targets (computed before the epoch); returns what to log."""
+        return {}
+
+    def training_step(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
+        """The loss on one batch: ``views`` of the images ``indices`` (positions in the collection)."""
+        raise NotImplementedError
+
+    def round_optimizers(self) -> list[torch.optim.Optimizer]:
+        return []
+
+    def before_optimizer_step(self, step: int) -> None:
+        """Called between backward and the optimisers' steps."""
+
+    def end_round(self) -> dict[str, float]:
+        """Drop what lives for one round; returns what to log."""
+        return {}
+
+
+class OnlineMethod(Method):
+    """A method that trains a projection head and prototypes beside the backbone, on several views.
+
+    What a checkpoint must keep beyond the weights (a memory bank, a queue) is
+    registered as buffers, so ``state_dict`` holds it all.
+    """
 
     def __init__(
         self,
@@ -29,14 +64,12 @@ class OnlineMethod(nn.Module):
         temperature: float = 0.1,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        self.backbone = backbone
+        super().__init__(backbone, views)
         # the same seed always gives the same heads, without touching the caller's random state
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.projection = ProjectionHead(backbone.feature_dim, *projection_dims)
             self.prototypes = Prototypes(projection_dims[1], prototype_counts)
-        self.views = views
         self.temperature = temperature
 
     @property
@@ -55,16 +88,3 @@ class OnlineMethod(nn.Module):
             projections.extend(self.projection(forward(batch)).float().chunk(group.count))
             start += group.count
         return projections
-
-    def start_round(self, targets=None) -> dict[str, float]:
-        """Take the round's targets (computed before the epoch); returns what to log."""
-        return {}
-
-    def training_step(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
-        raise NotImplementedError
-
-    def before_optimizer_step(self, step: int) -> None:
-        """Called between backward and the optimiser's step."""
-
-    def end_round(self) -> dict[str, float]:
-        return {}

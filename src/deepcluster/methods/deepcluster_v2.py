@@ -61,7 +61,9 @@ class DeepClusterV2(OnlineMethod):
         self.register_buffer("bank_filled", torch.zeros(n_images, dtype=torch.bool))
         self.register_buffer("assignments", torch.full((len(prototype_counts), n_images), -1, dtype=torch.int64))
 
-    def start_round(self, targets: BankClustering | None = None) -> dict[str, float]:
+    def start_round(
+        self, targets: BankClustering | None = None, generator: torch.Generator | None = None
+    ) -> dict[str, float]:
         """Take the round's k-means result: every image's cluster per head, centroids as prototypes."""
         if targets is None:
             raise ValueError("DeepCluster-v2 starts a round from cluster_memory_bank's result")

@@ -63,11 +63,12 @@ def dotted_override(assignment: str) -> dict:
     return nested
 
 
-def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
-    """Ingest, the rounds and the evaluation's report; the per-round metrics, the report and timings."""
+def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Ingest, the rounds and the evaluation's report; the per-round metrics, the report, timings and
+    the datasets named in ``keep`` (e.g. ``round_003.checkpoint``)."""
     settings = check_parameters(parameters)
     rounds = settings.rounds
-    read_back = ["ingest_counts", "resolved_settings", "evaluation.report"]
+    read_back = ["ingest_counts", "resolved_settings", "evaluation.report", *keep]
     read_back += [f"{round_name(r)}.round_metrics" for r in range(1, rounds + 1)]
     datasets = {name: KeptMemoryDataset(copy_mode="assign") for name in read_back} | {
         f"params:{name}": MemoryDataset(getattr(settings, name), copy_mode="assign")
@@ -95,6 +96,7 @@ def run(parameters: dict[str, Any], log=print) -> dict[str, Any]:
         "timings": timings,
         "parameters": parameters,
         "resolved": catalog.load("resolved_settings"),
+        "kept": {name: catalog.load(name) for name in keep},
     }
 
 

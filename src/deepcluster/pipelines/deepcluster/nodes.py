@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
+from deepcluster import methods
 from deepcluster.augment import Augmentation
 from deepcluster.auto import architecture_for, augmentation_for
 from deepcluster.config import (
@@ -26,6 +27,7 @@ from deepcluster.config import (
 from deepcluster.data import ImageCollection
 from deepcluster.features import ReducedFeatures, extract_reduced_features, reduce_features
 from deepcluster.kmeans import check_k, kmeans
+from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels
 from deepcluster.metrics import (
     cluster_size_summary,
     labelling_agreement,
@@ -42,13 +44,11 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
 from deepcluster.runtime import derive_seed
 from deepcluster.sampling import sample_uniformly_over_clusters
 from deepcluster.training import (
-    EpochSettings,
     body_optimizer,
     learning_rate_for_round,
     make_checkpoint,
     network_from_checkpoint,
     restore_training_state,
-    train_one_epoch,
 )
 
 logger = logging.getLogger(__name__)
@@ -210,27 +210,16 @@ def train_round(
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log."""
     execution = runtime.execution()
     network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
-    settings = EpochSettings(
-        augmentation=Augmentation(
-            output_size=model.input_size_for(images.image_size),
-            **training.augmentation_for(images.channels).model_dump(),
-        ),
-        lr=learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds),
-        weight_decay=training.weight_decay,
-        batch_size=training.batch_size,
+    views = Augmentation(
+        output_size=model.input_size_for(images.image_size),
+        **training.augmentation_for(images.channels).model_dump(),
     )
+    lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
+    plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
-    log = train_one_epoch(
-        network,
-        optimizer,
-        images,
-        training_indices,
-        assignments["cluster"].to_numpy(),
-        kmeans_settings.k_for(len(images)),
-        settings,
-        execution,
-        generator,
-    )
+    targets = PseudoLabels(assignments["cluster"].to_numpy(), kmeans_settings.k_for(len(images)))
+    method = DeepCluster(network, views, head_weight_decay=training.weight_decay)
+    log = methods.train_round(method, targets, optimizer, images, training_indices, plan, execution, generator)
     checkpoint = make_checkpoint(network, optimizer, previous_checkpoint["model_config"], round_number)
     return checkpoint, log
 

@@ -5,6 +5,7 @@ method's lifecycle (``deepcluster.methods``)."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import pandas as pd
@@ -22,7 +23,7 @@ from deepcluster.methods import (
     SwAV,
     cluster_memory_bank,
     fill_memory_bank,
-    train_epoch,
+    train_round,
 )
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.optim import LARS, parameter_groups
@@ -147,10 +148,12 @@ def cluster_bank(
     memory_bank: torch.Tensor, method: MethodSettings, runtime: RuntimeSettings, round_number: int
 ) -> tuple[BankClustering, dict[str, float]]:
     """Spherical k-means of the bank for every head, with this round's seeds."""
+    started = time.perf_counter()
     counts = prototype_counts(method, memory_bank.shape[1])
     seeds = [derive_seed(runtime.seed, round_number, f"kmeans_head_{head}") for head in range(len(counts))]
     clustering = cluster_memory_bank(memory_bank, counts, method.deepcluster_v2.kmeans_iterations, seeds)
     summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
+    summary["timing/kmeans_seconds"] = time.perf_counter() - started
     return clustering, summary
 
 
@@ -171,7 +174,6 @@ def train_online_round(
     execution = runtime.execution()
     input_size = model.input_size_for(images.image_size)
     module, optimizer = restore_online(previous_checkpoint, method, len(images), input_size, execution)
-    started = module.start_round(targets)
     steps_per_round = math.ceil(len(images) / method.batch_size)
     plan = EpochPlan(
         batch_size=method.batch_size,
@@ -183,8 +185,7 @@ def train_online_round(
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
     order = torch.randperm(len(images), generator=generator).numpy()
-    log = train_epoch(module, optimizer, images, order, plan, execution, generator)
-    log.update(started)
+    log = train_round(module, targets, optimizer, images, order, plan, execution, generator)
     checkpoint = make_online_checkpoint(
         module, optimizer, previous_checkpoint["model_config"], round_number, plan.first_step + log["steps"]
     )
