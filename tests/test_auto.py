@@ -68,6 +68,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "data.image_size": 12,
         "model.name": "small_convnet",
         "model.input_size": 12,
+        "runtime.processes": 1,
         "kmeans.k": 5,
         "training.augmentation": "grey",
     }

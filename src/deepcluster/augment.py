@@ -19,7 +19,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# an epoch's view maker: (a batch of float images in [0, 1], its position in the epoch) -> its views
+from deepcluster.distributed import rank
+from deepcluster.runtime import derive_seed
+
+# an epoch's view maker: (a batch of float images in [0, 1], their positions in the epoch) -> their views
 EpochViews = Callable[[torch.Tensor, int], list[torch.Tensor]]
 
 
@@ -157,7 +160,7 @@ class Augmentation:
     def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
         """One view per image; the epoch's ``n`` maps are drawn at once and moved to ``device`` once."""
         maps = self.matrices(n, generator).to(device)
-        return lambda images, start: [warp(images, maps[start : start + images.shape[0]], self.output_size)]
+        return lambda images, positions: [warp(images, maps[positions], self.output_size)]
 
 
 # ---------------------------------------------------------------- colour
@@ -347,8 +350,11 @@ class MultiCrop:
         return sum(group.count for group in self.groups)
 
     def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
-        """Each batch's views drawn as the batch comes (its crops and colours are drawn per view)."""
-        return lambda images, start: self(images, generator)
+        """Each batch's views drawn as the batch comes, from ``generator`` in one process; under several,
+        every other process draws from its own stream, so that no two share their crops."""
+        if rank() > 0:
+            generator = torch.Generator().manual_seed(derive_seed(generator.initial_seed(), rank(), "views"))
+        return lambda images, positions: self(images, generator)
 
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
         """Float images in [0, 1] -> ``n_views`` batches of views, large crops first."""

@@ -58,10 +58,11 @@ class RuntimeSettings(Block):
     mixed_precision: AutoOrBool
     channels_last: AutoOrBool
     compile: bool
+    sync_batchnorm: bool
 
     def execution(self) -> Execution:
         """Where and how networks run, every ``auto`` resolved."""
-        return execution_from_settings(self.model_dump())
+        return execution_from_settings(self.model_dump(exclude={"sync_batchnorm"}))
 
 
 class SmallConvnetOptions(Block):

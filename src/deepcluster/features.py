@@ -16,9 +16,11 @@ import torch
 
 from deepcluster.augment import center_crop, to_normalised_float
 from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.distributed import shard
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
 from deepcluster.progress import progress_bar
+from deepcluster.reduce import all_gather_rows
 from deepcluster.runtime import Execution
 
 
@@ -50,10 +52,12 @@ def extract_features(
     crop_size: int,
     indices: np.ndarray | None = None,
 ) -> torch.Tensor:
-    """(n, feature_dim) features of the whole collection (or of ``indices``), on the device."""
+    """(n, feature_dim) features of the whole collection (or of ``indices``), on the device. Under
+    several processes each extracts its share and every process gets them all."""
     if indices is None:
         indices = np.arange(len(collection))
-    return torch.cat(list(feature_batches(model, collection, indices, batch_size, execution, crop_size)))
+    mine = indices[shard(len(indices))]
+    return all_gather_rows(torch.cat(list(feature_batches(model, collection, mine, batch_size, execution, crop_size))))
 
 
 @dataclass
@@ -76,31 +80,37 @@ def extract_reduced_features(
     pca_fit_size: int | None = None,
     seed: int = 0,
 ) -> ReducedFeatures:
-    """Extract features and reduce them with a whitening PCA fitted on all or a sample of them."""
+    """Extract features and reduce them with a whitening PCA fitted on all or a sample of them.
+
+    Under several processes each extracts its share of the images, the PCA's moments
+    are summed over the processes, and every process gets all the reduced features.
+    """
     n = len(collection)
     extract = dict(batch_size=batch_size, execution=execution, crop_size=crop_size)
+    mine = np.arange(n)[shard(n)]
     if pca_fit_size is None or n <= pca_fit_size:
-        features = extract_features(model, collection, **extract)
+        features = torch.cat(list(feature_batches(model, collection, mine, **extract)))
         pca = fit_pca_whitening(features, usable_pca_dim(pca_dim, features.shape[1], n))
-        return ReducedFeatures(pca.transform(features), pca, feature_collapse_std(features), n)
+        return ReducedFeatures(all_gather_rows(pca.transform(features)), pca, feature_collapse_std(features), n)
     sample = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
-    sample_features = extract_features(model, collection, indices=sample, **extract)
+    sample_features = torch.cat(list(feature_batches(model, collection, sample[shard(pca_fit_size)], **extract)))
     pca = fit_pca_whitening(sample_features, usable_pca_dim(pca_dim, sample_features.shape[1], pca_fit_size))
     collapse = feature_collapse_std(sample_features)
     del sample_features
-    reduced = torch.cat([pca.transform(batch) for batch in feature_batches(model, collection, np.arange(n), **extract)])
-    return ReducedFeatures(reduced, pca, collapse, pca_fit_size)
+    reduced = torch.cat([pca.transform(batch) for batch in feature_batches(model, collection, mine, **extract)])
+    return ReducedFeatures(all_gather_rows(reduced), pca, collapse, pca_fit_size)
 
 
 def reduce_features(
     features: torch.Tensor, pca_dim: int, pca_fit_size: int | None = None, seed: int = 0
 ) -> ReducedFeatures:
-    """Features already extracted, reduced like ``extract_reduced_features`` reduces them: a whitening
-    PCA fitted on all of them or on a random sample of ``pca_fit_size``, then L2 normalisation."""
+    """Features already extracted (all of them, on every process), reduced like ``extract_reduced_features``
+    reduces them: a whitening PCA fitted on all of them or on a random sample of ``pca_fit_size`` (each
+    process adds its share of the moments), then L2 normalisation."""
     n = features.shape[0]
-    sample = features
+    sample = np.arange(n)
     if pca_fit_size is not None and n > pca_fit_size:
-        chosen = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
-        sample = features[torch.as_tensor(chosen, device=features.device)]
-    pca = fit_pca_whitening(sample, usable_pca_dim(pca_dim, features.shape[1], sample.shape[0]))
-    return ReducedFeatures(pca.transform(features), pca, feature_collapse_std(sample), sample.shape[0])
+        sample = np.sort(np.random.default_rng(seed).choice(n, size=pca_fit_size, replace=False))
+    mine = features[torch.as_tensor(sample[shard(len(sample))], device=features.device)]
+    pca = fit_pca_whitening(mine, usable_pca_dim(pca_dim, features.shape[1], len(sample)))
+    return ReducedFeatures(pca.transform(features), pca, feature_collapse_std(mine), len(sample))

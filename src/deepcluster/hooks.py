@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,22 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from deepcluster.config import check_parameters
+from deepcluster.distributed import is_main_process, start_process_group, stop_process_group
+
+
+class DistributedRun:
+    """Join the process group when ``torchrun`` started several copies of ``kedro run``, and leave it
+    at the end (nothing in one process). The catalog (``MainProcessWritesCatalog``) and the hooks
+    registered for rank 0 alone (settings.py) keep the other processes from writing."""
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        if start_process_group() and not is_main_process():
+            logging.getLogger("deepcluster").setLevel(logging.WARNING)  # rank 0 reports progress, once
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        stop_process_group()
 
 
 class CheckParameters:

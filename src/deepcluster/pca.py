@@ -74,7 +74,8 @@ class CovarianceAccumulator:
 
 
 def fit_pca_whitening(features: torch.Tensor, n_components: int) -> PcaWhitening:
-    """Fit a whitening PCA on features held in memory (rows are samples)."""
+    """Fit a whitening PCA on features held in memory (rows are samples): this process's share of them
+    when there are several processes, whose moments are summed in ``CovarianceAccumulator.fit``."""
     accumulator = CovarianceAccumulator(features.shape[1], device=features.device)
     accumulator.add(features)
     return accumulator.fit(n_components)

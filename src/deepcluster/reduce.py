@@ -1,9 +1,11 @@
-"""The one place where sums and counts are combined across processes.
+"""The one place where results are combined across processes.
 
 Every statistic that a round accumulates over the images (PCA moments, k-means
-sums and counts, Sinkhorn's marginals) goes through ``all_reduce_sum``: in one
-process it returns its input; under ``torch.distributed`` it sums the tensor over
-every process, so each one holds the same total.
+sums and counts, Sinkhorn's marginals, the epoch's loss) goes through
+``all_reduce_sum``; per-image results computed on a process's share of the images
+(features, memory-bank rows) are put together by ``all_gather_rows`` and
+``merge_written``. In one process each returns its input; under
+``torch.distributed`` every process ends with the same result.
 """
 
 from __future__ import annotations
@@ -29,3 +31,37 @@ def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     if distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
+
+
+def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Every process's ``rows`` (row counts may differ by process), concatenated in rank order."""
+    if not distributed():
+        return rows
+    counts = torch.zeros(dist.get_world_size(), dtype=torch.int64, device=rows.device)
+    counts[dist.get_rank()] = rows.shape[0]
+    counts = all_reduce_sum(counts).tolist()
+    padded = rows.new_zeros((max(counts), *rows.shape[1:]))
+    padded[: rows.shape[0]] = rows
+    parts = [torch.empty_like(padded) for _ in counts]
+    dist.all_gather(parts, padded)
+    return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+
+def merge_written(tensor: torch.Tensor, written: torch.Tensor, dim: int) -> torch.Tensor:
+    """``tensor`` (in place) with each slice along ``dim`` that one process wrote (``written``, a bool per
+    slice) taken from that process; slices that no process wrote keep their value."""
+    if not distributed():
+        return tensor
+    shape = [1] * tensor.ndim
+    shape[dim] = -1
+    mask = written.view(shape)
+    writers = all_reduce_sum(written.to(torch.int64)).view(shape)
+    written_values = all_reduce_sum(torch.where(mask, tensor, torch.zeros_like(tensor)))
+    return tensor.copy_(torch.where(writers > 0, written_values, tensor))
+
+
+def same_as_main_process(tensors: list[torch.Tensor]) -> None:
+    """Each tensor overwritten (in place) with rank 0's, e.g. batch norm's running statistics."""
+    if distributed():
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)

@@ -7,6 +7,7 @@ reproducible and a resumed run continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
+import os
 import zlib
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -15,14 +16,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepcluster.distributed import launched_processes
+
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; anything else is taken as given."""
+    """``auto`` picks CUDA when available, else the CPU; anything else is taken as given. Under a
+    launcher with several processes, plain ``cuda`` means this process's own GPU (``LOCAL_RANK``)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"runtime.device = {name!r} but no CUDA device is visible; use 'auto' or 'cpu'")
+    if device.type == "cuda" and device.index is None and launched_processes() > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return device
 
 

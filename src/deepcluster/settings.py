@@ -1,12 +1,21 @@
 """Kedro project settings (defaults everywhere else)."""
 
-from deepcluster.hooks import BatchedMlflowHook, CheckParameters, NodeTimes
+from deepcluster.distributed import is_main_process
+from deepcluster.hooks import BatchedMlflowHook, CheckParameters, DistributedRun, NodeTimes
+from deepcluster.io.main_process_catalog import MainProcessWritesCatalog
 
-# pluggy calls the hooks registered last first: the parameters are checked before
-# anything reads them
-HOOKS = (BatchedMlflowHook(), NodeTimes(), CheckParameters())
+# pluggy calls the hooks registered last first: the process group is joined, then the
+# parameters are checked, before anything reads them. Under torchrun only rank 0 logs
+# to MLflow and writes the timing report; the others run the same nodes.
+HOOKS = (
+    *((BatchedMlflowHook(), NodeTimes()) if is_main_process() else ()),
+    CheckParameters(),
+    DistributedRun(),
+)
 # replaced by BatchedMlflowHook, which logs parameters once per run instead of per node
 DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow", "kedro-mlflow")  # its distribution name, as installed
+# rank 0 writes the catalog; the other processes keep their outputs in memory
+DATA_CATALOG_CLASS = MainProcessWritesCatalog
 
 CONFIG_LOADER_ARGS = {
     "base_env": "base",

@@ -9,6 +9,7 @@ from torch import nn
 from deepcluster.augment import Augmentation, MultiCrop
 from deepcluster.heads import ProjectionHead, Prototypes
 from deepcluster.models import DeepClusterNet
+from deepcluster.reduce import merge_written
 
 
 class Method(nn.Module):
@@ -37,6 +38,10 @@ class Method(nn.Module):
         """The loss on one batch: ``views`` of the images ``indices`` (positions in the collection)."""
         raise NotImplementedError
 
+    def forward(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
+        # DistributedDataParallel averages the gradients of what its wrapped module's forward computes
+        return self.training_step(views, indices, step, forward)
+
     def round_optimizers(self) -> list[torch.optim.Optimizer]:
         return []
 
@@ -52,8 +57,12 @@ class OnlineMethod(Method):
     """A method that trains a projection head and prototypes beside the backbone, on several views.
 
     What a checkpoint must keep beyond the weights (a memory bank, a queue) is
-    registered as buffers, so ``state_dict`` holds it all.
+    registered as buffers, so ``state_dict`` holds it all. ``per_image_buffers`` names
+    the buffers with one entry per image along dimension 1, which each process writes
+    for its own images; ``share_across_processes`` gives every process all of them.
     """
+
+    per_image_buffers: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class OnlineMethod(Method):
             self.projection = ProjectionHead(backbone.feature_dim, *projection_dims)
             self.prototypes = Prototypes(projection_dims[1], prototype_counts)
         self.temperature = temperature
+        self._written = torch.zeros(0, dtype=torch.bool)
 
     @property
     def n_large_views(self) -> int:
@@ -88,3 +98,20 @@ class OnlineMethod(Method):
             projections.extend(self.projection(forward(batch)).float().chunk(group.count))
             start += group.count
         return projections
+
+    def mark_written(self, indices: torch.Tensor, n_images: int) -> None:
+        """Remember which images this process wrote per-image buffers for, since the last sharing."""
+        if self._written.shape[0] != n_images or self._written.device != indices.device:
+            self._written = torch.zeros(n_images, dtype=torch.bool, device=indices.device)
+        self._written[indices] = True
+
+    def share_across_processes(self) -> None:
+        """Every process's entries of the per-image buffers, on every process (nothing in one process)."""
+        if self._written.numel():
+            for name in self.per_image_buffers:
+                merge_written(getattr(self, name), self._written, dim=1)
+            self._written.zero_()
+
+    def end_round(self) -> dict[str, float]:
+        self.share_across_processes()
+        return {}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from deepcluster.augment import Augmentation
 from deepcluster.methods.base import Method
 from deepcluster.models import DeepClusterNet, new_head
+from deepcluster.reduce import all_reduce_sum
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class DeepCluster(Method):
 
     def end_round(self) -> dict[str, float]:
         """The epoch's accuracy on the pseudo-labels; the head is dropped with the round."""
-        accuracy = float(self._correct) / max(self._seen, 1)
+        counts = all_reduce_sum(torch.stack([self._correct, torch.tensor(self._seen, device=self._correct.device)]))
+        accuracy = float(counts[0]) / max(int(counts[1]), 1)
         self.head, self._head_optimizer = None, None
         return {"pseudo_label_accuracy": accuracy}

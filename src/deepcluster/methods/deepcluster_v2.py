@@ -12,6 +12,7 @@ from deepcluster.kmeans import spherical_kmeans
 from deepcluster.losses import assignment_loss
 from deepcluster.methods.base import OnlineMethod
 from deepcluster.models import DeepClusterNet
+from deepcluster.reduce import all_reduce_max
 
 
 @dataclass
@@ -44,6 +45,7 @@ class DeepClusterV2(OnlineMethod):
     """
 
     name = "deepcluster_v2"
+    per_image_buffers = ("memory_bank",)
 
     def __init__(
         self,
@@ -76,6 +78,11 @@ class DeepClusterV2(OnlineMethod):
         for view in range(self.n_large_views):
             self.memory_bank[view, indices] = projections[view].detach().to(self.memory_bank.dtype)
         self.bank_filled[indices] = True
+        self.mark_written(indices, self.bank_filled.shape[0])
+
+    def share_across_processes(self) -> None:
+        all_reduce_max(self.bank_filled)
+        super().share_across_processes()
 
     def training_step(self, views: list[torch.Tensor], indices: torch.Tensor, step: int, forward=None) -> torch.Tensor:
         projections = self.project(views, forward)

@@ -8,12 +8,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from deepcluster.augment import Augmentation, MultiCrop, normalise
 from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.distributed import shard, shard_batches, world_size
 from deepcluster.methods.base import Method, OnlineMethod
 from deepcluster.optim import warmup_cosine
 from deepcluster.progress import progress_bar
+from deepcluster.reduce import all_reduce_sum, same_as_main_process
 from deepcluster.runtime import Execution
 from deepcluster.training import check_finite
 
@@ -41,19 +44,24 @@ def _view_batches(
     views: Augmentation | MultiCrop,
     collection: ImageCollection,
     indices: np.ndarray,
+    positions: np.ndarray,
     batch_size: int,
     execution: Execution,
     generator: torch.Generator,
 ):
-    """(normalised views, their image indices on the device) per batch of ``indices``."""
-    order = torch.as_tensor(indices, dtype=torch.int64, device=execution.device)
-    make_views = views.for_epoch(len(indices), generator, execution.device)
-    batches = iterate_pixel_batches(collection, indices, batch_size, execution.device)
-    for start, pixels in zip(range(0, len(indices), batch_size), batches):
-        made = make_views(pixels.float() / 255.0, start)
+    """(normalised views, their image indices on the device) per batch of ``indices[positions]``
+    (``positions``: this process's share of the epoch, ``distributed.shard_batches``)."""
+    device = execution.device
+    make_views = views.for_epoch(len(indices), generator, device)
+    order = torch.as_tensor(indices[positions], dtype=torch.int64, device=device)
+    where = torch.as_tensor(positions, dtype=torch.int64, device=device)
+    batches = iterate_pixel_batches(collection, indices[positions], batch_size, device)
+    for start, pixels in zip(range(0, len(positions), batch_size), batches):
+        end = start + pixels.shape[0]
+        made = make_views(pixels.float() / 255.0, where[start:end])
         yield (
             [execution.place_input(normalise(view, collection.mean, collection.std)) for view in made],
-            order[start : start + pixels.shape[0]],
+            order[start:end],
         )
 
 
@@ -66,11 +74,18 @@ def train_round(
     plan: EpochPlan,
     execution: Execution,
     generator: torch.Generator,
+    sync_batchnorm: bool = False,
 ) -> dict[str, float]:
     """A round of ``method``: ``start_round(targets)``, one epoch over ``collection[indices]``, ``end_round``;
-    the epoch's log with what the method reported."""
+    the epoch's log with what the method reported.
+
+    Under several processes each trains on its share of every batch through
+    ``DistributedDataParallel``; ``sync_batchnorm`` makes batch norm use the statistics
+    of the whole batch (CUDA only). Otherwise each process normalises with its own
+    share, and rank 0's running statistics are copied to the others after the epoch.
+    """
     started = method.start_round(targets, generator)
-    log = _train_epoch(method, optimizer, collection, indices, plan, execution, generator)
+    log = _train_epoch(method, optimizer, collection, indices, plan, execution, generator, sync_batchnorm)
     return {**log, **started, **method.end_round()}
 
 
@@ -82,6 +97,7 @@ def _train_epoch(
     plan: EpochPlan,
     execution: Execution,
     generator: torch.Generator,
+    sync_batchnorm: bool,
 ) -> dict[str, float]:
     """One pass over ``collection[indices]``: views, the method's loss, one step of ``optimizer`` and of
     the method's round optimisers per batch.
@@ -96,17 +112,17 @@ def _train_epoch(
     loss_sum = torch.zeros((), device=execution.device)
     seen, step, lr = 0, plan.first_step, plan.base_lr
     started = time.perf_counter()
-    batches = _view_batches(method.views, collection, indices, plan.batch_size, execution, generator)
-    with progress_bar("training", len(indices)) as advance:
+    positions = shard_batches(len(indices), plan.batch_size)
+    batches = _view_batches(method.views, collection, indices, positions, plan.batch_size, execution, generator)
+    trained = distributed_data_parallel(method, execution, sync_batchnorm)
+    with progress_bar("training", len(positions)) as advance:
         for views, batch_indices in batches:
-            if batch_indices.shape[0] < 2:  # batch norm cannot train on a single image
-                continue
             lr = warmup_cosine(step, plan.total_steps, plan.warmup_steps, plan.base_lr, plan.final_lr)
             for each in optimizers:
                 for group in each.param_groups:
                     group["lr"] = lr
             with execution.autocast():
-                loss = method.training_step(views, batch_indices, step, forward)
+                loss = trained(views, batch_indices, step, forward)
             for each in optimizers:
                 each.zero_grad(set_to_none=True)
             loss.backward()
@@ -117,7 +133,10 @@ def _train_epoch(
             seen += batch_indices.shape[0]
             step += 1
             advance(batch_indices.shape[0])
-    mean_loss = check_finite(float(loss_sum) / max(seen, 1), f"{plan.lr_setting} (now {plan.base_lr})")
+    same_as_main_process([buffer for module in batch_norms(method) for buffer in module.buffers()])
+    totals = all_reduce_sum(torch.stack([loss_sum.double(), torch.tensor(float(seen), device=loss_sum.device)]))
+    seen = int(totals[1])
+    mean_loss = check_finite(float(totals[0]) / max(seen, 1), f"{plan.lr_setting} (now {plan.base_lr})")
     return {
         "loss": mean_loss,
         "images": seen,
@@ -139,9 +158,34 @@ def fill_memory_bank(
     method.eval()
     large = MultiCrop(method.views.groups[:1], method.views.flip_probability, method.views.colour)
     indices = np.arange(len(collection))
-    batches = _view_batches(large, collection, indices, batch_size, execution, generator)
-    with progress_bar("filling the memory bank", len(indices)) as advance:
+    positions = indices[shard(len(indices))]
+    batches = _view_batches(large, collection, indices, positions, batch_size, execution, generator)
+    with progress_bar("filling the memory bank", len(positions)) as advance:
         for views, batch_indices in batches:
             with execution.autocast():
                 method.remember(method.project(views), batch_indices)
             advance(batch_indices.shape[0])
+    method.share_across_processes()
+
+
+def batch_norms(module: torch.nn.Module) -> list[torch.nn.modules.batchnorm._BatchNorm]:
+    return [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def distributed_data_parallel(method: Method, execution: Execution, sync_batchnorm: bool) -> torch.nn.Module:
+    """``method`` itself in one process; under several, wrapped so that its gradients are averaged over them.
+
+    Buffers are not broadcast at every step: the memory bank and the queue are each
+    process's own until the method shares them at the end of the round.
+    """
+    if world_size() == 1:
+        return method
+    if sync_batchnorm:
+        if execution.device.type != "cuda":
+            raise ValueError(
+                "runtime.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); "
+                "set it to false in conf/local/parameters.yml"
+            )
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
+    device_ids = [execution.device.index] if execution.device.type == "cuda" else None
+    return DistributedDataParallel(method, device_ids=device_ids, broadcast_buffers=False)

@@ -22,6 +22,7 @@ class SwAV(OnlineMethod):
     """
 
     name = "swav"
+    per_image_buffers = ("assignments",)
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class SwAV(OnlineMethod):
         projections = self.project(views, forward)
         scores = [self.prototypes(p)[0] for p in projections]
         self.assignments[0, indices] = scores[0].detach().argmax(dim=1)
+        self.mark_written(indices, self.assignments.shape[1])
         codes = [self.codes(scores[view].detach(), view) for view in range(self.n_large_views)]
         self.enqueue(projections)
         return swapped_prediction_loss(scores, codes, self.temperature)

@@ -25,6 +25,7 @@ from deepcluster.config import (
     TrainingSettings,
 )
 from deepcluster.data import ImageCollection
+from deepcluster.distributed import from_main_process, world_size
 from deepcluster.features import ReducedFeatures, extract_reduced_features, reduce_features
 from deepcluster.kmeans import check_k, kmeans
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels
@@ -102,7 +103,13 @@ def initialise_network(
     else:
         checkpoint = make_checkpoint(network, body_optimizer(network, **_optimizer_settings(training)), config, 0)
     no_assignments = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "distance": pd.Series(dtype="float32")})
-    resolved = {"data.image_size": images.image_size, "model.name": name, "model.input_size": input_size, "kmeans.k": k}
+    resolved = {
+        "data.image_size": images.image_size,
+        "model.name": name,
+        "model.input_size": input_size,
+        "kmeans.k": k,
+        "runtime.processes": world_size(),
+    }
     resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
     if method.name in ONLINE_METHODS:
         resolved["method.prototypes"] = str(prototype_counts(method, len(images)))
@@ -171,12 +178,15 @@ def cluster_round_features(
     """k-means with this round's seed: every image's cluster and squared distance to it, the centroids."""
     started = time.perf_counter()
     points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
-    result = kmeans(
-        points,
-        kmeans_settings.k_for(points.shape[0]),
-        n_iter=kmeans_settings.iterations,
-        seed=derive_seed(runtime.seed, round_number, "kmeans"),
-        backend=kmeans_settings.backend,
+    # faiss's threads may sum in any order: one process clusters, every process gets its answer
+    result = from_main_process(
+        lambda: kmeans(
+            points,
+            kmeans_settings.k_for(points.shape[0]),
+            n_iter=kmeans_settings.iterations,
+            seed=derive_seed(runtime.seed, round_number, "kmeans"),
+            backend=kmeans_settings.backend,
+        )
     )
     assignments = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
     summary = {
@@ -219,7 +229,9 @@ def train_round(
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
     targets = PseudoLabels(assignments["cluster"].to_numpy(), kmeans_settings.k_for(len(images)))
     method = DeepCluster(network, views, head_weight_decay=training.weight_decay)
-    log = methods.train_round(method, targets, optimizer, images, training_indices, plan, execution, generator)
+    log = methods.train_round(
+        method, targets, optimizer, images, training_indices, plan, execution, generator, runtime.sync_batchnorm
+    )
     checkpoint = make_checkpoint(network, optimizer, previous_checkpoint["model_config"], round_number)
     return checkpoint, log
 

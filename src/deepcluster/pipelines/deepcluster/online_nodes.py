@@ -185,7 +185,7 @@ def train_online_round(
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
     order = torch.randperm(len(images), generator=generator).numpy()
-    log = train_round(module, targets, optimizer, images, order, plan, execution, generator)
+    log = train_round(module, targets, optimizer, images, order, plan, execution, generator, runtime.sync_batchnorm)
     checkpoint = make_online_checkpoint(
         module, optimizer, previous_checkpoint["model_config"], round_number, plan.first_step + log["steps"]
     )

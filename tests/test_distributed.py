@@ -1,0 +1,159 @@
+"""Two processes over gloo give what one process gives, and every process holds the same result.
+
+Each test starts two CPU processes with ``torch.multiprocessing`` and a file
+rendezvous, runs library code in both, and compares what they saved with the
+one-process result computed here.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from sklearn.metrics import adjusted_rand_score
+from torch import nn
+
+from deepcluster.augment import Augmentation, CropGroup, MultiCrop
+from deepcluster.distributed import from_main_process, shard, shard_batches
+from deepcluster.features import extract_reduced_features
+from deepcluster.kmeans import kmeans
+from deepcluster.methods import (
+    DeepCluster,
+    DeepClusterV2,
+    EpochPlan,
+    PseudoLabels,
+    SwAV,
+    cluster_memory_bank,
+    fill_memory_bank,
+    train_round,
+)
+from deepcluster.models import DeepClusterNet, build_model
+from deepcluster.reduce import all_gather_rows, merge_written
+from deepcluster.runtime import Execution
+from tests.conftest import planted_images
+
+CPU = Execution()
+
+
+def _in_two_processes(work, tmp_path, *args) -> list:
+    """``work(rank, *args)`` in two gloo processes; what each returned, by rank."""
+    mp.spawn(_process, args=(work, tmp_path, args), nprocs=2, join=True)
+    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
+
+
+def _process(rank: int, work, tmp_path, args) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=rank, world_size=2)
+    try:
+        torch.save(work(rank, *args), tmp_path / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def _features_and_clusters(rank: int) -> dict:
+    images = planted_images(n_per_class=21)  # 63 images: shares of 31 and 32
+    model = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)
+    reduced = extract_reduced_features(model, images, pca_dim=3, batch_size=16, execution=CPU, crop_size=8)
+    clusters = from_main_process(lambda: kmeans(reduced.features, 3, n_iter=10, seed=1))
+    return {"features": reduced.features, "eigenvalues": reduced.pca.eigenvalues, "assignments": clusters.assignments}
+
+
+def test_two_processes_extract_reduce_and_cluster_as_one(tmp_path):
+    ranks = _in_two_processes(_features_and_clusters, tmp_path)
+    alone = _features_and_clusters(0)
+    for result in ranks:  # the same on both processes, to the bit
+        torch.testing.assert_close(result["features"], ranks[0]["features"], atol=0, rtol=0)
+        np.testing.assert_array_equal(result["assignments"], ranks[0]["assignments"])
+    # as in one process: the PCA from summed moments (a direction's sign is arbitrary), the same clusters
+    torch.testing.assert_close(ranks[0]["eigenvalues"], alone["eigenvalues"], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(ranks[0]["features"].abs(), alone["features"].abs(), atol=1e-4, rtol=1e-3)
+    assert adjusted_rand_score(alone["assignments"], ranks[0]["assignments"]) == 1.0
+
+
+def _shares(rank: int) -> dict:
+    rows = torch.arange(5 + rank, dtype=torch.float32)[:, None].repeat(1, 2) + 10 * rank
+    bank = torch.zeros(1, 6, 2)
+    written = torch.tensor([rank == 0, rank == 1, rank == 0, False, rank == 1, rank == 0])
+    bank[0, written] = float(rank + 1)
+    return {
+        "gathered": all_gather_rows(rows),
+        "merged": merge_written(bank, written, dim=1),
+        "shard": shard(11),
+        "batches": shard_batches(37, 4),
+    }
+
+
+def test_shares_gather_merge_and_cover_every_item_once(tmp_path):
+    ranks = _in_two_processes(_shares, tmp_path)
+    expected = torch.cat([torch.arange(5.0)[:, None].repeat(1, 2), torch.arange(6.0)[:, None].repeat(1, 2) + 10])
+    for result in ranks:
+        torch.testing.assert_close(result["gathered"], expected)
+        torch.testing.assert_close(result["merged"][0, :, 0], torch.tensor([1.0, 2, 1, 0, 2, 1]))
+    assert [*range(11)[ranks[0]["shard"]], *range(11)[ranks[1]["shard"]]] == list(range(11))
+    # 37 = 4 global batches of 8 + 5 left; 5 >= 2 per process, so all 37, in equal steps
+    both = np.concatenate([ranks[0]["batches"], ranks[1]["batches"]])
+    assert sorted(both) == list(range(37))
+    assert len(ranks[0]["batches"]) == 19 and len(ranks[1]["batches"]) == 18
+
+
+def _no_batch_norm_backbone() -> DeepClusterNet:
+    torch.manual_seed(0)
+    trunk = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten())
+    return DeepClusterNet(trunk, nn.Sequential(nn.Linear(16, 8), nn.ReLU()), 8, None)
+
+
+def _deepcluster_epoch(rank: int, batch_size: int) -> dict:
+    images = planted_images(n_per_class=20)  # 60: 3 global batches of 16 and 12 left
+    backbone = _no_batch_norm_backbone()
+    method = DeepCluster(backbone, Augmentation(8, crop_scale=(0.5, 1.0)), head_weight_decay=1e-5)
+    optimizer = torch.optim.SGD(backbone.parameters(), lr=0.1, momentum=0.9)
+    order = np.random.default_rng(0).permutation(len(images))
+    plan = EpochPlan.constant(batch_size, 0.1, lr_setting="training.lr")
+    targets = PseudoLabels(images.labels, 3)
+    log = train_round(method, targets, optimizer, images, order, plan, CPU, torch.Generator().manual_seed(0))
+    return {"weights": {k: v.clone() for k, v in backbone.state_dict().items()}, "log": log}
+
+
+def test_a_distributed_deepcluster_round_matches_one_process_with_twice_the_batch(tmp_path):
+    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 8)
+    alone = _deepcluster_epoch(0, 16)
+    for result in ranks:
+        assert result["log"]["images"] == 60 and result["log"]["steps"] == 4
+        assert result["log"]["loss"] == pytest.approx(alone["log"]["loss"], rel=1e-5)
+        assert result["log"]["pseudo_label_accuracy"] == alone["log"]["pseudo_label_accuracy"]
+        for name, weight in alone["weights"].items():
+            torch.testing.assert_close(result["weights"][name], weight, atol=1e-5, rtol=1e-4)
+
+
+VIEWS = MultiCrop((CropGroup(2, 8, (0.5, 1.0)), CropGroup(1, 6, (0.3, 0.6))), flip_probability=0.5, colour=None)
+
+
+def _online_round(rank: int, name: str) -> dict:
+    images = planted_images(n_per_class=20)
+    backbone = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)
+    if name == "deepcluster_v2":
+        method = DeepClusterV2(backbone, (32, 8), [3, 5], VIEWS, len(images), seed=0)
+        fill_memory_bank(method, images, 16, CPU, torch.Generator().manual_seed(2))
+        filled = method.memory_bank.clone()
+        targets = cluster_memory_bank(method.memory_bank, [3, 5], 5, [1, 2])
+    else:
+        method = SwAV(backbone, (32, 8), 3, VIEWS, len(images), freeze_prototypes_steps=1, seed=0)
+        filled, targets = None, None
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.05, momentum=0.9)
+    plan = EpochPlan(8, 0.05, 0.005, 1, 10, 0)
+    order = np.random.default_rng(1).permutation(len(images))
+    log = train_round(method, targets, optimizer, images, order, plan, CPU, torch.Generator().manual_seed(3))
+    return {"state": {k: v.clone() for k, v in method.state_dict().items()}, "log": log, "filled": filled}
+
+
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(tmp_path, name):
+    ranks = _in_two_processes(_online_round, tmp_path, name)
+    for key, value in ranks[0]["state"].items():  # weights, batch norm statistics, bank, assignments
+        torch.testing.assert_close(ranks[1]["state"][key], value, msg=key)
+    assert ranks[0]["log"]["images"] == 60
+    if name == "deepcluster_v2":
+        assert bool(ranks[0]["state"]["bank_filled"].all())
+        assert (ranks[0]["filled"].norm(dim=2) > 0.99).all()  # every image's projections, from one of the two
+    else:
+        assert (ranks[0]["state"]["assignments"] >= 0).all()
