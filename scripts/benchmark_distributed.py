@@ -88,43 +88,54 @@ def worker(args: argparse.Namespace) -> None:
     stop_process_group()
 
 
-def launch(processes: int, args: argparse.Namespace, folder: Path) -> dict:
-    out = folder / f"{processes}.json"
+def launch(processes: int, threads: int, args: argparse.Namespace, folder: Path) -> dict:
+    out = folder / f"{processes}x{threads}.json"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     command += [__file__, "--worker", str(out), "--rounds", str(args.rounds)]
     command += [f"--env={args.env}"] if args.env else []
     for assignment in args.set:
         command += ["--set", assignment]
-    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": str(args.threads // processes)}
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "OMP_NUM_THREADS": str(threads)}
     subprocess.run(command, check=True, env=environment, capture_output=True)
     return json.loads(out.read_text())
 
 
-def table(results: dict[int, dict]) -> str:
-    counts = sorted(results)
+def _label(launch: tuple[int, int]) -> str:
+    processes, threads = launch
+    return f"{processes} process{'es' if processes > 1 else ''} × {threads} thread{'s' if threads > 1 else ''}"
+
+
+def table(results: dict[tuple[int, int], dict]) -> str:
+    """Images/s per stage for each launch, and the last launch (several processes) against each of the others."""
+    launches = list(results)
+    several = launches[-1]
     lines = [
-        "| stage | " + " | ".join(f"{n} process{'es' if n > 1 else ''}: images/s" for n in counts) + " | ratio |",
-        "|---" * (len(counts) + 2) + "|",
+        "| stage | "
+        + " | ".join(f"{_label(n)}: images/s" for n in launches)
+        + " | "
+        + " | ".join(f"ratio to {_label(n)}" for n in launches[:-1])
+        + " |",
+        "|---" * (2 * len(launches)) + "|",
     ]
     for key, label in STAGES.items():
-        per_count = []
-        for n in counts:
+        speeds = []
+        for n in launches:
             rounds = results[n]["rounds"][1:] or results[n]["rounds"]  # round 1 pays the warm-up
             images = statistics.median(r["training/images"] for r in rounds)
-            per_count.append(images / statistics.median(r[key] for r in rounds))
-        cells = " | ".join(f"{v:,.0f}" for v in per_count)
-        lines.append(f"| {label} | {cells} | {per_count[-1] / per_count[0]:.2f} |")
-    several = results[counts[-1]]
-    rounds_seconds = sum(sum(r[key] for key in STAGES) for r in several["rounds"])
+            speeds.append(images / statistics.median(r[key] for r in rounds))
+        ratios = " | ".join(f"{speeds[-1] / speed:.2f}" for speed in speeds[:-1])
+        lines.append(f"| {label} | " + " | ".join(f"{v:,.0f}" for v in speeds) + f" | {ratios} |")
+    last = results[several]
+    rounds_seconds = sum(sum(r[key] for key in STAGES) for r in last["rounds"])
     lines += [
         "",
-        f"Whole run (ingest, {len(several['rounds'])} rounds, evaluation): "
-        + ", ".join(f"{n} process{'es' if n > 1 else ''} {results[n]['run_seconds']:.1f} s" for n in counts)
+        f"Whole run (ingest, {len(last['rounds'])} rounds, evaluation): "
+        + ", ".join(f"{_label(n)} {results[n]['run_seconds']:.1f} s" for n in launches)
         + ".",
-        f"Communication with {counts[-1]} processes (rank 0): explicit collectives {several['collectives']:.2f} s "
-        f"= {several['collectives'] / several['run_seconds']:.1%} of the whole run; gradient all-reduce "
-        f"{several['gradient_all_reduce']:.2f} s issued-to-done (overlapping backward) = "
-        f"{several['gradient_all_reduce'] / rounds_seconds:.1%} of the rounds' stage time "
+        f"Communication with {_label(several)} (rank 0): explicit collectives {last['collectives']:.2f} s "
+        f"= {last['collectives'] / last['run_seconds']:.1%} of the whole run; gradient all-reduce "
+        f"{last['gradient_all_reduce']:.2f} s issued-to-done (overlapping backward) = "
+        f"{last['gradient_all_reduce'] / rounds_seconds:.1%} of the rounds' stage time "
         f"({rounds_seconds:.1f} s).",
     ]
     return "\n".join(lines)
@@ -144,12 +155,16 @@ def main() -> None:
         worker(args)
         return
     with tempfile.TemporaryDirectory() as folder:
-        results = {n: launch(n, args, Path(folder)) for n in (1, args.processes)}
+        # one process with every thread, one with a process's share of them, then several processes
+        share = max(1, args.threads // args.processes)
+        launches = [(1, args.threads), (1, share), (args.processes, share)]
+        results = {n: launch(*n, args, Path(folder)) for n in dict.fromkeys(launches)}
     text = table(results)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+        as_text = {_label(n): result for n, result in results.items()}
+        args.out.with_suffix(".json").write_text(json.dumps(as_text, indent=1, default=str))
 
 
 if __name__ == "__main__":

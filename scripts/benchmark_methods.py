@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.config import check_parameters
