@@ -3,8 +3,10 @@
 Each (method, seed) is one full run through the project's pipelines (the plain
 runner: the nodes of ``kedro run`` in memory). Every round's checkpoint is kept;
 after the run, the backbone of every ``--knn-every``-th round is scored by weighted
-kNN-20 on the evaluation's stratified held-out split (the final evaluation's
-protocol), so the curve starts at the untrained network (round 0). Writes a
+kNN-20 (the final evaluation's protocol) on a stratified held-out part of
+``evaluation.test_fraction`` drawn with the run's seed (the final evaluation draws its
+own, so the curve's round 0 and the table's untrained row score different splits); the
+curve starts at the untrained network (round 0). Writes a
 markdown table (final evaluation: clustering ACC/NMI/ARI, linear probe, kNN; the
 untrained network and raw pixels from the same runs), a JSON-lines file of the
 results and a plot of the curves.
@@ -37,7 +39,7 @@ COLUMNS = [("acc", "ACC"), ("nmi", "NMI"), ("ari", "ARI"), ("linear_top1", "line
 
 
 def knn_curve(parameters: dict, checkpoints: dict[int, dict]) -> dict[int, float]:
-    """kNN-20 top-1 of each kept round's backbone, on the final evaluation's held-out split."""
+    """kNN-20 top-1 of each kept round's backbone on a stratified held-out split seeded with the run's seed."""
     settings = check_parameters(parameters)
     data = settings.data
     images = load_image_collection(
@@ -108,7 +110,7 @@ def plot(results: list[dict], path: Path) -> None:
 
     figure, axes = plt.subplots(figsize=(6, 4))
     for r in results:
-        rounds = sorted(int(k) for k in r["knn20_by_round"])
+        rounds = sorted(r["knn20_by_round"])
         axes.plot(rounds, [r["knn20_by_round"][k] for k in rounds], marker="o", label=f"{r['method']} seed {r['seed']}")
     pixels = np.mean([r["report"]["pixels"]["knn20_top1"] for r in results])
     axes.axhline(pixels, color="grey", linestyle="--", label="raw pixels")
@@ -127,13 +129,19 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="override for every run: a.b=value (YAML)")
     parser.add_argument("--knn-every", type=int, default=1, help="score every n-th round's backbone")
     parser.add_argument("--out", type=Path, required=True, help="markdown table; .jsonl and .png beside it")
+    parser.add_argument("--from-jsonl", type=Path, nargs="+", help="tabulate these results instead of running")
     args = parser.parse_args()
     overrides: dict = {}
     for assignment in args.set:
         overrides = merge(overrides, dotted_override(assignment))
     results = []
+    for path in args.from_jsonl or []:
+        for line in filter(str.strip, path.read_text().splitlines()):
+            result = json.loads(line)
+            result["knn20_by_round"] = {int(r): v for r, v in result["knn20_by_round"].items()}  # JSON keys: text
+            results.append(result)
     jsonl = args.out.with_suffix(".jsonl")
-    for seed in args.seeds:
+    for seed in [] if args.from_jsonl else args.seeds:
         for method in args.methods:
             results.append(one_run(args.env, method, seed, overrides, args.knn_every))
             jsonl.write_text("\n".join(json.dumps(r, default=str) for r in results) + "\n")
