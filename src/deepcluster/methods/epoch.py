@@ -83,29 +83,13 @@ def train_round(
     ``DistributedDataParallel``; ``sync_batchnorm`` makes batch norm use the statistics
     of the whole batch (CUDA only). Otherwise each process normalises with its own
     share, and rank 0's running statistics are copied to the others after the epoch.
-    """
-    started = method.start_round(targets, generator)
-    log = _train_epoch(method, optimizer, collection, indices, plan, execution, generator, sync_batchnorm)
-    return {**log, **started, **method.end_round()}
 
-
-def _train_epoch(
-    method: Method,
-    optimizer: torch.optim.Optimizer,
-    collection: ImageCollection,
-    indices: np.ndarray,
-    plan: EpochPlan,
-    execution: Execution,
-    generator: torch.Generator,
-    sync_batchnorm: bool,
-) -> dict[str, float]:
-    """One pass over ``collection[indices]``: views, the method's loss, one step of ``optimizer`` and of
-    the method's round optimisers per batch.
-
-    The learning rate follows ``warmup_cosine`` of the run's global step. Raises
+    The learning rate follows ``warmup_cosine`` of the run's global step, one step of
+    ``optimizer`` and of the method's round optimisers per batch. Raises
     ``NonFiniteLossError`` after the epoch (no device sync per step) if the loss was
     ever NaN or infinite.
     """
+    targets_log = method.start_round(targets, generator)
     method.train()
     optimizers = [optimizer, *method.round_optimizers()]
     forward = execution.forward_of(method.backbone)
@@ -137,13 +121,14 @@ def _train_epoch(
     totals = all_reduce_sum(torch.stack([loss_sum.double(), torch.tensor(float(seen), device=loss_sum.device)]))
     seen = int(totals[1])
     mean_loss = check_finite(float(totals[0]) / max(seen, 1), f"{plan.lr_setting} (now {plan.base_lr})")
-    return {
+    log = {
         "loss": mean_loss,
         "images": seen,
         "steps": step - plan.first_step,
         "lr": lr,
         "seconds": time.perf_counter() - started,
     }
+    return {**log, **targets_log, **method.end_round()}
 
 
 @torch.no_grad()
