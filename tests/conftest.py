@@ -64,4 +64,5 @@ TINY_RUN = {
     "kmeans": {"k": 12},
     "training": {"batch_size": 64},
     "evaluation": {"clustering": {"restarts": 2, "iterations": 20}},
+    "scan": {"self_labelling_rounds": 0},
 }

@@ -81,3 +81,9 @@ def test_settings_are_typed_and_read_only():
     assert chosen.kmeans.k == 7 and chosen.training.augmentation_for(1).crop_scale is None
     with pytest.raises(Exception):
         chosen.kmeans.k = 8
+
+
+def test_self_labelling_rounds_need_a_round_of_the_method_first():
+    problems = _problems(rounds=40, scan={"self_labelling_rounds": 40})
+    assert "scan.self_labelling_rounds = 40: must be below rounds (40)" in problems
+    assert settings(rounds=40, scan={"self_labelling_rounds": 39}).scan.k_for(1797) == 10

@@ -148,3 +148,28 @@ def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy
     project_copy(**{**TINY_RUN, "rounds": 2, "method": {"name": "swav"}})
     with pytest.raises(ValueError, match=r"made by deepcluster .*not by method.name = 'swav'.*start a new run"):
         run_session(project, only_missing_outputs=True)
+
+
+@pytest.mark.parametrize("method", ["deepcluster", "swav"])
+def test_self_labelling_rounds_follow_any_method_log_and_resume_exactly(project_copy, method):
+    settings_ = {**TINY_RUN, "rounds": 3, "scan": {"self_labelling_rounds": 1, "k": 10}}
+    project = project_copy(**settings_, method={"name": method, "batch_size": 64})
+    run_session(project)
+    data = project / "data"
+    checkpoint = data / "06_models/checkpoints/round_003.pt"
+    uninterrupted = torch.load(checkpoint, weights_only=False)
+    assert uninterrupted.get("method", "deepcluster") == "deepcluster"  # a DeepCluster epoch, after any method
+    assignments = pd.read_parquet(data / "07_model_output/rounds/round_003/assignments.parquet")
+    assert list(assignments.columns) == ["cluster", "confidence"]
+    assert assignments["cluster"].between(0, 9).all() and assignments["confidence"].between(0.1, 1.0).all()
+    round_3 = json.loads((data / "08_reporting/rounds/round_003/metrics.json").read_text())
+    assert {"scan/loss", "scan/confident_fraction", "timing/scan_seconds"} <= set(round_3)
+    assert set(metric_history(project, "scan/loss")) == {3}
+    assert set(metric_history(project, "training/loss")) == {1, 2, 3}
+    # as if the run had stopped during round 3
+    checkpoint.unlink()
+    (data / "08_reporting/rounds/round_003/metrics.json").unlink()
+    run_session(project, only_missing_outputs=True)
+    resumed = torch.load(checkpoint, weights_only=False)
+    for name, value in uninterrupted["model_state"].items():
+        torch.testing.assert_close(resumed["model_state"][name], value, msg=name)

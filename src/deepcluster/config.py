@@ -122,6 +122,26 @@ def _crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None
     return value
 
 
+class ScanSettings(Block):
+    self_labelling_rounds: Annotated[int, Field(ge=0)]
+    k: Annotated[int, Field(ge=2)]
+    confidence: Annotated[float, Field(ge=0, lt=1)]
+    neighbours: PositiveInt
+    entropy_weight: Annotated[float, Field(ge=0)]
+    heads: PositiveInt
+    steps: PositiveInt
+    batch_size: PositiveInt
+    lr: Annotated[float, Field(gt=0)]
+
+    def k_for(self, n_images: int) -> int:
+        """``k`` of the self-labelling rounds (the same for any number of images; ``KMeansSettings`` has one too)."""
+        return self.k
+
+    def head_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``deepcluster.scan.scan_clustering`` besides the data, k and the seed."""
+        return self.model_dump(include={"neighbours", "entropy_weight", "heads", "steps", "batch_size", "lr"})
+
+
 class AugmentationSettings(Block):
     rotation_degrees: Annotated[float, Field(ge=0, le=180)]
     translate: Fraction
@@ -264,6 +284,7 @@ class DataSettings(Block):
 
 
 class ClusteringEvaluationSettings(Block):
+    algorithm: Literal["kmeans", "scan"]
     pca_dim: Annotated[int, Field(ge=0)]
     whiten: bool
     iterations: PositiveInt
@@ -300,6 +321,7 @@ class Parameters(Block):
     features: FeatureSettings
     pca: PcaSettings
     kmeans: KMeansSettings
+    scan: ScanSettings
     training: TrainingSettings
     evaluation: EvaluationSettings
     export: ExportSettings
@@ -351,7 +373,7 @@ def _describe(error: dict[str, Any]) -> str:
 def check_parameters(raw: dict[str, Any]) -> Parameters:
     """The whole parameter tree, validated; ``ParameterError`` lists every problem at once."""
     try:
-        return Parameters.model_validate(raw)
+        parameters = Parameters.model_validate(raw)
     except ValidationError as error:
         errors = error.errors(include_url=False)
         # a block given for an `'auto' | Block` setting: report what is wrong inside the block
@@ -360,3 +382,16 @@ def check_parameters(raw: dict[str, Any]) -> Parameters:
         raise ParameterError(
             f"{len(problems)} parameter{'s are' if len(problems) > 1 else ' is'} wrong:\n  " + "\n  ".join(problems)
         ) from None
+    _check_self_labelling(parameters)
+    return parameters
+
+
+def _check_self_labelling(parameters: Parameters) -> None:
+    """The self-labelling rounds follow the method's own rounds: at least one of those must come first."""
+    self_labelling = parameters.scan.self_labelling_rounds
+    if self_labelling >= parameters.rounds:
+        raise ParameterError(
+            f"1 parameter is wrong:\n  scan.self_labelling_rounds = {self_labelling}: must be below rounds "
+            f"({parameters.rounds}), since the method's own rounds come first; change it in "
+            "conf/local/parameters.yml (documented in conf/base/parameters_deepcluster.yml)"
+        )

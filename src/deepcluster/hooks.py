@@ -39,8 +39,8 @@ class DistributedRun:
 
 
 class CheckParameters:
-    """Validate every parameter before any work starts, and refuse a ``rounds`` or ``method.name``
-    the pipelines were not built with.
+    """Validate every parameter before any work starts, and refuse a ``rounds``, ``method.name`` or
+    ``scan.self_labelling_rounds`` the pipelines were not built with.
 
     Kedro also validates each node's typed parameters, but one block at a time
     and without a top-level view; this reports every unknown key, wrong type and
@@ -58,6 +58,7 @@ class CheckParameters:
         for key, asked, shaped in (
             ("rounds", wanted.rounds, built.rounds),
             ("method.name", wanted.method.name, built.method.name),
+            ("scan.self_labelling_rounds", wanted.scan.self_labelling_rounds, built.scan.self_labelling_rounds),
         ):
             if asked != shaped:
                 raise ValueError(

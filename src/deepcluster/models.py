@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torchvision import models as tv_models
 
 
 class Sobel(nn.Module):
@@ -123,6 +122,8 @@ def alexnet_bn(in_channels: int) -> tuple:
 
 def vgg16_bn(in_channels: int) -> tuple:
     """torchvision's VGG-16 with batch norm; features are fc7 before its ReLU."""
+    from torchvision import models as tv_models  # imported here: 2 s at start-up that the small convnet does not need
+
     net = tv_models.vgg16_bn(weights=None)
     if in_channels != 3:
         net.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, padding=1)
@@ -140,6 +141,8 @@ def resnet18(in_channels: int, small_input: bool = False) -> tuple:
     CIFAR variant); the trunk's weights still load into ``torchvision.models.resnet18``
     whenever the stem is the standard one.
     """
+    from torchvision import models as tv_models  # see vgg16_bn
+
     net = tv_models.resnet18(weights=None)
     if small_input:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, stride=1, padding=1, bias=False)

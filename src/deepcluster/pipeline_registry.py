@@ -20,7 +20,7 @@ from deepcluster.pipelines.ingest import pipeline as ingest
 def configured_parameters() -> Parameters:
     """The parameters in conf (base, then local or $KEDRO_ENV), checked.
 
-    ``rounds`` and ``method.name`` fix the pipeline's shape, so they are read here,
+    ``rounds``, ``method.name`` and ``scan.self_labelling_rounds`` fix the pipeline's shape, so they are read here,
     when pipelines are registered, rather than from ``kedro run --params``.
     """
     project = find_kedro_project(Path.cwd()) or Path.cwd()
@@ -37,7 +37,11 @@ def register_pipelines() -> dict[str, Pipeline]:
     rounds = configured.rounds
     pipelines = {
         "ingest": ingest.create_pipeline(),
-        "deepcluster": deepcluster.create_pipeline(rounds=rounds, method=configured.method.name),
+        "deepcluster": deepcluster.create_pipeline(
+            rounds=rounds,
+            method=configured.method.name,
+            self_labelling_rounds=configured.scan.self_labelling_rounds,
+        ),
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),
     }

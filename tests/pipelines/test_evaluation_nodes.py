@@ -7,6 +7,7 @@ from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_c
 from tests.conftest import settings
 
 RUNTIME = settings().runtime
+SCAN = settings().scan
 
 
 def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple[torch.Tensor, pd.DataFrame]:
@@ -21,6 +22,7 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
     return features, index
 
 
+@pytest.mark.parametrize("algorithm", ["kmeans", "scan"])
 @pytest.mark.parametrize(
     "clustering",
     [
@@ -29,10 +31,12 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
         {"pca_dim": 8, "whiten": False},
     ],
 )
-def test_planted_classes_are_recovered_under_every_clustering_setting(clustering):
+def test_planted_classes_are_recovered_under_every_clustering_setting(clustering, algorithm):
     features, index = planted_blobs()
-    evaluation = settings(evaluation={"clustering": {**clustering, "iterations": 50, "restarts": 3}}).evaluation
-    clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
+    evaluation = settings(
+        evaluation={"clustering": {**clustering, "algorithm": algorithm, "iterations": 50, "restarts": 3}}
+    ).evaluation
+    clusters = cluster_into_classes(features, index, evaluation, SCAN, RUNTIME)
     assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
     scores = score_clustering(clusters, index)
     assert scores == pytest.approx({"acc": 1.0, "nmi": 1.0, "ari": 1.0})
@@ -42,7 +46,7 @@ def test_images_without_labels_are_not_clustered_or_scored():
     features, index = planted_blobs()
     index["label"] = np.nan
     evaluation = settings(evaluation={"clustering": {"iterations": 10, "restarts": 1}}).evaluation
-    clusters = cluster_into_classes(features, index, evaluation, RUNTIME)
+    clusters = cluster_into_classes(features, index, evaluation, SCAN, RUNTIME)
     assert clusters.size == 0
     assert score_clustering(clusters, index) == {}
 

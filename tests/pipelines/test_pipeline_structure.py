@@ -56,7 +56,7 @@ def test_evaluation_reads_the_last_round():
 def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
     from deepcluster.pipeline_registry import register_pipelines
 
-    project_copy(rounds=4)
+    project_copy(rounds=4, scan={"self_labelling_rounds": 1})
     pipelines = register_pipelines()
     namespaces = {node.namespace for node in pipelines["deepcluster"].nodes}
     assert namespaces == {round_name(r) for r in range(5)}
@@ -80,3 +80,13 @@ def test_the_final_features_are_extracted_once_for_the_export_and_the_evaluation
     assert extracting == ["extract_final_features"]
     readers = {n.name for n in whole.nodes if "final_features" in n.inputs}
     assert {"export.reduce_features", "evaluation.deepcluster.cluster_into_classes"} <= readers
+
+
+def test_self_labelling_rounds_end_the_chain_with_the_same_node_names():
+    pipeline = create_pipeline(rounds=3, self_labelling_rounds=1)
+    last = pipeline.only_nodes_with_namespaces(["round_003"])
+    assert {node.name.split(".", 1)[1] for node in last.nodes} == ROUND_NODES
+    # SCAN replaces PCA and k-means; the checkpoint chain is unchanged
+    assert {"params:scan", "round_002.checkpoint"} <= last.inputs()
+    assert not {"params:pca", "params:kmeans"} & last.inputs()
+    assert "params:scan" not in pipeline.only_nodes_with_namespaces(["round_002"]).inputs()

@@ -80,7 +80,9 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
     catalog = DataCatalog(datasets, config_resolver=CatalogConfigResolver(default_runtime_patterns=passed_on))
     whole = (
         ingest.create_pipeline()
-        + deepcluster.create_pipeline(rounds=rounds, method=settings.method.name)
+        + deepcluster.create_pipeline(
+            rounds=rounds, method=settings.method.name, self_labelling_rounds=settings.scan.self_labelling_rounds
+        )
         + evaluation.create_pipeline(rounds=rounds).to_outputs("evaluation.report")  # no plots
     )
     started = time.perf_counter()

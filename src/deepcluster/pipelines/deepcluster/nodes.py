@@ -22,15 +22,17 @@ from deepcluster.config import (
     ModelSettings,
     PcaSettings,
     RuntimeSettings,
+    ScanSettings,
     TrainingSettings,
 )
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process, world_size
-from deepcluster.features import ReducedFeatures, extract_reduced_features, reduce_features
+from deepcluster.features import ReducedFeatures, extract_features, extract_reduced_features, reduce_features
 from deepcluster.kmeans import check_k, kmeans
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels
 from deepcluster.metrics import (
     cluster_size_summary,
+    feature_collapse_std,
     labelling_agreement,
 )
 from deepcluster.models import build_model
@@ -44,6 +46,7 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
 )
 from deepcluster.runtime import derive_seed
 from deepcluster.sampling import sample_uniformly_over_clusters
+from deepcluster.scan import scan_clustering
 from deepcluster.training import (
     body_optimizer,
     learning_rate_for_round,
@@ -205,21 +208,91 @@ def sample_training_set(assignments: pd.DataFrame, runtime: RuntimeSettings, rou
     return sample_uniformly_over_clusters(clusters, len(clusters), rng)
 
 
+def extract_round_network_features(
+    previous_checkpoint: dict[str, Any],
+    images: ImageCollection,
+    model: ModelSettings,
+    features: FeatureSettings,
+    runtime: RuntimeSettings,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Features of every image under the previous round's network, not reduced (SCAN's neighbours need
+    the network's own geometry: whitening weighs noise directions like the signal)."""
+    started = time.perf_counter()
+    execution = runtime.execution()
+    network = network_from_checkpoint(previous_checkpoint, execution)
+    extracted = extract_features(
+        network,
+        images,
+        batch_size=features.batch_size,
+        execution=execution,
+        crop_size=model.input_size_for(images.image_size),
+    )
+    summary = {
+        "features/collapse_std": feature_collapse_std(extracted),
+        "timing/extract_features_seconds": time.perf_counter() - started,
+    }
+    return extracted, summary
+
+
+def cluster_round_features_by_neighbours(
+    features: torch.Tensor, scan: ScanSettings, runtime: RuntimeSettings, round_number: int
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """A self-labelling round's targets: SCAN's ``scan.k`` clusters and the head's confidence in each."""
+    started = time.perf_counter()
+    seed = derive_seed(runtime.seed, round_number, "scan")
+    # like k-means: one process clusters, every process gets its answer
+    result = from_main_process(lambda: scan_clustering(features, scan.k, seed=seed, **scan.head_options()))
+    assignments = pd.DataFrame({"cluster": result.assignments, "confidence": result.confidence})
+    summary = {
+        "scan/loss": result.loss,
+        "scan/confident_fraction": float((result.confidence > scan.confidence).mean()),
+        "timing/scan_seconds": time.perf_counter() - started,
+    }
+    return assignments, summary
+
+
+def sample_confident_training_set(
+    assignments: pd.DataFrame, scan: ScanSettings, runtime: RuntimeSettings, round_number: int
+) -> np.ndarray:
+    """As many indices as images, drawn uniformly over the clusters from the images the head is confident of
+    (all images when it is confident of none)."""
+    rng = np.random.default_rng(derive_seed(runtime.seed, round_number, "sampling"))
+    clusters = assignments["cluster"].to_numpy()
+    confident = np.flatnonzero(assignments["confidence"].to_numpy() > scan.confidence)
+    if confident.size == 0:
+        logger.warning(
+            "round %d: SCAN's head is confident (> scan.confidence = %s) of no image; training on all of them",
+            round_number,
+            scan.confidence,
+        )
+        confident = np.arange(len(clusters))
+    return confident[sample_uniformly_over_clusters(clusters[confident], len(clusters), rng)]
+
+
 def train_round(
     previous_checkpoint: dict[str, Any],
     images: ImageCollection,
     assignments: pd.DataFrame,
     training_indices: np.ndarray,
     model: ModelSettings,
-    kmeans_settings: KMeansSettings,
+    clustering: KMeansSettings | ScanSettings,
     training: TrainingSettings,
     runtime: RuntimeSettings,
     rounds: int,
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log."""
+    """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log.
+
+    ``clustering`` is the block whose ``k`` made the pseudo-labels: ``kmeans``, or ``scan`` in a
+    self-labelling round, which may follow any method's rounds.
+    """
     execution = runtime.execution()
-    network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
+    if isinstance(clustering, ScanSettings) and previous_checkpoint.get("method", "deepcluster") != "deepcluster":
+        # the first self-labelling round after DeepCluster-v2 or SwAV: their backbone, a new body optimiser
+        network = network_from_checkpoint(previous_checkpoint, execution)
+        optimizer = body_optimizer(network, **_optimizer_settings(training))
+    else:
+        network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
     views = Augmentation(
         output_size=model.input_size_for(images.image_size),
         **training.augmentation_for(images.channels).model_dump(),
@@ -227,7 +300,7 @@ def train_round(
     lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
     plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
-    targets = PseudoLabels(assignments["cluster"].to_numpy(), kmeans_settings.k_for(len(images)))
+    targets = PseudoLabels(assignments["cluster"].to_numpy(), clustering.k_for(len(images)))
     method = DeepCluster(network, views, head_weight_decay=training.weight_decay)
     log = methods.train_round(
         method, targets, optimizer, images, training_indices, plan, execution, generator, runtime.sync_batchnorm
@@ -241,7 +314,7 @@ def evaluate_round(
     previous_assignments: pd.DataFrame,
     image_index: pd.DataFrame,
     training_log: dict[str, float],
-    kmeans_settings: KMeansSettings,
+    clustering: KMeansSettings | ScanSettings,
     *summaries: dict[str, Any],
     round_number: int,
 ) -> dict[str, Any]:
@@ -266,7 +339,7 @@ def evaluate_round(
         agreement = labelling_agreement(labels, clusters[labelled])
         names = {"acc": "acc_one_to_one", "majority_acc": "acc_majority_vote", "nmi": "nmi", "ari": "ari"}
         metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
-    sizes = cluster_size_summary(clusters, kmeans_settings.k_for(len(clusters)))
+    sizes = cluster_size_summary(clusters, clustering.k_for(len(clusters)))
     metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
     for summary in summaries:
         metrics.update(summary)

@@ -13,11 +13,14 @@ from kedro.pipeline import Pipeline, node, pipeline
 from deepcluster.pipelines import bind_round, round_name
 from deepcluster.pipelines.deepcluster.nodes import (
     cluster_round_features,
+    cluster_round_features_by_neighbours,
     evaluate_round,
     extract_round_features,
+    extract_round_network_features,
     initialise_network,
     log_resolved_settings,
     round_metrics_for_mlflow,
+    sample_confident_training_set,
     sample_training_set,
     train_round,
 )
@@ -85,17 +88,10 @@ def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pi
     )
 
 
-def deepcluster_round(round_number: int) -> Pipeline:
-    """DeepCluster's round: extract, reduce, cluster, resample, train with a fresh head."""
-    template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
-    return template + Pipeline(
+def _training_node(round_number: int, clustering: str) -> Pipeline:
+    """DeepCluster's epoch with a fresh head on the round's clusters (``clustering``: the block with their k)."""
+    return Pipeline(
         [
-            node(
-                bind_round(sample_training_set, round_number),
-                ["assignments", "params:runtime"],
-                "training_indices",
-                name="sample_training_set",
-            ),
             node(
                 bind_round(train_round, round_number),
                 [
@@ -104,16 +100,55 @@ def deepcluster_round(round_number: int) -> Pipeline:
                     "assignments",
                     "training_indices",
                     "params:model",
-                    "params:kmeans",
+                    clustering,
                     "params:training",
                     "params:runtime",
                     "params:rounds",
                 ],
                 ["checkpoint", "training_log"],
                 name="train_network",
-            ),
+            )
         ]
     )
+
+
+def deepcluster_round(round_number: int) -> Pipeline:
+    """DeepCluster's round: extract, reduce, cluster, resample, train with a fresh head."""
+    template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
+    sampling = node(
+        bind_round(sample_training_set, round_number),
+        ["assignments", "params:runtime"],
+        "training_indices",
+        name="sample_training_set",
+    )
+    return template + Pipeline([sampling]) + _training_node(round_number, "params:kmeans")
+
+
+def self_labelling_round(round_number: int) -> Pipeline:
+    """A self-labelling round of DeepCluster: SCAN's k clusters of the network's own features replace
+    PCA and k-means, and the epoch trains on the images the head is confident of."""
+    return Pipeline(
+        [
+            node(
+                extract_round_network_features,
+                ["previous_checkpoint", "images", "params:model", "params:features", "params:runtime"],
+                ["features", "feature_summary"],
+                name="extract_features",
+            ),
+            node(
+                bind_round(cluster_round_features_by_neighbours, round_number),
+                ["features", "params:scan", "params:runtime"],
+                ["assignments", "clustering_summary"],
+                name="cluster_features",
+            ),
+            node(
+                bind_round(sample_confident_training_set, round_number),
+                ["assignments", "params:scan", "params:runtime"],
+                "training_indices",
+                name="sample_training_set",
+            ),
+        ]
+    ) + _training_node(round_number, "params:scan")
 
 
 ONLINE_INPUTS = ["params:model", "params:method", "params:runtime"]
@@ -167,9 +202,10 @@ SUMMARIES = {
 }
 
 
-def round_pipeline(round_number: int, method: str = "deepcluster") -> Pipeline:
-    """Round ``round_number`` of ``method``: its own steps, then evaluate and log."""
-    template = ROUNDS[method](round_number) + Pipeline(
+def round_pipeline(round_number: int, method: str = "deepcluster", self_labelling: bool = False) -> Pipeline:
+    """Round ``round_number`` of ``method`` (or a self-labelling round): its own steps, then evaluate and log."""
+    steps = self_labelling_round if self_labelling else ROUNDS[method]
+    template = steps(round_number) + Pipeline(
         [
             node(
                 bind_round(evaluate_round, round_number),
@@ -178,8 +214,8 @@ def round_pipeline(round_number: int, method: str = "deepcluster") -> Pipeline:
                     "previous_assignments",
                     "image_index",
                     "training_log",
-                    "params:kmeans",
-                    *SUMMARIES[method],
+                    "params:scan" if self_labelling else "params:kmeans",
+                    *SUMMARIES["deepcluster" if self_labelling else method],
                 ],
                 "round_metrics",
                 name="evaluate_round",
@@ -204,10 +240,17 @@ def round_pipeline(round_number: int, method: str = "deepcluster") -> Pipeline:
         )
 
 
-def create_pipeline(rounds: int = 1, method: str = "deepcluster", **kwargs) -> Pipeline:
-    """The whole chain: ``round_000`` then ``rounds`` rounds of ``method``."""
+def create_pipeline(rounds: int = 1, method: str = "deepcluster", self_labelling_rounds: int = 0, **kwargs) -> Pipeline:
+    """The whole chain: ``round_000`` then ``rounds`` rounds of ``method``, of which the last
+    ``self_labelling_rounds`` are self-labelling rounds."""
     if rounds < 1:
         raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
+    first_self_labelling = rounds - self_labelling_rounds + 1
     # one Pipeline of all the rounds: adding them one by one re-validates the growing
     # chain each time, quadratic in the number of rounds
-    return Pipeline([initial_pipeline(), *(round_pipeline(r, method) for r in range(1, rounds + 1))])
+    return Pipeline(
+        [
+            initial_pipeline(),
+            *(round_pipeline(r, method, self_labelling=r >= first_self_labelling) for r in range(1, rounds + 1)),
+        ]
+    )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepcluster.config import EvaluationSettings, KMeansSettings, ModelSettings, RuntimeSettings
+from deepcluster.config import EvaluationSettings, KMeansSettings, ModelSettings, RuntimeSettings, ScanSettings
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.evaluation import baselines_above, held_out_split, knn_accuracy, linear_probe_accuracy
 from deepcluster.features import extract_features
@@ -18,6 +18,7 @@ from deepcluster.metrics import labelling_agreement, majority_accuracy
 from deepcluster.pca import fit_pca_whitening, usable_pca_dim
 from deepcluster.plots import cluster_size_histogram, confusion_figure, embedding_scatter, metric_curves
 from deepcluster.runtime import derive_seed
+from deepcluster.scan import scan_clustering
 from deepcluster.training import network_from_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -64,12 +65,18 @@ def pixel_features(images: ImageCollection, evaluation: EvaluationSettings) -> t
 
 
 def cluster_into_classes(
-    features: torch.Tensor, image_index: pd.DataFrame, evaluation: EvaluationSettings, runtime: RuntimeSettings
+    features: torch.Tensor,
+    image_index: pd.DataFrame,
+    evaluation: EvaluationSettings,
+    scan: ScanSettings,
+    runtime: RuntimeSettings,
 ) -> np.ndarray:
-    """k-means with k = number of classes (best of several restarts by objective; no labels used).
+    """k = number of classes clusters, by ``evaluation.clustering.algorithm`` (no labels used but their count).
 
     Features are reduced as ``evaluation.clustering`` says: PCA (whitened or not) or
-    none, then L2-normalised. Empty when the data has no labels.
+    none, then L2-normalised. k-means keeps the best of several restarts by objective;
+    SCAN (the ``scan`` block's head) the best of its heads by loss. Empty when the data
+    has no labels.
     """
     labels = _labels(image_index)
     if labels is None:
@@ -81,14 +88,11 @@ def cluster_into_classes(
         points = fit_pca_whitening(points, dim).transform(points, whiten=settings.whiten)
     else:
         points = torch.nn.functional.normalize(points, dim=1)
-    result = kmeans_best_of(
-        points,
-        int(np.unique(labels).size),
-        restarts=settings.restarts,
-        n_iter=settings.iterations,
-        seed=derive_seed(runtime.seed, 0, "evaluation_kmeans"),
-    )
-    return result.assignments
+    k = int(np.unique(labels).size)
+    seed = derive_seed(runtime.seed, 0, "evaluation_kmeans")
+    if settings.algorithm == "scan":
+        return scan_clustering(points, k, seed=seed, **scan.head_options()).assignments
+    return kmeans_best_of(points, k, restarts=settings.restarts, n_iter=settings.iterations, seed=seed).assignments
 
 
 def score_clustering(clusters: np.ndarray, image_index: pd.DataFrame) -> dict[str, float]:

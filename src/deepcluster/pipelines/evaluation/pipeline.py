@@ -1,7 +1,8 @@
 """Evaluation: one protocol for the trained network, the same network untrained, and raw pixels.
 
 ``evaluation.<subject>`` (deepcluster, random_network, pixels) each get the same
-template: k-means with k = number of classes scored by ACC / NMI / ARI, and a
+template: k = number of classes clusters (k-means or SCAN's head, by
+``evaluation.clustering.algorithm``) scored by ACC / NMI / ARI, and a
 linear probe and weighted kNN on a held-out part. Plots and a report follow.
 """
 
@@ -48,7 +49,7 @@ def protocol_pipeline(subject: str, features: str) -> Pipeline:
         [
             node(
                 cluster_into_classes,
-                ["features", "image_index", "params:evaluation", "params:runtime"],
+                ["features", "image_index", "params:evaluation", "params:scan", "params:runtime"],
                 "clusters",
                 name="cluster_into_classes",
             ),
@@ -65,7 +66,7 @@ def protocol_pipeline(subject: str, features: str) -> Pipeline:
         template,
         namespace=f"evaluation.{subject}",
         inputs={"image_index": "image_index", "features": features},
-        parameters={"params:evaluation", "params:runtime"},
+        parameters={"params:evaluation", "params:scan", "params:runtime"},
     )
 
 

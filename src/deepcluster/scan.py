@@ -1,0 +1,121 @@
+"""SCAN's clustering step (Van Gansbeke et al. 2020): k clusters from a head on frozen features,
+trained so that every image falls in the same cluster as its nearest neighbours.
+
+k-means into as many groups as there are classes cuts the feature space into convex
+cells around centroids; a class that is not one round blob (a digit written two ways)
+gets split and glued to parts of others. Nearest neighbours in a trained feature space
+mostly share a class, so a head whose predictions agree across neighbour pairs follows
+the classes' shapes instead. An entropy term on the mean prediction keeps every cluster
+in use. Several heads train at once from different starts; the one with the lowest loss
+wins, which uses no labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepcluster.models import new_head
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Every point's cluster, the chosen head's probability of it, and that head's loss in the last pass."""
+
+    assignments: np.ndarray
+    confidence: np.ndarray
+    loss: float
+
+
+def nearest_neighbours(features: torch.Tensor, count: int, chunk: int = 4096) -> torch.Tensor:
+    """Each row's ``count`` most cosine-similar other rows, as row indices (n x count), a chunk of rows at a time."""
+    if not 1 <= count < features.shape[0]:
+        raise ValueError(f"scan.neighbours = {count}: must be at least 1 and below the number of images")
+    points = F.normalize(features.float(), dim=1)
+    found = []
+    for start in range(0, points.shape[0], chunk):
+        similarity = points[start : start + chunk] @ points.T
+        rows = torch.arange(similarity.shape[0], device=points.device)
+        similarity[rows, rows + start] = -float("inf")  # a point is not its own neighbour
+        found.append(similarity.topk(count, dim=1).indices)
+    return torch.cat(found)
+
+
+def scan_loss(
+    probabilities: torch.Tensor, neighbour_probabilities: torch.Tensor, entropy_weight: float
+) -> torch.Tensor:
+    """SCAN's loss for each head: ``(batch, heads, k)`` probabilities of anchors and of one neighbour each.
+
+    -mean log <p(anchor), p(neighbour)> rewards confident agreement; minus
+    ``entropy_weight`` times the entropy of the batch's mean prediction spreads the
+    images over the clusters.
+    """
+    agreement = (probabilities * neighbour_probabilities).sum(dim=2).clamp_min(1e-8)
+    consistency = -agreement.log().mean(dim=0)
+    mean = probabilities.mean(dim=0)
+    entropy = -(mean * mean.clamp_min(1e-8).log()).sum(dim=1)
+    return consistency - entropy_weight * entropy
+
+
+def scan_clustering(
+    features: torch.Tensor,
+    k: int,
+    neighbours: int = 20,
+    entropy_weight: float = 5.0,
+    heads: int = 10,
+    steps: int = 300,
+    batch_size: int = 512,
+    lr: float = 0.01,
+    seed: int = 0,
+) -> ScanResult:
+    """Cluster ``features`` (n x d, any device) into ``k`` groups with SCAN's loss.
+
+    The heads are linear layers on the L2-normalised features, trained together for
+    ``steps`` Adam steps of ``batch_size`` anchors (passes over shuffled data, so that
+    small collections get as many updates as large ones); each anchor is paired with
+    one of its ``neighbours`` nearest neighbours, drawn anew every pass.
+    """
+    n = features.shape[0]
+    if not 2 <= k <= n:
+        raise ValueError(f"SCAN needs 2 <= k <= the number of images ({n}), got k = {k}")
+    device = features.device
+    points = F.normalize(features.float(), dim=1)
+    neighbour_table = nearest_neighbours(points, neighbours)
+    generator = torch.Generator().manual_seed(seed)
+    head = new_head(points.shape[1], k * heads, generator).to(device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)
+
+    def probabilities(rows: torch.Tensor) -> torch.Tensor:
+        return head(rows).view(rows.shape[0], heads, k).softmax(dim=2)
+
+    batch_size = min(batch_size, n)
+    batches_per_pass = n // batch_size  # whole batches only: the entropy term needs a full batch
+    pass_loss = torch.zeros(heads, device=device)
+    with torch.enable_grad():
+        for step in range(steps):
+            batch = step % batches_per_pass
+            if batch == 0:
+                order = torch.randperm(n, generator=generator).to(device)
+                picks = torch.randint(neighbours, (n,), generator=generator).to(device)
+                pass_loss.zero_()
+            chosen = slice(batch * batch_size, (batch + 1) * batch_size)
+            anchors = order[chosen]
+            partners = neighbour_table[anchors, picks[chosen]]
+            loss = scan_loss(probabilities(points[anchors]), probabilities(points[partners]), entropy_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.sum().backward()
+            optimizer.step()
+            pass_loss += loss.detach()
+    # the mean loss of each head over the last pass's batches (a partial pass when steps end mid-way)
+    pass_loss /= batch + 1
+    best = int(pass_loss.argmin())
+    with torch.no_grad():
+        confidence, assignments = probabilities(points)[:, best].max(dim=1)
+    return ScanResult(
+        assignments=assignments.cpu().numpy().astype(np.int64),
+        confidence=confidence.cpu().numpy(),
+        loss=float(pass_loss[best]),
+    )

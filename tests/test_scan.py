@@ -1,0 +1,73 @@
+"""SCAN's clustering head: neighbours against scikit-learn, the loss by hand, and a planted case k-means gets wrong."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.neighbors import NearestNeighbors
+
+from deepcluster.kmeans import kmeans_best_of
+from deepcluster.metrics import hungarian_accuracy
+from deepcluster.scan import nearest_neighbours, scan_clustering, scan_loss
+
+
+def test_nearest_neighbours_match_scikit_learn_chunk_by_chunk():
+    features = torch.randn(200, 16, generator=torch.Generator().manual_seed(0))
+    found = nearest_neighbours(features, 5, chunk=37).numpy()
+    # scikit-learn's first neighbour of each point is the point itself
+    reference = NearestNeighbors(n_neighbors=6, metric="cosine").fit(features.numpy())
+    expected = reference.kneighbors(features.numpy(), return_distance=False)[:, 1:]
+    assert (np.sort(found, axis=1) == np.sort(expected, axis=1)).all()
+
+
+def test_too_many_neighbours_names_the_setting():
+    with pytest.raises(ValueError, match=r"scan.neighbours = 10: .*below the number of images"):
+        nearest_neighbours(torch.randn(10, 4), 10)
+
+
+def test_loss_by_hand():
+    # one head, two anchors over k = 2
+    anchors = torch.tensor([[[0.9, 0.1]], [[0.2, 0.8]]])
+    partners = torch.tensor([[[0.8, 0.2]], [[0.4, 0.6]]])
+    consistency = -(math.log(0.9 * 0.8 + 0.1 * 0.2) + math.log(0.2 * 0.4 + 0.8 * 0.6)) / 2
+    mean = [0.55, 0.45]
+    entropy = -sum(p * math.log(p) for p in mean)
+    loss = scan_loss(anchors, partners, entropy_weight=2.0)
+    assert loss.shape == (1,)
+    assert loss.item() == pytest.approx(consistency - 2.0 * entropy, rel=1e-6)
+
+
+def _wide_and_tight_blobs(seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Two classes of equal size: a wide blob and a tight one beside it, on a plane away from the origin.
+
+    k-means puts its border half-way between the centres, inside the wide blob's tail.
+    """
+    rng = np.random.default_rng(seed)
+    wide = rng.normal(0, 1.0, (300, 2))
+    tight = rng.normal(0, 0.15, (300, 2)) + [2.6, 0.0]
+    points = np.concatenate([np.concatenate([wide, tight]), np.full((600, 1), 4.0)], axis=1)
+    return torch.tensor(points, dtype=torch.float32), np.repeat([0, 1], 300)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_follows_the_classes_where_kmeans_cuts_a_blob(seed):
+    features, labels = _wide_and_tight_blobs(seed)
+    kmeans_accuracy = hungarian_accuracy(
+        labels, kmeans_best_of(torch.nn.functional.normalize(features, dim=1), 2, restarts=5).assignments
+    )
+    result = scan_clustering(features, 2, neighbours=10, steps=1500, batch_size=128, seed=seed)
+    scan_accuracy = hungarian_accuracy(labels, result.assignments)
+    assert kmeans_accuracy < 0.93
+    assert scan_accuracy > 0.96
+    assert result.assignments.dtype == np.int64 and result.confidence.shape == (600,)
+    assert ((result.confidence >= 0.5) & (result.confidence <= 1.0)).all()
+
+
+def test_same_seed_same_clusters_and_k_is_checked():
+    features, _ = _wide_and_tight_blobs(1)
+    first = scan_clustering(features, 3, steps=10, seed=4)
+    again = scan_clustering(features, 3, steps=10, seed=4)
+    assert (first.assignments == again.assignments).all() and first.loss == again.loss
+    with pytest.raises(ValueError, match="2 <= k <= the number of images"):
+        scan_clustering(features[:5], 6, neighbours=2)
