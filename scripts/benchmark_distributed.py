@@ -37,7 +37,6 @@ def worker(args: argparse.Namespace) -> None:
     import torch
     import torch.distributed as dist
 
-    import deepcluster  # noqa: F401
     import deepcluster.methods.epoch as epoch
     from deepcluster.distributed import is_main_process, start_process_group, stop_process_group, world_size
     from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run

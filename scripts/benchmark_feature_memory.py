@@ -19,7 +19,6 @@ import time
 import numpy as np
 import torch
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.data import collection_from_arrays
 from deepcluster.features import extract_reduced_features
 from deepcluster.models import build_model

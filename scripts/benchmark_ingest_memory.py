@@ -29,8 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
-
 
 def generate(folder: Path, n: int, size: int = 32) -> Path:
     """n distinct PNG images of size x size in 10 class folders (kept between runs)."""

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.kmeans import (
     assign_to_nearest_centroid,
     faiss_available,

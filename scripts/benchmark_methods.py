@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.config import check_parameters
 from deepcluster.evaluation import held_out_split, knn_accuracy
 from deepcluster.features import extract_features

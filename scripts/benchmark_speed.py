@@ -35,7 +35,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.config import check_parameters
 from deepcluster.models import build_model, new_head
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run

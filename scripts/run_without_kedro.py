@@ -12,7 +12,6 @@ import argparse
 import json
 from pathlib import Path
 
-import deepcluster  # noqa: F401  (OpenMP wait policy before torch loads)
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,6 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import deepcluster  # noqa: E402,F401  (sets the OpenMP wait policy before torch loads)
 from deepcluster.config import Parameters, check_parameters  # noqa: E402
 from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
 from deepcluster.pipelines.plain_runner import load_parameters, merge  # noqa: E402

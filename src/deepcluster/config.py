@@ -126,6 +126,7 @@ class ScanSettings(Block):
     self_labelling_rounds: Annotated[int, Field(ge=0)]
     k: Annotated[int, Field(ge=2)]
     confidence: Annotated[float, Field(ge=0, lt=1)]
+    training_lr: Annotated[float, Field(gt=0)]
     neighbours: PositiveInt
     entropy_weight: Annotated[float, Field(ge=0)]
     heads: PositiveInt

@@ -21,6 +21,21 @@ from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from deepcluster.config import check_parameters
 from deepcluster.distributed import is_main_process, start_process_group, stop_process_group
+from deepcluster.io.checkpoint_dataset import CheckpointDataset
+
+
+class CheckpointWrites:
+    """A run ends when its last checkpoint is on disk: ``CheckpointDataset`` writes in a background
+    thread, and a failed write fails the run."""
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        CheckpointDataset.wait_for_writes()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        # what was saved before the error is resumed from: let its write finish
+        CheckpointDataset.wait_for_writes()
 
 
 class DistributedRun:

@@ -8,12 +8,14 @@ from deepcluster.io import CheckpointDataset
 def _save_rounds(folder, rounds, **options):
     for r in rounds:
         CheckpointDataset(str(folder / f"round_{r}.pt"), **options).save({"round": r, "w": torch.full((3,), float(r))})
+    CheckpointDataset.wait_for_writes()
 
 
 def test_round_trip(tmp_path):
     dataset = CheckpointDataset(str(tmp_path / "round_1.pt"))
     assert not dataset.exists()
     dataset.save({"round": 1, "w": torch.arange(4.0)})
+    dataset.release()  # waits for the write, then reads the file
     loaded = dataset.load()
     assert loaded["round"] == 1 and torch.equal(loaded["w"], torch.arange(4.0))
     assert not list(tmp_path.glob("*.partial"))
@@ -60,3 +62,24 @@ def test_the_saved_checkpoint_is_read_back_from_memory_until_released(tmp_path):
     dataset.release()
     reloaded = dataset.load()
     assert reloaded is not checkpoint and torch.equal(reloaded["w"], checkpoint["w"])
+
+
+@pytest.mark.parametrize("background_write", [True, False])
+def test_the_file_holds_the_checkpoint_as_saved_even_if_training_goes_on(tmp_path, background_write):
+    dataset = CheckpointDataset(str(tmp_path / "round_1.pt"), background_write=background_write)
+    momentum = torch.arange(1_000_000.0)
+    dataset.save({"round": 1, "optimizer_state": {"state": {0: {"momentum_buffer": momentum}}}})
+    momentum.mul_(-1)  # the next round's optimiser steps update the buffer in place
+    dataset.release()
+    written = dataset.load()["optimizer_state"]["state"][0]["momentum_buffer"]
+    assert torch.equal(written, torch.arange(1_000_000.0))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_failed_background_write_fails_the_run_naming_the_file(tmp_path):
+    (tmp_path / "not_a_folder").write_text("a file where the checkpoint folder should be")
+    dataset = CheckpointDataset(str(tmp_path / "not_a_folder" / "round_1.pt"))
+    dataset.save({"round": 1})  # returns at once; the thread fails
+    with pytest.raises(DatasetError, match=r"writing the checkpoint .*not_a_folder/round_1.pt failed"):
+        CheckpointDataset.wait_for_writes()
+    CheckpointDataset.wait_for_writes()  # reported once

@@ -12,7 +12,7 @@ def test_the_readme_snippet_loads_the_backbone_into_torchvision(tmp_path):
     config = {"name": "resnet18", "in_channels": 3, "seed": 0}
     network = build_model(**config).eval()
     checkpoint = make_checkpoint(network, body_optimizer(network), config, round_number=3)
-    CheckpointDataset(str(tmp_path / "backbone.pt")).save(export_backbone(checkpoint))
+    CheckpointDataset(str(tmp_path / "backbone.pt"), background_write=False).save(export_backbone(checkpoint))
 
     # README, "Results": load the trained backbone into torchvision's architecture
     saved = torch.load(tmp_path / "backbone.pt", weights_only=True)

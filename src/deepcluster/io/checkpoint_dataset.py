@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from kedro.io import AbstractDataset, DatasetError
 
 _NUMBERED = re.compile(r"^(?P<prefix>.*?)(?P<number>\d+)$")
+logger = logging.getLogger(__name__)
 
 
 class CheckpointDataset(AbstractDataset[dict, dict]):
@@ -27,13 +30,25 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
     half-written checkpoint. The last checkpoint saved is also kept in memory until
     Kedro releases the dataset (after its last reader), so the next round does not
     read back from disk what it just wrote.
+
+    With ``background_write`` (the default) ``save`` copies the tensors and returns; a
+    thread writes the file while the next round trains (a ResNet-18 checkpoint with its
+    optimiser is ~90 MB, 0.17 s on this project's CPU machine). Writes stay in order:
+    a save first waits for the write before it, ``release`` for its own, and
+    ``wait_for_writes`` for all (the ``CheckpointWrites`` hook calls it when a run ends).
+    A failed write is raised there, naming the file. An interrupted run leaves at most a
+    ``.partial`` file, so ``--only-missing-outputs`` redoes that round.
     """
+
+    # the write in flight, shared by every round's dataset so that writes and pruning stay in order
+    _writing: ClassVar[tuple[threading.Thread, CheckpointDataset] | None] = None
 
     def __init__(
         self,
         filepath: str,
         keep_last: int = 2,
         keep_every: int = 0,
+        background_write: bool = True,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if keep_last < 1:
@@ -41,8 +56,10 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
         self._filepath = Path(filepath)
         self._keep_last = keep_last
         self._keep_every = keep_every
+        self._background_write = background_write
         self.metadata = metadata
         self._saved: dict | None = None
+        self._write_error: BaseException | None = None
 
     def _describe(self) -> dict[str, Any]:
         return {"filepath": str(self._filepath), "keep_last": self._keep_last, "keep_every": self._keep_every}
@@ -55,6 +72,8 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
         return self._filepath.is_file() or self._pruned_marker.is_file()
 
     def _release(self) -> None:
+        if CheckpointDataset._writing is not None and CheckpointDataset._writing[1] is self:
+            CheckpointDataset.wait_for_writes()
         self._saved = None
 
     def _load(self) -> dict:
@@ -68,11 +87,41 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
         return torch.load(self._filepath, map_location="cpu", weights_only=True)
 
     def _save(self, data: dict) -> None:
+        CheckpointDataset.wait_for_writes()
+        self._saved = data
+        if not self._background_write:
+            self._write(data)
+            return
+        # the next round may update these tensors in place (an optimiser's momentum), so write a copy
+        snapshot = _copy_tensors(data)
+        writer = threading.Thread(target=self._write_logging_errors, args=(snapshot,), name=f"write {self._filepath}")
+        CheckpointDataset._writing = (writer, self)
+        writer.start()
+
+    @classmethod
+    def wait_for_writes(cls) -> None:
+        """Wait for the checkpoint being written, if any; raise ``DatasetError`` if writing it failed."""
+        if cls._writing is None:
+            return
+        writer, dataset = cls._writing
+        writer.join()
+        cls._writing = None
+        if dataset._write_error is not None:
+            error, dataset._write_error = dataset._write_error, None
+            raise DatasetError(f"writing the checkpoint {dataset._filepath} failed: {error}") from error
+
+    def _write_logging_errors(self, data: dict) -> None:
+        try:
+            self._write(data)
+        except BaseException as error:  # raised to the run by wait_for_writes
+            logger.error("writing the checkpoint %s failed: %s", self._filepath, error)
+            self._write_error = error
+
+    def _write(self, data: dict) -> None:
         self._filepath.parent.mkdir(parents=True, exist_ok=True)
         partial = self._filepath.with_name(self._filepath.name + ".partial")
         torch.save(data, partial)
         os.replace(partial, self._filepath)
-        self._saved = data
         self._pruned_marker.unlink(missing_ok=True)
         self._prune_siblings()
 
@@ -100,6 +149,17 @@ class CheckpointDataset(AbstractDataset[dict, dict]):
 
     def _kept_forever(self, number: int) -> bool:
         return number == 0 or (self._keep_every > 0 and number % self._keep_every == 0)
+
+
+def _copy_tensors(value: Any) -> Any:
+    """``value`` with every tensor inside its dicts, lists and tuples cloned."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {key: _copy_tensors(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy_tensors(item) for item in value)
+    return value
 
 
 def _marker_for(checkpoint: Path) -> Path:

@@ -287,7 +287,8 @@ def train_round(
     self-labelling round, which may follow any method's rounds.
     """
     execution = runtime.execution()
-    if isinstance(clustering, ScanSettings) and previous_checkpoint.get("method", "deepcluster") != "deepcluster":
+    self_labelling = isinstance(clustering, ScanSettings)
+    if self_labelling and previous_checkpoint.get("method", "deepcluster") != "deepcluster":
         # the first self-labelling round after DeepCluster-v2 or SwAV: their backbone, a new body optimiser
         network = network_from_checkpoint(previous_checkpoint, execution)
         optimizer = body_optimizer(network, **_optimizer_settings(training))
@@ -297,8 +298,12 @@ def train_round(
         output_size=model.input_size_for(images.image_size),
         **training.augmentation_for(images.channels).model_dump(),
     )
-    lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
-    plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")
+    if self_labelling:
+        # the method's schedule has all but ended by its last rounds; self-labelling keeps its own rate
+        plan = EpochPlan.constant(training.batch_size, clustering.training_lr, lr_setting="scan.training_lr")
+    else:
+        lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
+        plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
     targets = PseudoLabels(assignments["cluster"].to_numpy(), clustering.k_for(len(images)))
     method = DeepCluster(network, views, head_weight_decay=training.weight_decay)
