@@ -10,6 +10,8 @@ from deepcluster.models import build_model
 from deepcluster.runtime import Execution
 from deepcluster.training import NonFiniteLossError, body_optimizer
 
+pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
+
 CPU = Execution()
 CROPS = Augmentation(output_size=8, crop_scale=(0.5, 1.0), flip_probability=0.0)
 CONFIG = {"name": "small_convnet", "in_channels": 1, "seed": 0, "width": 8, "feature_dim": 16}
