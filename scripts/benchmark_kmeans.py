@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepcluster.kmeans import (
+from deepcluster.clustering.kmeans import (
     assign_to_nearest_centroid,
     faiss_available,
     faiss_gpu_available,

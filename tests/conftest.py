@@ -29,9 +29,33 @@ def planted_images(n_per_class: int = 20, size: int = 8, channels: int = 1, seed
     return collection_from_arrays(pixels, labels, ["left", "top", "centre"], size, source="planted")
 
 
+def distinct_images(classes: int, per_class: int, size: int = 8, seed: int = 0) -> ImageCollection:
+    """``classes`` random binary patterns, each repeated ``per_class`` times with mild noise: groups that are
+    clear in the pixels, as in a collection of objects or faces."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.integers(0, 2, size=(classes, size, size)) * 200
+    labels = np.repeat(np.arange(classes), per_class)
+    pixels = (patterns[labels] + rng.uniform(0, 40, size=(labels.size, size, size)))[:, None].astype(np.uint8)
+    return collection_from_arrays(pixels, labels, [f"pattern_{c}" for c in range(classes)], size, source="planted")
+
+
 def settings(**overrides) -> Parameters:
     """conf/base's parameters with ``overrides`` merged in key by key, validated."""
     return check_parameters(merge(load_parameters(PROJECT_ROOT / "conf"), overrides))
+
+
+def round_zero(images: ImageCollection, chosen: Parameters):
+    """Round 0's nodes on ``images``: the resolved settings, then the untrained network's checkpoint."""
+    from deepcluster.pipelines.deepcluster.nodes import initialise_network, resolve_settings
+
+    resolved = resolve_settings(
+        images, chosen.method, chosen.model, chosen.kmeans, chosen.scan, chosen.clustering, chosen.training,
+        chosen.runtime, chosen.rounds,
+    )  # fmt: skip
+    checkpoint, assignments, best = initialise_network(
+        images, chosen.method, chosen.model, chosen.pca, chosen.training, chosen.runtime, resolved
+    )
+    return checkpoint, assignments, resolved
 
 
 @pytest.fixture
@@ -62,6 +86,6 @@ TINY_RUN = {
     "pca": {"dim": 16},
     "kmeans": {"k": 12},
     "training": {"batch_size": 64},
-    "evaluation": {"clustering": {"restarts": 2, "iterations": 20}},
+    "clustering": {"kmeans": {"restarts": 2, "iterations": 20}},
     "scan": {"self_labelling_rounds": 0},
 }

@@ -6,9 +6,8 @@ import torch
 from PIL import Image
 
 from deepcluster.auto import architecture_for, cluster_count_for, image_size_cap
-from deepcluster.pipelines.deepcluster.nodes import initialise_network
 from deepcluster.sources import load_image_collection, median_short_side
-from tests.conftest import planted_images, settings
+from tests.conftest import distinct_images, planted_images, round_zero, settings
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -57,21 +56,26 @@ def test_arrays_keep_their_own_size_up_to_the_cap():
 
 
 def test_round_zero_resolves_and_reports_every_auto_setting():
-    images = planted_images(n_per_class=60, size=12)
+    images = distinct_images(classes=6, per_class=10, size=12)
     chosen = settings(
         model={"name": "auto", "input_size": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"}
     )
-    checkpoint, _, resolved = initialise_network(
-        images, chosen.method, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
-    )
+    checkpoint, _, resolved = round_zero(images, chosen)
+    estimate = resolved.pop("clustering.groups_estimate_modularity")
     assert resolved == {
         "data.image_size": 12,
+        "data.channels": 1,
         "model.name": "small_convnet",
         "model.input_size": 12,
         "runtime.processes": 1,
-        "kmeans.k": 5,
+        "clustering.groups": 6,  # the planted classes, counted without their labels
+        "kmeans.k": 2,
+        "scan.k": 6,
+        "scan.neighbours": 5,
+        "scan.self_labelling_rounds": 4,
         "training.augmentation": "grey",
     }
+    assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins
     assert checkpoint["model_config"]["name"] == "small_convnet"
 
 
@@ -83,3 +87,10 @@ def test_augmentation_follows_the_channels():
     assert (colour.rotation_degrees, colour.crop_scale, colour.flip_probability) == (0, (0.2, 1.0), 0.5)
     explicit = settings(training={"augmentation": {**grey.model_dump(), "flip_probability": 0.3}}).training
     assert explicit.augmentation_for(3).flip_probability == 0.3
+
+
+def test_a_collection_of_ten_images_per_group_resolves_to_its_groups_and_fewer_neighbours():
+    images = distinct_images(classes=30, per_class=10)
+    _, _, resolved = round_zero(images, settings(model={"input_size": 8}, pca={"dim": 16}))
+    assert resolved["clustering.groups"] == 30 and resolved["scan.k"] == 30
+    assert resolved["scan.neighbours"] == 5  # fewer than a group holds: neighbours stay inside it

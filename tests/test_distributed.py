@@ -16,7 +16,7 @@ from torch import nn
 from deepcluster.augment import Augmentation, CropGroup, MultiCrop
 from deepcluster.distributed import from_main_process, shard, shard_batches
 from deepcluster.features import extract_reduced_features
-from deepcluster.kmeans import kmeans
+from deepcluster.clustering.kmeans import kmeans
 from deepcluster.methods import (
     DeepCluster,
     DeepClusterV2,

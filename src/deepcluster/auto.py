@@ -8,7 +8,12 @@ size and the device, and the number of clusters follows the number of images.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from sklearn.decomposition import PCA
+
+from deepcluster.clustering.graph import Communities, communities
+from deepcluster.data import ImageCollection, iterate_pixel_batches
 
 # largest automatic image side: a 2-core CPU trains the small convnet at 32 px in
 # minutes per round; a GPU affords ResNet-18 at 128 px
@@ -38,6 +43,39 @@ def cluster_count_for(n_images: int) -> int:
     return int(min(MAX_AUTO_K, max(2, round(n_images / IMAGES_PER_CLUSTER))))
 
 
+# the groups are estimated on at most this many images: Louvain on networkx takes ~1 s per 2,000
+GROUPS_SAMPLE = 5000
+# principal components that keep this share of the pixels' variance (what clustimage uses)
+PIXEL_VARIANCE_KEPT = 0.95
+GROUPS_NEIGHBOURS = 5
+
+
+def pixel_rows(images: ImageCollection, indices: np.ndarray, batch_size: int = 1024) -> torch.Tensor:
+    """The images at ``indices`` as flat rows of pixels in [0, 1]."""
+    batches = iterate_pixel_batches(images, indices, batch_size, torch.device("cpu"))
+    return torch.cat([batch.flatten(1).float() / 255.0 for batch in batches])
+
+
+def pixel_pca(pixels: torch.Tensor, seed: int) -> torch.Tensor:
+    """The pixels projected on the principal components that keep ``PIXEL_VARIANCE_KEPT`` of their variance."""
+    return torch.as_tensor(PCA(PIXEL_VARIANCE_KEPT, random_state=seed).fit_transform(pixels.numpy()), dtype=torch.float32)
+
+
+def estimate_groups(images: ImageCollection, seed: int) -> Communities:
+    """How many groups the collection holds, without labels: Louvain communities of the
+    ``GROUPS_NEIGHBOURS``-NN graph of the pixels' PCA (on a sample of up to ``GROUPS_SAMPLE`` images).
+
+    On the shared collections this gives 14-18 for 10 digit classes, 22 for COIL-20's 20
+    objects, 23 for UMIST's 20 faces and 117 for 100 palmprints
+    (docs/benchmarks/collections.md).
+    """
+    n = len(images)
+    sample = np.arange(n)
+    if n > GROUPS_SAMPLE:
+        sample = np.sort(np.random.default_rng(seed).choice(n, GROUPS_SAMPLE, replace=False))
+    return communities(pixel_pca(pixel_rows(images, sample), seed), GROUPS_NEIGHBOURS, seed)
+
+
 # training.augmentation: auto. Grey images get the random affine map tuned on digits
 # (crops cut digits apart, flips mirror them); colour images get random resized crops
 # and flips, which beat the affine map on CIFAR-10 photos (docs/benchmarks/photo_defaults.md)
@@ -62,3 +100,13 @@ COLOUR_AUGMENTATION = {
 def augmentation_for(channels: int) -> tuple[str, dict]:
     """``training.augmentation: auto``: the preset's name and settings for images with ``channels``."""
     return ("grey", GREY_AUGMENTATION) if channels == 1 else ("colour", COLOUR_AUGMENTATION)
+
+
+# SCAN pairs each image with one of its nearest neighbours; more neighbours than a group holds pair
+# images across groups. Half the images of an average group, between these bounds
+MIN_SCAN_NEIGHBOURS, MAX_SCAN_NEIGHBOURS = 3, 20
+
+
+def scan_neighbours_for(n_images: int, groups: int) -> int:
+    """``scan.neighbours: auto``: half the images of an average group, between 3 and 20 (SCAN's own)."""
+    return int(min(MAX_SCAN_NEIGHBOURS, max(MIN_SCAN_NEIGHBOURS, n_images // (2 * groups))))

@@ -10,11 +10,12 @@ one place for each value.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from deepcluster.auto import augmentation_for, cluster_count_for
+from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
 from deepcluster.models import ARCHITECTURES
 from deepcluster.runtime import Execution, execution_from_settings
 from deepcluster.sources import SOURCES
@@ -122,25 +123,74 @@ def _crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None
     return value
 
 
+AutoOrCount = _auto_or("a whole number of at least 0", 0)
+
+
 class ScanSettings(Block):
-    self_labelling_rounds: Annotated[int, Field(ge=0)]
-    k: Annotated[int, Field(ge=2)]
+    self_labelling_rounds: AutoOrCount
+    k: AutoOrClusterCount
     confidence: Annotated[float, Field(ge=0, lt=1)]
     training_lr: Annotated[float, Field(gt=0)]
-    neighbours: PositiveInt
+    neighbours: AutoOrPositiveInt
     entropy_weight: Annotated[float, Field(ge=0)]
     heads: PositiveInt
     steps: PositiveInt
     batch_size: PositiveInt
     lr: Annotated[float, Field(gt=0)]
 
-    def k_for(self, n_images: int) -> int:
-        """``k`` of the self-labelling rounds (the same for any number of images; ``KMeansSettings`` has one too)."""
-        return self.k
+    def self_labelling_rounds_of(self, rounds: int) -> int:
+        """``self_labelling_rounds``, where ``auto`` is the last quarter of the run (none in a run of 1-3 rounds)."""
+        return rounds // 4 if self.self_labelling_rounds == AUTO else self.self_labelling_rounds
 
     def head_options(self) -> dict[str, Any]:
-        """The keyword arguments of ``deepcluster.scan.scan_clustering`` besides the data, k and the seed."""
+        """The keyword arguments of ``deepcluster.clustering.scan.scan_clustering`` besides the data, k and the seed
+        (``neighbours`` as resolved: call on ``resolved(scan, ...)``)."""
         return self.model_dump(include={"neighbours", "entropy_weight", "heads", "steps", "batch_size", "lr"})
+
+
+ClustererName = Literal[tuple(CLUSTERERS)]  # type: ignore[valid-type]
+
+
+class FinalKMeansSettings(Block):
+    iterations: PositiveInt
+    restarts: PositiveInt
+
+
+class WardSettings(Block):
+    max_images: PositiveInt
+
+
+class PicSettings(Block):
+    neighbours: PositiveInt
+
+
+def _distinct(names: list[str]) -> list[str]:
+    if len(set(names)) != len(names):
+        raise ValueError("must not name a clusterer twice")
+    return names
+
+
+class ClusteringSettings(Block):
+    """The final partition (what a user receives, and every evaluation subject's) and its clusterers."""
+
+    groups: AutoOrClusterCount
+    final: Literal[(AUTO, *CLUSTERERS)]  # type: ignore[valid-type]
+    candidates: Annotated[list[ClustererName], Field(min_length=1), AfterValidator(_distinct)]
+    kmeans: FinalKMeansSettings
+    ward: WardSettings
+    pic: PicSettings
+
+    def clusterers(self, scan: ScanSettings, names: list[str] | None = None) -> dict[str, Clusterer]:
+        """The clusterers called ``names`` (default: the final one, or every candidate when it is ``auto``)."""
+        if names is None:
+            names = self.candidates if self.final == AUTO else [self.final]
+        options = {
+            "kmeans": self.kmeans.model_dump(),
+            "ward": self.ward.model_dump(),
+            "pic": self.pic.model_dump(),
+            "scan": {"options": scan.head_options()},
+        }
+        return {name: CLUSTERERS[name](**options[name]) for name in names}
 
 
 class AugmentationSettings(Block):
@@ -234,7 +284,7 @@ class MethodSettings(Block):
 
 class FolderSettings(Block):
     path: str
-    channels: Literal[1, 3]
+    channels: Literal["auto", 1, 3]
     labels: Literal["auto", "subfolders", "none"]
     min_side: PositiveInt
     in_memory: AutoOrBool
@@ -285,11 +335,8 @@ class DataSettings(Block):
 
 
 class ClusteringEvaluationSettings(Block):
-    algorithm: Literal["kmeans", "scan"]
     pca_dim: Annotated[int, Field(ge=0)]
     whiten: bool
-    iterations: PositiveInt
-    restarts: PositiveInt
 
 
 class EvaluationSettings(Block):
@@ -315,6 +362,7 @@ class Parameters(Block):
     """Every parameter of a run."""
 
     rounds: PositiveInt
+    final_network: Literal["best", "last"]
     method: MethodSettings
     data: DataSettings
     runtime: RuntimeSettings
@@ -323,6 +371,7 @@ class Parameters(Block):
     pca: PcaSettings
     kmeans: KMeansSettings
     scan: ScanSettings
+    clustering: ClusteringSettings
     training: TrainingSettings
     evaluation: EvaluationSettings
     export: ExportSettings
@@ -330,6 +379,7 @@ class Parameters(Block):
 
 # where each top-level block's defaults are documented
 CONF_FILES = {
+    "clustering": "parameters_clustering.yml",
     "data": "parameters_ingest.yml",
     "evaluation": "parameters_evaluation.yml",
     "export": "parameters_export.yml",
@@ -390,9 +440,23 @@ def check_parameters(raw: dict[str, Any]) -> Parameters:
 def _check_self_labelling(parameters: Parameters) -> None:
     """The self-labelling rounds follow the method's own rounds: at least one of those must come first."""
     self_labelling = parameters.scan.self_labelling_rounds
-    if self_labelling >= parameters.rounds:
+    if self_labelling != AUTO and self_labelling >= parameters.rounds:
         raise ParameterError(
             f"1 parameter is wrong:\n  scan.self_labelling_rounds = {self_labelling}: must be below rounds "
-            f"({parameters.rounds}), since the method's own rounds come first; change it in "
+            f"({parameters.rounds}), since the method's own rounds come first; set it lower or to auto in "
             "conf/local/parameters.yml (documented in conf/base/parameters_deepcluster.yml)"
         )
+
+
+BlockT = TypeVar("BlockT", bound=Block)
+
+
+def resolved(block: BlockT, resolved_settings: dict[str, Any], prefix: str) -> BlockT:
+    """``block`` (the settings under ``prefix``) with every ``auto`` value replaced by the one the run resolved
+    before round 1 (``resolved_settings[f"{prefix}.{key}"]``, see ``resolve_settings``)."""
+    updates = {
+        key: resolved_settings[f"{prefix}.{key}"]
+        for key, value in block
+        if value == AUTO and f"{prefix}.{key}" in resolved_settings
+    }
+    return block.model_copy(update=updates)

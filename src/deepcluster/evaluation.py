@@ -1,6 +1,7 @@
-"""The field's protocols for frozen features: a linear probe and a weighted kNN classifier.
+"""The field's protocols for frozen features: clustering scored against the classes, a linear
+probe and a weighted kNN classifier, and the label-free signals that stand in for them.
 
-Both train on one split and score top-1 accuracy on another; ``held_out_split``
+The probes train on one split and score top-1 accuracy on another; ``held_out_split``
 makes a stratified split when the data has no test split of its own.
 """
 
@@ -10,7 +11,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepcluster.clustering.clusterers import Choice, Clusterer, choose_partition
+from deepcluster.clustering.graph import communities
+from deepcluster.clustering.pca import fit_pca_whitening, usable_pca_dim
+from deepcluster.metrics import labelling_agreement
 from deepcluster.progress import progress_bar
+
+# label-free signals are measured on at most this many images (Louvain takes ~1 s per 2,000)
+SIGNAL_SAMPLE = 2000
+SIGNAL_NEIGHBOURS = 5
 
 
 def held_out_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -102,3 +111,43 @@ def baselines_above(scores: dict[str, dict[str, float]], trained: str, metric: s
         for subject, values in scores.items()
         if subject != trained and values.get(metric, float("-inf")) > scores[trained][metric]
     ]
+
+
+def clustering_points(features: torch.Tensor, pca_dim: int = 0, whiten: bool = False) -> torch.Tensor:
+    """Features as the clusterers see them: PCA to ``pca_dim`` (whitened or not) or, with 0, L2-normalised rows."""
+    points = features.float()
+    if pca_dim:
+        dim = usable_pca_dim(min(pca_dim, points.shape[1]), points.shape[1], points.shape[0])
+        return fit_pca_whitening(points, dim).transform(points, whiten=whiten)
+    return F.normalize(points, dim=1)
+
+
+def score_every_clusterer(
+    points: torch.Tensor, labels: np.ndarray, clusterers: dict[str, Clusterer], seed: int
+) -> tuple[Choice, dict[str, dict[str, float]]]:
+    """Each clusterer's k = number of classes partition, with its ACC, NMI, ARI and (no labels) modularity."""
+    choice = choose_partition(points, int(np.unique(labels).size), clusterers, seed)
+    scores = {}
+    for name, partition in choice.partitions.items():
+        agreement = labelling_agreement(labels, partition.assignments)
+        scores[name] = {key: agreement[key] for key in ("acc", "nmi", "ari")} | {"modularity": choice.modularity[name]}
+    return choice, scores
+
+
+def signal_sample(n_images: int, seed: int) -> np.ndarray:
+    """The images on which label-free signals are measured: all, or ``SIGNAL_SAMPLE`` of them drawn with ``seed``
+    (the same for every round and every subject of a run)."""
+    if n_images <= SIGNAL_SAMPLE:
+        return np.arange(n_images)
+    return np.sort(np.random.default_rng(seed).choice(n_images, SIGNAL_SAMPLE, replace=False))
+
+
+def label_free_signals(features: torch.Tensor, seed: int = 0) -> dict[str, float]:
+    """How clearly ``features`` (of the ``signal_sample`` images) fall into groups, without labels: the
+    modularity of the Louvain communities of their 5-NN graph, and how many communities there are.
+
+    It rises as training gathers images into groups and falls as training mixes them; it cannot
+    tell groups of the classes from other groups, so it guards a run rather than scoring it.
+    """
+    found = communities(features, SIGNAL_NEIGHBOURS, seed)
+    return {"knn_modularity": found.modularity, "communities": found.count}

@@ -18,7 +18,7 @@ from deepcluster.augment import center_crop, to_normalised_float
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.distributed import shard
 from deepcluster.metrics import feature_collapse_std
-from deepcluster.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
+from deepcluster.clustering.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
 from deepcluster.progress import progress_bar
 from deepcluster.reduce import all_gather_rows
 from deepcluster.runtime import Execution

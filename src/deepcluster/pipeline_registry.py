@@ -40,7 +40,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "deepcluster": deepcluster.create_pipeline(
             rounds=rounds,
             method=configured.method.name,
-            self_labelling_rounds=configured.scan.self_labelling_rounds,
+            self_labelling_rounds=configured.scan.self_labelling_rounds_of(rounds),
         ),
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),

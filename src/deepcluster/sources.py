@@ -112,7 +112,7 @@ def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.nd
 
 def median_short_side(files: list[str], sample: int = 1000, seed: int = 0) -> int:
     """The median shorter side of up to ``sample`` of ``files``, read from their headers only."""
-    chosen = files if len(files) <= sample else np.random.default_rng(seed).choice(files, sample, replace=False)
+    chosen = _sample(files, sample, seed)
     sides = []
     for path in chosen:
         try:
@@ -125,10 +125,30 @@ def median_short_side(files: list[str], sample: int = 1000, seed: int = 0) -> in
     return int(np.median(sides))
 
 
+def _sample(files: list[str], sample: int, seed: int) -> list[str]:
+    return files if len(files) <= sample else list(np.random.default_rng(seed).choice(files, sample, replace=False))
+
+
+def channels_of(files: list[str], sample: int = 200, seed: int = 0) -> int:
+    """1 when every one of up to ``sample`` of ``files`` is grey (a grey mode, or colour with equal
+    channels), else 3. Unreadable files are left to the decoding pass."""
+    for path in _sample(files, sample, seed):
+        try:
+            with Image.open(path) as image:
+                if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
+                    continue
+                pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+        except Exception:
+            continue
+        if (pixels[..., 0] != pixels[..., 1]).any() or (pixels[..., 1] != pixels[..., 2]).any():
+            return 3
+    return 1
+
+
 def load_folder(
     path: str,
     image_size: int | None,
-    channels: int = 3,
+    channels: int | str = "auto",
     labels: str = "auto",
     min_side: int = 8,
     in_memory: str | bool = "auto",
@@ -141,6 +161,7 @@ def load_folder(
     Images are held in memory when they fit in ``max_memory_mb`` (``in_memory:
     auto``), else read from disk by ``workers`` DataLoader processes at each pass.
     ``image_size`` None: the median shorter side of the files, at most ``max_auto_size``.
+    ``channels`` ``auto``: 1 when the sampled files are all grey (``channels_of``), else 3.
     Either way each file is decoded once here, to check it and to measure the
     pixel statistics.
     """
@@ -154,6 +175,9 @@ def load_folder(
             f"{ignored} other files were ignored"
         )
     label_of_file, class_names = class_of_each_file(root, files, labels)
+    if channels == "auto":
+        channels = channels_of(files)
+        logger.info("data.folder.channels = auto: %d (%s images)", channels, "grey" if channels == 1 else "colour")
     if image_size is None:
         image_size = min(median_short_side(files), max_auto_size or np.inf)
         logger.info("data.image_size = auto: %d px (median shorter side, at most %s)", image_size, max_auto_size)

@@ -3,19 +3,15 @@
 import pytest
 import torch
 
-from deepcluster.pipelines.deepcluster.nodes import initialise_network
 from deepcluster.training import NonFiniteLossError
-from tests.conftest import TINY_RUN, settings
+from tests.conftest import TINY_RUN, round_zero, settings
 from tests.test_run import run_session
 
 MODEL = {"name": "small_convnet", "input_size": 8, "options": {"small_convnet": {"width": 4, "feature_dim": 16}}}
 
 
 def _initialise(planted, **changes):
-    chosen = settings(**{"model": MODEL, "pca": {"dim": 8}, "kmeans": {"k": 5}, **changes})
-    return initialise_network(
-        planted, chosen.method, chosen.model, chosen.pca, chosen.kmeans, chosen.training, chosen.runtime
-    )
+    return round_zero(planted, settings(**{"model": MODEL, "pca": {"dim": 8}, "kmeans": {"k": 5}, **changes}))
 
 
 def test_valid_settings_give_round_zero(planted):

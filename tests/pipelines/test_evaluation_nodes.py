@@ -3,13 +3,20 @@ import pandas as pd
 import pytest
 import torch
 
-from deepcluster.pipelines.evaluation.nodes import cluster_into_classes, score_clustering, summarise_evaluation
+from deepcluster.pipelines.evaluation.nodes import (
+    cluster_subject,
+    measure_signals,
+    network_points,
+    summarise_evaluation,
+)
 from tests.conftest import settings
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
-RUNTIME = settings().runtime
-SCAN = settings().scan
+PARAMETERS = settings(clustering={"kmeans": {"restarts": 3, "iterations": 50}}, scan={"steps": 400})
+RUNTIME, SCAN, CLUSTERING = PARAMETERS.runtime, PARAMETERS.scan, PARAMETERS.clustering
+RESOLVED = {"clustering.groups": 4, "scan.k": 4, "scan.neighbours": 10}
+BEST_NETWORK = {"round": 5, "rounds": 6}
 
 
 def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple[torch.Tensor, pd.DataFrame]:
@@ -24,7 +31,7 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
     return features, index
 
 
-@pytest.mark.parametrize("algorithm", ["kmeans", "scan"])
+@pytest.mark.parametrize("headline", ["auto", "best"])
 @pytest.mark.parametrize(
     "clustering",
     [
@@ -33,51 +40,79 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
         {"pca_dim": 8, "whiten": False},
     ],
 )
-def test_planted_classes_are_recovered_under_every_clustering_setting(clustering, algorithm):
+def test_every_clusterer_recovers_planted_classes_under_every_clustering_setting(clustering, headline):
     features, index = planted_blobs()
-    evaluation = settings(
-        evaluation={"clustering": {**clustering, "algorithm": algorithm, "iterations": 50, "restarts": 3}}
-    ).evaluation
-    clusters = cluster_into_classes(features, index, evaluation, SCAN, RUNTIME)
+    points = network_points(features, settings(evaluation={"clustering": clustering}).evaluation)
+    report, clusters = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline=headline)
+    assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+    for name, scores in report["clusterers"].items():
+        assert scores["acc"] == pytest.approx(1.0), name
+        assert 0 < scores["modularity"] <= 1
     assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
-    scores = score_clustering(clusters, index)
-    assert scores == pytest.approx({"acc": 1.0, "nmi": 1.0, "ari": 1.0})
+    assert report["chosen_by"] == headline and report["partition"] in report["clusterers"]
+    assert (report["acc"], report["nmi"], report["ari"]) == pytest.approx((1.0, 1.0, 1.0))
 
 
-def test_images_without_labels_are_not_clustered_or_scored():
+def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_network_its_label_free_choice():
+    features, index = planted_blobs(classes=3)
+    # two classes close together: some clusterers will merge them, split another
+    features[index["label"].to_numpy() == 1] = features[index["label"].to_numpy() == 0][:40] + 1.5
+    points = network_points(features, PARAMETERS.evaluation)
+    best, _ = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="best")
+    auto, _ = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="auto")
+    scores = best["clusterers"]
+    assert best["acc"] == max(s["acc"] for s in scores.values())
+    assert auto["partition"] == max(scores, key=lambda name: scores[name]["modularity"])
+
+
+def test_unlabelled_images_get_label_free_figures_only():
     features, index = planted_blobs()
     index["label"] = np.nan
-    evaluation = settings(evaluation={"clustering": {"iterations": 10, "restarts": 1}}).evaluation
-    clusters = cluster_into_classes(features, index, evaluation, SCAN, RUNTIME)
-    assert clusters.size == 0
-    assert score_clustering(clusters, index) == {}
+    points = network_points(features, PARAMETERS.evaluation)
+    report, clusters = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="best")
+    assert "acc" not in report
+    assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+    assert report["partition"] == max(report["clusterers"], key=lambda n: report["clusterers"][n]["modularity"])
+    assert len(np.unique(clusters)) == RESOLVED["clustering.groups"]
+    signals = measure_signals(points, RUNTIME)
+    assert signals["communities"] == 4 and signals["knn_modularity"] > 0.7
 
 
-def test_the_summary_logs_each_subject_and_keys_mlflow_metrics_by_round(caplog):
-    clustering = {"acc": 0.9, "nmi": 0.8, "ari": 0.7}
+def _subject(acc: float | None, modularity: float) -> tuple[dict, dict, dict]:
+    clustering = {} if acc is None else {"acc": acc, "nmi": acc, "ari": acc, "clusterers": {"ward": {"acc": acc}}}
+    return clustering, {"knn_modularity": modularity, "communities": 4}, {}
+
+
+def test_the_summary_logs_each_subject_and_keys_mlflow_metrics_by_the_chosen_round(caplog):
+    trained = _subject(0.9, 0.8)
     with caplog.at_level("INFO", logger="deepcluster"):
         report, mlflow_metrics, tags = summarise_evaluation(
-            clustering, {"linear_top1": 0.95}, {"overclustering_acc": 0.97}, {}, {}, clustering, {}, round_number=5
-        )
-    assert "final evaluation, deepcluster: acc 0.900, nmi 0.800, ari 0.700, linear_top1 0.950" in caplog.text
-    assert "final evaluation, random_network: no labels to score against" in caplog.text
-    assert report["deepcluster"]["overclustering_acc"] == 0.97
-    assert mlflow_metrics["final_pixels_acc"] == {"value": 0.9, "step": 5}
-    assert tags == {"below_baselines": "none"}
+            *trained, {"overclustering_acc": 0.97}, BEST_NETWORK, *_subject(0.5, 0.6), *_subject(0.6, 0.7),
+            *_subject(0.7, 0.5),
+        )  # fmt: skip
+    assert "final evaluation, trained: acc 0.900, nmi 0.900, ari 0.900" in caplog.text
+    assert report["network_round"] == 5 and report["rounds"] == 6
+    assert report["trained"]["overclustering_acc"] == 0.97
+    assert mlflow_metrics["final_pixels_acc"] == {"value": 0.6, "step": 5}
+    assert mlflow_metrics["final_pixels_pca_ward_acc"] == {"value": 0.7, "step": 5}
+    assert tags["below_baselines"] == "none" and tags["compared_by"] == "acc"
     assert "below its baselines" not in caplog.text
 
 
 def test_training_that_ends_below_a_baseline_is_logged_and_tagged(caplog):
-    trained, untrained, pixels = {"acc": 0.45}, {"acc": 0.55}, {"acc": 0.40}
     with caplog.at_level("WARNING", logger="deepcluster"):
-        _, _, tags = summarise_evaluation(trained, {}, {}, untrained, {}, pixels, {}, round_number=3)
-    assert tags == {"below_baselines": "random_network"}
+        _, _, tags = summarise_evaluation(
+            *_subject(0.45, 0.9), {}, BEST_NETWORK, *_subject(0.55, 0.1), *_subject(0.4, 0.1), *_subject(0.5, 0.1)
+        )
+    assert tags["below_baselines"] == "random_network, pixels_pca"
     assert (
-        "training ended below its baselines: clustering ACC 0.450 for the trained network, but random_network 0.550"
+        "training ended below its baselines: acc 0.450 for the trained network (round 5), but random_network 0.550"
         in caplog.text
     )
 
 
-def test_unlabelled_data_is_tagged_unscored():
-    _, _, tags = summarise_evaluation({}, {}, {}, {}, {}, {}, {}, round_number=3)
-    assert tags == {"below_baselines": "unscored (no labels)"}
+def test_without_labels_the_baselines_are_compared_by_the_label_free_signal():
+    _, _, tags = summarise_evaluation(
+        *_subject(None, 0.6), {}, BEST_NETWORK, *_subject(None, 0.7), *_subject(None, 0.5), *_subject(None, 0.4)
+    )
+    assert tags["compared_by"] == "knn_modularity" and tags["below_baselines"] == "random_network"

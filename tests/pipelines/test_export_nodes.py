@@ -1,11 +1,15 @@
+import numpy as np
 import pandas as pd
+import pytest
 import torch
 import torchvision
 
 from deepcluster.io import CheckpointDataset
 from deepcluster.models import build_model
-from deepcluster.pipelines.export.nodes import export_backbone, tabulate_assignments
+from deepcluster.clustering.clusterers import Partition
+from deepcluster.pipelines.export.nodes import export_backbone, partition_images, tabulate_assignments
 from deepcluster.training import body_optimizer, make_checkpoint
+from tests.conftest import settings
 
 
 def test_the_readme_snippet_loads_the_backbone_into_torchvision(tmp_path):
@@ -36,14 +40,32 @@ def test_small_convnet_backbones_rebuild_with_the_library(tmp_path):
     torch.testing.assert_close(rebuilt.eval()(image), network(image))
 
 
-def test_assignment_table_lines_up_ids_and_clusters():
+@pytest.mark.parametrize("score_name", ["distance", "confidence"])
+def test_assignment_table_lines_up_ids_clusters_and_the_clusterers_score(score_name):
     index = pd.DataFrame({"image_id": ["a.png", "b.png"], "label": [1, 0], "class_name": ["dog", "cat"]})
-    assignments = pd.DataFrame({"cluster": [4, 2], "distance": [0.5, 0.25]})
-    table, same = tabulate_assignments(assignments, index)
+    partition = Partition("any", 5, np.array([4, 2]), np.array([0.5, 0.25]), score_name, {})
+    table, same = tabulate_assignments(partition, index)
     assert table.to_dict("list") == {
         "image_id": ["a.png", "b.png"],
         "cluster": [4, 2],
-        "distance": [0.5, 0.25],
+        score_name: [0.5, 0.25],
         "class_name": ["dog", "cat"],
     }
     assert same is table
+
+
+def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_clusterer():
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(3, 16, generator=generator) * 4
+    features = centres.repeat_interleave(30, dim=0) + 0.1 * torch.randn(90, 16, generator=generator)
+    parameters = settings(clustering={"kmeans": {"restarts": 2}}, scan={"steps": 200})
+    resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 10}
+    partition, metrics, tags = partition_images(
+        features, parameters.clustering, parameters.scan, resolved, parameters.runtime
+    )
+    assert partition.k == 3 and sorted(np.unique(partition.assignments)) == [0, 1, 2]
+    assert set(metrics) == {f"final_partition_modularity_{name}" for name in ("kmeans", "ward", "pic", "scan")}
+    assert tags == {"final_partition": partition.clusterer}
+    only_ward = parameters.clustering.model_copy(update={"final": "ward"})
+    partition, metrics, _ = partition_images(features, only_ward, parameters.scan, resolved, parameters.runtime)
+    assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}

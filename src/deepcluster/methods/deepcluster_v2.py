@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from deepcluster.augment import MultiCrop
-from deepcluster.kmeans import spherical_kmeans
+from deepcluster.clustering.kmeans import spherical_kmeans
 from deepcluster.losses import assignment_loss
 from deepcluster.methods.base import OnlineMethod
 from deepcluster.models import DeepClusterNet

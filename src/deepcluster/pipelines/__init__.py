@@ -4,14 +4,19 @@ from collections.abc import Callable
 from functools import wraps
 
 
-def bind_round(func: Callable, round_number: int) -> Callable:
-    """``func`` with its ``round_number`` argument fixed; signature and type hints stay inspectable."""
+def bind(func: Callable, **fixed) -> Callable:
+    """``func`` with the ``fixed`` keyword arguments set; its name, signature and type hints stay inspectable."""
 
     @wraps(func)
-    def for_round(*args, **kwargs):
-        return func(*args, round_number=round_number, **kwargs)
+    def bound(*args, **kwargs):
+        return func(*args, **fixed, **kwargs)
 
-    return for_round
+    return bound
+
+
+def bind_round(func: Callable, round_number: int, **fixed) -> Callable:
+    """``func`` with its ``round_number`` argument (and any other ``fixed`` keyword arguments) set."""
+    return bind(func, round_number=round_number, **fixed)
 
 
 def round_name(round_number: int) -> str:

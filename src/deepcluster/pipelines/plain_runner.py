@@ -81,7 +81,9 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
     whole = (
         ingest.create_pipeline()
         + deepcluster.create_pipeline(
-            rounds=rounds, method=settings.method.name, self_labelling_rounds=settings.scan.self_labelling_rounds
+            rounds=rounds,
+            method=settings.method.name,
+            self_labelling_rounds=settings.scan.self_labelling_rounds_of(rounds),
         )
         + evaluation.create_pipeline(rounds=rounds).to_outputs("evaluation.report")  # no plots
     )

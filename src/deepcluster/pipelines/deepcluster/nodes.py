@@ -13,9 +13,10 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from deepcluster import methods
 from deepcluster.augment import Augmentation
-from deepcluster.auto import architecture_for, augmentation_for
+from deepcluster.auto import architecture_for, augmentation_for, estimate_groups, scan_neighbours_for
 from deepcluster.config import (
     AUTO,
+    ClusteringSettings,
     FeatureSettings,
     KMeansSettings,
     MethodSettings,
@@ -24,11 +25,13 @@ from deepcluster.config import (
     RuntimeSettings,
     ScanSettings,
     TrainingSettings,
+    resolved,
 )
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process, world_size
-from deepcluster.features import ReducedFeatures, extract_features, extract_reduced_features, reduce_features
-from deepcluster.kmeans import check_k, kmeans
+from deepcluster.evaluation import label_free_signals, signal_sample
+from deepcluster.features import ReducedFeatures, extract_features, extract_reduced_features
+from deepcluster.clustering.kmeans import check_k, kmeans
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels
 from deepcluster.metrics import (
     cluster_size_summary,
@@ -36,7 +39,7 @@ from deepcluster.metrics import (
     labelling_agreement,
 )
 from deepcluster.models import build_model
-from deepcluster.pca import usable_pca_dim
+from deepcluster.clustering.pca import usable_pca_dim
 from deepcluster.pipelines.deepcluster.online_nodes import (
     ONLINE_METHODS,
     build_online_method,
@@ -45,8 +48,8 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
     prototype_counts,
 )
 from deepcluster.runtime import derive_seed
-from deepcluster.sampling import sample_uniformly_over_clusters
-from deepcluster.scan import scan_clustering
+from deepcluster.clustering.sampling import sample_uniformly_over_clusters
+from deepcluster.clustering.scan import scan_clustering
 from deepcluster.training import (
     body_optimizer,
     learning_rate_for_round,
@@ -62,34 +65,72 @@ def _optimizer_settings(training: TrainingSettings) -> dict[str, float]:
     return {"lr": training.lr, "momentum": training.momentum, "weight_decay": training.weight_decay}
 
 
-def initialise_network(
+def resolve_settings(
     images: ImageCollection,
     method: MethodSettings,
     model: ModelSettings,
-    pca: PcaSettings,
     kmeans: KMeansSettings,
+    scan: ScanSettings,
+    clustering: ClusteringSettings,
     training: TrainingSettings,
     runtime: RuntimeSettings,
-) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Check the settings against the data, resolve the ``auto`` ones, then build the round-0
-    network and optimiser.
+    rounds: int,
+) -> dict[str, Any]:
+    """Check the settings against the data and resolve the ``auto`` ones, once, before round 1.
 
-    Every setting that could fail later (k, pca.dim, the model name, the input
-    size) is checked here, before any round spends time. Round 0 has no
-    clustering, so its assignment table is empty. The third output holds the
-    values the run actually uses for the settings that may be ``auto``.
+    Every setting that could fail later (k, pca.dim, the input size) is checked here,
+    before any round spends time. The values the run uses for the settings that may be
+    ``auto`` are logged and kept; the nodes of every later round read them from here
+    (``deepcluster.config.resolved``). The number of groups is estimated from the
+    pixels without labels (``deepcluster.auto.estimate_groups``).
     """
-    k = kmeans.k_for(len(images))
-    check_k(k, len(images))
+    n = len(images)
     input_size = model.input_size_for(images.image_size)
     if input_size > images.image_size:
         raise ValueError(
             f"model.input_size = {input_size} is larger than the images "
             f"(data.image_size = {images.image_size}); lower model.input_size or raise data.image_size"
         )
+    settings: dict[str, Any] = {"data.image_size": images.image_size, "data.channels": images.channels}
     name, options = model.name, {}
     if name == AUTO:
         name, options = architecture_for(images.image_size, runtime.execution().device)
+    settings |= {"model.name": name, "model.input_size": input_size}
+    settings |= {f"model.options.{name}.{key}": value for key, value in options.items()}
+    groups = clustering.groups
+    if groups == AUTO:
+        estimate = estimate_groups(images, derive_seed(runtime.seed, 0, "groups"))
+        groups = min(estimate.count, n)
+        settings["clustering.groups_estimate_modularity"] = estimate.modularity
+    settings["clustering.groups"] = groups
+    settings["kmeans.k"] = kmeans.k_for(n) if kmeans.k == AUTO else kmeans.k
+    check_k(settings["kmeans.k"], n)
+    settings["scan.k"] = groups if scan.k == AUTO else scan.k
+    settings["scan.neighbours"] = scan_neighbours_for(n, groups) if scan.neighbours == AUTO else scan.neighbours
+    settings["scan.self_labelling_rounds"] = scan.self_labelling_rounds_of(rounds)
+    if method.name in ONLINE_METHODS:
+        settings["method.prototypes"] = prototype_counts(method, settings["kmeans.k"])
+    elif training.augmentation == AUTO:
+        settings["training.augmentation"] = augmentation_for(images.channels)[0]
+    settings["runtime.processes"] = world_size()
+    logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in settings.items()))
+    return settings
+
+
+def initialise_network(
+    images: ImageCollection,
+    method: MethodSettings,
+    model: ModelSettings,
+    pca: PcaSettings,
+    training: TrainingSettings,
+    runtime: RuntimeSettings,
+    resolved_settings: dict[str, Any],
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """The round-0 network and optimiser, an empty assignment table (round 0 has no clustering), and no
+    best network yet (round 0's untrained network is a baseline, never the result)."""
+    name = resolved_settings["model.name"]
+    prefix = f"model.options.{name}."
+    options = {key.removeprefix(prefix): value for key, value in resolved_settings.items() if key.startswith(prefix)}
     config = {
         "name": name,
         "in_channels": images.channels,
@@ -101,25 +142,15 @@ def initialise_network(
     network = build_model(**config)
     usable_pca_dim(pca.dim, network.feature_dim, len(images))
     if method.name in ONLINE_METHODS:
-        online = build_online_method(method, network, runtime.seed, len(images), input_size)
+        online = build_online_method(
+            method, network, runtime.seed, len(images), resolved_settings["model.input_size"],
+            resolved_settings["method.prototypes"],
+        )  # fmt: skip
         checkpoint = make_online_checkpoint(online, online_optimizer(online, method), config, 0, step=0)
     else:
         checkpoint = make_checkpoint(network, body_optimizer(network, **_optimizer_settings(training)), config, 0)
     no_assignments = pd.DataFrame({"cluster": pd.Series(dtype="int64"), "distance": pd.Series(dtype="float32")})
-    resolved = {
-        "data.image_size": images.image_size,
-        "model.name": name,
-        "model.input_size": input_size,
-        "kmeans.k": k,
-        "runtime.processes": world_size(),
-    }
-    resolved.update({f"model.options.{name}.{key}": value for key, value in options.items()})
-    if method.name in ONLINE_METHODS:
-        resolved["method.prototypes"] = str(prototype_counts(method, len(images)))
-    elif training.augmentation == AUTO:
-        resolved["training.augmentation"] = augmentation_for(images.channels)[0]
-    logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in resolved.items()))
-    return checkpoint, no_assignments, resolved
+    return checkpoint, no_assignments, {}
 
 
 def log_resolved_settings(resolved_settings: dict[str, Any]) -> dict[str, Any]:
@@ -162,33 +193,25 @@ def _feature_summary(reduced: ReducedFeatures, seconds: float) -> dict[str, floa
     }
 
 
-def reduce_round_features(
-    features: torch.Tensor, pca: PcaSettings, runtime: RuntimeSettings, round_number: int
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Features extracted elsewhere (the final network's, shared with the evaluation), reduced as a round does."""
-    started = time.perf_counter()
-    seed = derive_seed(runtime.seed, round_number, "pca_sample")
-    reduced = reduce_features(features, pca.dim, pca.fit_size, seed)
-    return reduced.features, _feature_summary(reduced, time.perf_counter() - started)
-
-
 def cluster_round_features(
     reduced_features: torch.Tensor | np.ndarray,
     kmeans_settings: KMeansSettings,
     runtime: RuntimeSettings,
+    resolved_settings: dict[str, Any],
     round_number: int,
 ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
     """k-means with this round's seed: every image's cluster and squared distance to it, the centroids."""
     started = time.perf_counter()
     points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
+    settings = resolved(kmeans_settings, resolved_settings, "kmeans")
     # faiss's threads may sum in any order: one process clusters, every process gets its answer
     result = from_main_process(
         lambda: kmeans(
             points,
-            kmeans_settings.k_for(points.shape[0]),
-            n_iter=kmeans_settings.iterations,
+            settings.k,
+            n_iter=settings.iterations,
             seed=derive_seed(runtime.seed, round_number, "kmeans"),
-            backend=kmeans_settings.backend,
+            backend=settings.backend,
         )
     )
     assignments = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
@@ -235,13 +258,18 @@ def extract_round_network_features(
 
 
 def cluster_round_features_by_neighbours(
-    features: torch.Tensor, scan: ScanSettings, runtime: RuntimeSettings, round_number: int
+    features: torch.Tensor,
+    scan: ScanSettings,
+    runtime: RuntimeSettings,
+    resolved_settings: dict[str, Any],
+    round_number: int,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """A self-labelling round's targets: SCAN's ``scan.k`` clusters and the head's confidence in each."""
     started = time.perf_counter()
     seed = derive_seed(runtime.seed, round_number, "scan")
+    settings = resolved(scan, resolved_settings, "scan")
     # like k-means: one process clusters, every process gets its answer
-    result = from_main_process(lambda: scan_clustering(features, scan.k, seed=seed, **scan.head_options()))
+    result = from_main_process(lambda: scan_clustering(features, settings.k, seed=seed, **settings.head_options()))
     assignments = pd.DataFrame({"cluster": result.assignments, "confidence": result.confidence})
     summary = {
         "scan/loss": result.loss,
@@ -279,12 +307,13 @@ def train_round(
     training: TrainingSettings,
     runtime: RuntimeSettings,
     rounds: int,
+    resolved_settings: dict[str, Any],
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log.
 
-    ``clustering`` is the block whose ``k`` made the pseudo-labels: ``kmeans``, or ``scan`` in a
-    self-labelling round, which may follow any method's rounds.
+    ``clustering`` is the block that made the pseudo-labels: ``kmeans``, or ``scan`` in a
+    self-labelling round, which may follow any method's rounds; its ``k`` as resolved.
     """
     execution = runtime.execution()
     self_labelling = isinstance(clustering, ScanSettings)
@@ -305,7 +334,8 @@ def train_round(
         lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
         plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))
-    targets = PseudoLabels(assignments["cluster"].to_numpy(), clustering.k_for(len(images)))
+    k = resolved_settings["scan.k" if self_labelling else "kmeans.k"]
+    targets = PseudoLabels(assignments["cluster"].to_numpy(), k)
     method = DeepCluster(network, views, head_weight_decay=training.weight_decay)
     log = methods.train_round(
         method, targets, optimizer, images, training_indices, plan, execution, generator, runtime.sync_batchnorm
@@ -319,14 +349,16 @@ def evaluate_round(
     previous_assignments: pd.DataFrame,
     image_index: pd.DataFrame,
     training_log: dict[str, float],
-    clustering: KMeansSettings | ScanSettings,
+    resolved_settings: dict[str, Any],
     *summaries: dict[str, Any],
     round_number: int,
+    clustering: str = "kmeans",
 ) -> dict[str, Any]:
     """Everything known about the round, as one flat record (``summaries``: the earlier nodes' own,
     already named).
 
-    Names are grouped by the prefix before "/", which MLflow's UI turns into chart
+    ``clustering`` names the block whose ``k`` the round asked for (``kmeans``, or ``scan`` in a
+    self-labelling round). Names are grouped by the prefix before "/", which MLflow's UI turns into chart
     sections. ``clusters_vs_labels`` scores the round's k clusters against the
     classes: one-to-one (Hungarian) ACC can match only as many clusters as there
     are classes, so with k = 50 and 10 classes it stays low; the final evaluation
@@ -344,7 +376,7 @@ def evaluate_round(
         agreement = labelling_agreement(labels, clusters[labelled])
         names = {"acc": "acc_one_to_one", "majority_acc": "acc_majority_vote", "nmi": "nmi", "ari": "ari"}
         metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
-    sizes = cluster_size_summary(clusters, clustering.k_for(len(clusters)))
+    sizes = cluster_size_summary(clusters, resolved_settings[f"{clustering}.k"])
     metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
     for summary in summaries:
         metrics.update(summary)
@@ -369,4 +401,51 @@ def round_metrics_for_mlflow(round_metrics: dict[str, Any]) -> dict[str, dict[st
         name: {"value": float(value), "step": step}
         for name, value in round_metrics.items()
         if name != "round" and isinstance(value, (int, float))
+    }
+
+
+def measure_network(
+    checkpoint: dict[str, Any],
+    images: ImageCollection,
+    model: ModelSettings,
+    features: FeatureSettings,
+    runtime: RuntimeSettings,
+) -> dict[str, float]:
+    """The label-free signals of the round's new network (``deepcluster.evaluation.label_free_signals``), on
+    the same sample of images every round."""
+    started = time.perf_counter()
+    execution = runtime.execution()
+    sample = signal_sample(len(images), runtime.seed)
+    extracted = extract_features(
+        network_from_checkpoint(checkpoint, execution),
+        images,
+        batch_size=features.batch_size,
+        execution=execution,
+        crop_size=model.input_size_for(images.image_size),
+        indices=sample,
+    )
+    signals = from_main_process(lambda: label_free_signals(extracted, runtime.seed))
+    summary = {f"network/{name}": value for name, value in signals.items()}
+    return summary | {"timing/measure_network_seconds": time.perf_counter() - started}
+
+
+def keep_best_network(
+    previous_best: dict[str, Any],
+    checkpoint: dict[str, Any],
+    network_summary: dict[str, float],
+    rounds: int,
+    final_network: str,
+) -> dict[str, Any]:
+    """The network the export and the evaluation will use, as of this round: with ``final_network: best``
+    the one so far with the highest label-free signal (``network/knn_modularity``), with ``last`` this
+    round's. Round 0's untrained network is never chosen."""
+    signal = network_summary["network/knn_modularity"]
+    if final_network == "best" and previous_best and previous_best["signal"] >= signal:
+        return previous_best
+    return {
+        "round": checkpoint["round"],
+        "rounds": rounds,
+        "signal": signal,
+        "model_config": checkpoint["model_config"],
+        "model_state": checkpoint["model_state"],
     }

@@ -12,7 +12,6 @@ import pandas as pd
 import torch
 
 from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
-from deepcluster.auto import cluster_count_for
 from deepcluster.config import AUTO, MethodSettings, ModelSettings, RuntimeSettings
 from deepcluster.data import ImageCollection
 from deepcluster.methods import (
@@ -45,18 +44,18 @@ def _views(method: MethodSettings, input_size: int) -> MultiCrop:
     return MultiCrop(groups, method.views.flip_probability, colour)
 
 
-def prototype_counts(method: MethodSettings, n_images: int) -> list[int]:
-    """Prototypes per head; ``auto`` as ``kmeans.k: auto`` for this many images."""
+def prototype_counts(method: MethodSettings, auto_k: int) -> list[int]:
+    """Prototypes per head; ``auto`` is ``auto_k``, the run's resolved ``kmeans.k``."""
     wanted = method.deepcluster_v2.prototypes if method.name == "deepcluster_v2" else [method.swav.prototypes]
-    return [cluster_count_for(n_images) if k == AUTO else k for k in wanted]
+    return [auto_k if k == AUTO else k for k in wanted]
 
 
 def build_online_method(
-    method: MethodSettings, backbone: DeepClusterNet, seed: int, n_images: int, input_size: int
+    method: MethodSettings, backbone: DeepClusterNet, seed: int, n_images: int, input_size: int, counts: list[int]
 ) -> OnlineMethod:
-    """The method around ``backbone``; the same settings and seed always give the same heads."""
+    """The method around ``backbone`` with ``counts`` prototypes per head; the same settings and seed always
+    give the same heads."""
     projection = (method.projection.hidden_dim, method.projection.output_dim)
-    counts = prototype_counts(method, n_images)
     views = _views(method, input_size)
     if method.name == "deepcluster_v2":
         return DeepClusterV2(backbone, projection, counts, views, n_images, method.temperature, seed)
@@ -89,6 +88,7 @@ def make_online_checkpoint(
         "round": round_number,
         "step": step,
         "model_config": dict(model_config),
+        "prototypes": [head.out_features for head in module.prototypes.heads],
         "model_state": {k.removeprefix(BACKBONE): v for k, v in state.items() if k.startswith(BACKBONE)},
         "method_state": {k: v for k, v in state.items() if not k.startswith(BACKBONE)},
         "optimizer_state": optimizer.state_dict(),
@@ -112,7 +112,9 @@ def restore_online(
     is refused with the way out."""
     _check_made_by(checkpoint, method)
     config = checkpoint["model_config"]
-    module = build_online_method(method, build_model(**config), config["seed"], n_images, input_size)
+    module = build_online_method(
+        method, build_model(**config), config["seed"], n_images, input_size, checkpoint["prototypes"]
+    )
     backbone = {BACKBONE + k: v for k, v in checkpoint["model_state"].items()}
     module.load_state_dict({**backbone, **checkpoint["method_state"]})
     module = execution.place_model(module)
@@ -145,11 +147,16 @@ def gather_memory_bank(
 
 
 def cluster_bank(
-    memory_bank: torch.Tensor, method: MethodSettings, runtime: RuntimeSettings, round_number: int
+    memory_bank: torch.Tensor,
+    previous_checkpoint: dict[str, Any],
+    method: MethodSettings,
+    runtime: RuntimeSettings,
+    round_number: int,
 ) -> tuple[BankClustering, dict[str, float]]:
-    """Spherical k-means of the bank for every head, with this round's seeds."""
+    """Spherical k-means of the bank for every head (as many clusters as it has prototypes), with this
+    round's seeds."""
     started = time.perf_counter()
-    counts = prototype_counts(method, memory_bank.shape[1])
+    counts = previous_checkpoint["prototypes"]
     seeds = [derive_seed(runtime.seed, round_number, f"kmeans_head_{head}") for head in range(len(counts))]
     clustering = cluster_memory_bank(memory_bank, counts, method.deepcluster_v2.kmeans_iterations, seeds)
     summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}

@@ -18,7 +18,10 @@ from deepcluster.pipelines.deepcluster.nodes import (
     extract_round_features,
     extract_round_network_features,
     initialise_network,
+    keep_best_network,
     log_resolved_settings,
+    measure_network,
+    resolve_settings,
     round_metrics_for_mlflow,
     sample_confident_training_set,
     sample_training_set,
@@ -30,7 +33,7 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
     train_online_round,
 )
 
-SHARED_INPUTS = {"images", "image_index"}
+SHARED_INPUTS = {"images", "image_index", "resolved_settings"}
 
 
 def _parameters_of(template: Pipeline) -> set[str]:
@@ -43,17 +46,33 @@ def initial_pipeline() -> Pipeline:
     template = Pipeline(
         [
             node(
+                resolve_settings,
+                [
+                    "images",
+                    "params:method",
+                    "params:model",
+                    "params:kmeans",
+                    "params:scan",
+                    "params:clustering",
+                    "params:training",
+                    "params:runtime",
+                    "params:rounds",
+                ],
+                "resolved_settings",
+                name="resolve_settings",
+            ),
+            node(
                 initialise_network,
                 [
                     "images",
                     "params:method",
                     "params:model",
                     "params:pca",
-                    "params:kmeans",
                     "params:training",
                     "params:runtime",
+                    "resolved_settings",
                 ],
-                ["checkpoint", "assignments", "resolved_settings"],
+                ["checkpoint", "assignments", "best_network"],
                 name="initialise_network",
             ),
             node(log_resolved_settings, "resolved_settings", "mlflow_resolved_settings", name="log_resolved_settings"),
@@ -80,7 +99,7 @@ def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pi
             ),
             node(
                 bind_round(cluster_round_features, round_number),
-                [features, "params:kmeans", "params:runtime"],
+                [features, "params:kmeans", "params:runtime", "resolved_settings"],
                 ["assignments", "centroids", "clustering_summary"],
                 name="cluster_features",
             ),
@@ -104,6 +123,7 @@ def _training_node(round_number: int, clustering: str) -> Pipeline:
                     "params:training",
                     "params:runtime",
                     "params:rounds",
+                    "resolved_settings",
                 ],
                 ["checkpoint", "training_log"],
                 name="train_network",
@@ -137,7 +157,7 @@ def self_labelling_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(cluster_round_features_by_neighbours, round_number),
-                ["features", "params:scan", "params:runtime"],
+                ["features", "params:scan", "params:runtime", "resolved_settings"],
                 ["assignments", "clustering_summary"],
                 name="cluster_features",
             ),
@@ -166,7 +186,7 @@ def deepcluster_v2_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(cluster_bank, round_number),
-                ["memory_bank", "params:method", "params:runtime"],
+                ["memory_bank", "previous_checkpoint", "params:method", "params:runtime"],
                 ["targets", "clustering_summary"],
                 name="cluster_memory_bank",
             ),
@@ -203,18 +223,32 @@ SUMMARIES = {
 
 
 def round_pipeline(round_number: int, method: str = "deepcluster", self_labelling: bool = False) -> Pipeline:
-    """Round ``round_number`` of ``method`` (or a self-labelling round): its own steps, then evaluate and log."""
+    """Round ``round_number`` of ``method`` (or a self-labelling round): its own steps, then measure the new
+    network without labels, keep the best network so far, evaluate and log."""
     steps = self_labelling_round if self_labelling else ROUNDS[method]
     template = steps(round_number) + Pipeline(
         [
             node(
-                bind_round(evaluate_round, round_number),
+                measure_network,
+                ["checkpoint", "images", "params:model", "params:features", "params:runtime"],
+                "network_summary",
+                name="measure_network",
+            ),
+            node(
+                keep_best_network,
+                ["previous_best_network", "checkpoint", "network_summary", "params:rounds", "params:final_network"],
+                "best_network",
+                name="keep_best_network",
+            ),
+            node(
+                bind_round(evaluate_round, round_number, clustering="scan" if self_labelling else "kmeans"),
                 [
                     "assignments",
                     "previous_assignments",
                     "image_index",
                     "training_log",
-                    "params:scan" if self_labelling else "params:kmeans",
+                    "resolved_settings",
+                    "network_summary",
                     *SUMMARIES["deepcluster" if self_labelling else method],
                 ],
                 "round_metrics",
@@ -234,6 +268,7 @@ def round_pipeline(round_number: int, method: str = "deepcluster", self_labellin
             inputs={
                 "previous_checkpoint": f"{previous}.checkpoint",
                 "previous_assignments": f"{previous}.assignments",
+                "previous_best_network": f"{previous}.best_network",
                 **{name: name for name in SHARED_INPUTS},
             },
             parameters=_parameters_of(template),

@@ -1,4 +1,4 @@
-"""Nodes of the evaluation pipeline: the same protocol for the trained network and the baselines."""
+"""Nodes of the evaluation pipeline: one protocol for the trained network and every baseline."""
 
 from __future__ import annotations
 
@@ -9,21 +9,40 @@ import numpy as np
 import pandas as pd
 import torch
 
-from deepcluster.config import EvaluationSettings, KMeansSettings, ModelSettings, RuntimeSettings, ScanSettings
-from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.evaluation import baselines_above, held_out_split, knn_accuracy, linear_probe_accuracy
+from deepcluster.auto import pixel_pca, pixel_rows
+from deepcluster.config import (
+    AUTO,
+    ClusteringSettings,
+    EvaluationSettings,
+    ModelSettings,
+    RuntimeSettings,
+    ScanSettings,
+    resolved,
+)
+from deepcluster.data import ImageCollection
+from deepcluster.evaluation import (
+    clustering_points,
+    held_out_split,
+    knn_accuracy,
+    label_free_signals,
+    linear_probe_accuracy,
+    score_every_clusterer,
+    signal_sample,
+)
+from deepcluster.clustering.clusterers import choose_partition
 from deepcluster.features import extract_features
-from deepcluster.kmeans import kmeans_best_of
-from deepcluster.metrics import labelling_agreement, majority_accuracy
-from deepcluster.pca import fit_pca_whitening, usable_pca_dim
-from deepcluster.plots import cluster_size_histogram, confusion_figure, embedding_scatter, metric_curves
+from deepcluster.metrics import majority_accuracy
+from deepcluster.plots import confusion_figure, embedding_scatter, metric_curves
 from deepcluster.runtime import derive_seed
-from deepcluster.scan import scan_clustering
 from deepcluster.training import network_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
-SUBJECTS = ("deepcluster", "random_network", "pixels")
+TRAINED = "trained"
+# the baselines the trained network must beat: the same network untrained, the pixels, and the peer's
+# method (PCA of the pixels, then Ward or any other clusterer)
+BASELINES = ("random_network", "pixels", "pixels_pca")
+SUBJECTS = (TRAINED, *BASELINES)
 
 
 def _labels(image_index: pd.DataFrame) -> np.ndarray | None:
@@ -57,51 +76,63 @@ def extract_network_features(
     )
 
 
+def network_points(features: torch.Tensor, evaluation: EvaluationSettings) -> torch.Tensor:
+    """A network's features as the clusterers see them (``evaluation.clustering``: L2-normalised, or PCA)."""
+    return clustering_points(features, evaluation.clustering.pca_dim, evaluation.clustering.whiten)
+
+
 def pixel_features(images: ImageCollection, evaluation: EvaluationSettings) -> torch.Tensor:
-    """Raw pixels in [0, 1], one flat row per image: the baseline 'features'."""
-    everything = np.arange(len(images))
-    batches = iterate_pixel_batches(images, everything, evaluation.batch_size, torch.device("cpu"))
-    return torch.cat([batch.flatten(1).float() / 255.0 for batch in batches])
+    """Raw pixels in [0, 1], one L2-normalised row per image: the simplest baseline."""
+    return clustering_points(pixel_rows(images, np.arange(len(images)), evaluation.batch_size))
 
 
-def cluster_into_classes(
-    features: torch.Tensor,
+def pixel_pca_features(images: ImageCollection, evaluation: EvaluationSettings, runtime: RuntimeSettings):
+    """The pixels on the principal components that keep 95 % of their variance, not normalised: what a user
+    gets in seconds from the ``clustimage`` package (with Ward's clustering, one of the clusterers here)."""
+    pixels = pixel_rows(images, np.arange(len(images)), evaluation.batch_size)
+    return pixel_pca(pixels, derive_seed(runtime.seed, 0, "pixel_pca"))
+
+
+def cluster_subject(
+    points: torch.Tensor,
     image_index: pd.DataFrame,
-    evaluation: EvaluationSettings,
+    clustering: ClusteringSettings,
     scan: ScanSettings,
+    resolved_settings: dict[str, Any],
     runtime: RuntimeSettings,
-) -> np.ndarray:
-    """k = number of classes clusters, by ``evaluation.clustering.algorithm`` (no labels used but their count).
+    headline: str,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The subject partitioned by every clusterer, and its headline partition's assignments.
 
-    Features are reduced as ``evaluation.clustering`` says: PCA (whitened or not) or
-    none, then L2-normalised. k-means keeps the best of several restarts by objective;
-    SCAN (the ``scan`` block's head) the best of its heads by loss. Empty when the data
-    has no labels.
+    With labels: k = number of classes, each clusterer scored by ACC, NMI and ARI; the
+    headline is the clusterer of the final partition (``headline = "auto"``: ``clustering.final``,
+    or with ``auto`` the highest modularity on the points' nearest-neighbour graph, chosen
+    without labels) or the one that scores best (``"best"``: a baseline, never handicapped by
+    a clusterer that suits it badly). Without labels: k = ``clustering.groups`` and the
+    modularity alone.
     """
-    labels = _labels(image_index)
-    if labels is None:
-        return np.empty(0, dtype=np.int64)
-    settings = evaluation.clustering
-    points = features.float()
-    if settings.pca_dim:
-        dim = usable_pca_dim(min(settings.pca_dim, points.shape[1]), points.shape[1], points.shape[0])
-        points = fit_pca_whitening(points, dim).transform(points, whiten=settings.whiten)
-    else:
-        points = torch.nn.functional.normalize(points, dim=1)
-    k = int(np.unique(labels).size)
     seed = derive_seed(runtime.seed, 0, "evaluation_kmeans")
-    if settings.algorithm == "scan":
-        return scan_clustering(points, k, seed=seed, **scan.head_options()).assignments
-    return kmeans_best_of(points, k, restarts=settings.restarts, n_iter=settings.iterations, seed=seed).assignments
-
-
-def score_clustering(clusters: np.ndarray, image_index: pd.DataFrame) -> dict[str, float]:
-    """ACC (Hungarian), NMI and ARI of the k = classes clustering."""
+    clusterers = clustering.clusterers(resolved(scan, resolved_settings, "scan"), clustering.candidates)
     labels = _labels(image_index)
     if labels is None:
-        return {}
-    scores = labelling_agreement(labels, clusters)
-    return {name: scores[name] for name in ("acc", "nmi", "ari")}
+        groups = resolved(clustering, resolved_settings, "clustering").groups
+        choice = choose_partition(points, min(groups, points.shape[0]), clusterers, seed)
+        report = {"clusterers": {name: {"modularity": value} for name, value in choice.modularity.items()}}
+        return report | {"partition": choice.chosen}, choice.partition.assignments
+    choice, scores = score_every_clusterer(points, labels, clusterers, seed)
+    if headline == "best":
+        chosen = max(scores, key=lambda name: scores[name]["acc"])
+    else:
+        chosen = choice.chosen if clustering.final == AUTO else clustering.final
+    headline_scores = {key: scores[chosen][key] for key in ("acc", "nmi", "ari")}
+    report = {**headline_scores, "partition": chosen, "chosen_by": headline, "clusterers": scores}
+    return report, choice.partitions[chosen].assignments
+
+
+def measure_signals(points: torch.Tensor, runtime: RuntimeSettings) -> dict[str, float]:
+    """The label-free signals of the subject (``deepcluster.evaluation.label_free_signals``)."""
+    sample = signal_sample(points.shape[0], runtime.seed)
+    return label_free_signals(points[torch.as_tensor(sample, device=points.device)], runtime.seed)
 
 
 def probe_features(
@@ -132,60 +163,82 @@ def overclustering_accuracy(final_assignments: pd.DataFrame, image_index: pd.Dat
 
 
 def summarise_evaluation(
-    deepcluster_clustering: dict[str, float],
-    deepcluster_probes: dict[str, float],
+    trained_clustering: dict[str, Any],
+    trained_signals: dict[str, float],
+    trained_probes: dict[str, float],
     overclustering: dict[str, float],
-    random_clustering: dict[str, float],
-    random_probes: dict[str, float],
-    pixel_clustering: dict[str, float],
-    pixel_probes: dict[str, float],
-    round_number: int,
+    best_network: dict[str, Any],
+    *baselines: dict[str, Any],
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]], dict[str, str]]:
-    """One report: the trained network against the random network and raw pixels, its MLflow
-    form, and MLflow tags that say whether training ended below either baseline."""
-    report = {
-        "rounds": round_number,
-        "deepcluster": {**deepcluster_clustering, **deepcluster_probes, **overclustering},
-        "random_network": {**random_clustering, **random_probes},
-        "pixels": {**pixel_clustering, **pixel_probes},
+    """One report: the trained network against every baseline, its MLflow form, and MLflow tags that say
+    whether training ended below a baseline.
+
+    ``baselines``: clustering, signals and probes of each of ``BASELINES`` in turn. With labels the
+    comparison is the clustering ACC (the trained network's label-free choice against each baseline's
+    best clusterer); without, the label-free ``knn_modularity``.
+    """
+    round_number = best_network["round"]
+    report: dict[str, Any] = {
+        "rounds": best_network["rounds"],
+        "network_round": round_number,
+        TRAINED: {**trained_clustering, **trained_signals, **trained_probes, **overclustering},
     }
+    for subject, start in zip(BASELINES, range(0, len(baselines), 3)):
+        clustering, signals, probes = baselines[start : start + 3]
+        report[subject] = {**clustering, **signals, **probes}
+    scored = "acc" in report[TRAINED]
+    metric = "acc" if scored else "knn_modularity"
+    above = [s for s in BASELINES if report[s].get(metric, float("-inf")) > report[TRAINED][metric]]
     for subject in SUBJECTS:
-        shown = ", ".join(f"{name} {value:.3f}" for name, value in report[subject].items())
-        logger.info("final evaluation, %s: %s", subject, shown or "no labels to score against")
-    mlflow_metrics = {
-        f"final_{group}_{name}": {"value": float(value), "step": round_number}
-        for group, metrics in report.items()
-        if isinstance(metrics, dict)
-        for name, value in metrics.items()
-    }
-    above = baselines_above({subject: report[subject] for subject in SUBJECTS}, "deepcluster", "acc")
+        shown = ", ".join(f"{name} {value:.3f}" for name, value in report[subject].items() if _is_number(value))
+        partition = report[subject].get("partition")
+        logger.info("final evaluation, %s%s: %s", subject, f" ({partition})" if partition else "", shown)
     if above:
         logger.warning(
-            "training ended below its baselines: clustering ACC %.3f for the trained network, but %s; "
-            "see the README's advice for small collections (kmeans.k, training.augmentation, rounds)",
-            report["deepcluster"]["acc"],
-            ", ".join(f"{subject} {report[subject]['acc']:.3f}" for subject in above),
+            "training ended below its baselines: %s %.3f for the trained network (round %d), but %s; "
+            "see the README on your own images",
+            metric,
+            report[TRAINED][metric],
+            round_number,
+            ", ".join(f"{subject} {report[subject][metric]:.3f}" for subject in above),
         )
-    scored = "acc" in report["deepcluster"]
-    tags = {"below_baselines": ", ".join(above) if above else ("none" if scored else "unscored (no labels)")}
+    mlflow_metrics = {
+        f"final_{subject}_{name}": {"value": float(value), "step": round_number}
+        for subject in SUBJECTS
+        for name, value in _flat(report[subject])
+    }
+    tags = {
+        "below_baselines": ", ".join(above) if above else "none",
+        "compared_by": metric,
+        "final_partition": str(report[TRAINED].get("partition", "")),
+    }
     return report, mlflow_metrics, tags
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _flat(metrics: dict[str, Any], prefix: str = ""):
+    """(name, value) of every number in a subject's report, nested clusterers as ``<clusterer>_<metric>``."""
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            yield from _flat(value, f"{prefix}{name}_" if name != "clusterers" else prefix)
+        elif _is_number(value):
+            yield f"{prefix}{name}", value
+
+
 def plot_metric_curves(*round_metrics: dict[str, Any]):
-    """Label agreement, stability and cluster balance over the rounds."""
+    """Label agreement, stability, cluster balance and the label-free signal over the rounds."""
     names = [
         "clusters_vs_labels/nmi",
         "clusters_vs_labels/acc_one_to_one",
         "clusters_vs_labels/acc_majority_vote",
         "clusters_vs_previous_round/nmi",
         "clusters/size_entropy_normalised",
+        "network/knn_modularity",
     ]
     return metric_curves(list(round_metrics), names)
-
-
-def plot_cluster_sizes(final_assignments: pd.DataFrame, kmeans_settings: KMeansSettings):
-    clusters = final_assignments["cluster"].to_numpy()
-    return cluster_size_histogram(clusters, kmeans_settings.k_for(len(clusters)))
 
 
 def plot_embedding(

@@ -1,33 +1,37 @@
-"""Evaluation: one protocol for the trained network, the same network untrained, and raw pixels.
+"""Evaluation: one protocol for the trained network and every baseline.
 
-``evaluation.<subject>`` (deepcluster, random_network, pixels) each get the same
-template: k = number of classes clusters (k-means or SCAN's head, by
-``evaluation.clustering.algorithm``) scored by ACC / NMI / ARI, and a
-linear probe and weighted kNN on a held-out part. Plots and a report follow.
+The subjects: the network the run chose (``trained``: the best round's by the label-free
+signal), the same network untrained (``random_network``), the raw pixels (``pixels``) and
+the pixels' PCA (``pixels_pca``, the peer's method with Ward's clustering). Each gets the
+same template under ``evaluation.<subject>``: k = number of classes partitions by every
+clusterer, scored by ACC / NMI / ARI; the label-free signals; a linear probe and weighted
+kNN on a held-out part. Plots and a report follow.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from deepcluster.pipelines import bind_round, round_name
+from deepcluster.pipelines import bind, round_name
 from deepcluster.pipelines.evaluation.nodes import (
-    cluster_into_classes,
+    BASELINES,
+    SUBJECTS,
+    TRAINED,
+    cluster_subject,
     extract_network_features,
+    measure_signals,
+    network_points,
     overclustering_accuracy,
     pixel_features,
-    plot_cluster_sizes,
+    pixel_pca_features,
     plot_confusion,
     plot_embedding,
     plot_metric_curves,
     probe_features,
-    score_clustering,
     summarise_evaluation,
 )
 
-SUBJECTS = ("deepcluster", "random_network", "pixels")
-
 
 def final_features(rounds: int) -> Pipeline:
-    """The last round's network's features of every image, extracted once for the export and the evaluation.
+    """The chosen network's features of every image, extracted once for the export and the evaluation.
 
     Both pipelines include this node; joined, Kedro keeps one copy of it.
     """
@@ -35,7 +39,7 @@ def final_features(rounds: int) -> Pipeline:
         [
             node(
                 extract_network_features,
-                [f"{round_name(rounds)}.checkpoint", "images", "params:model", "params:evaluation", "params:runtime"],
+                [f"{round_name(rounds)}.best_network", "images", "params:model", "params:evaluation", "params:runtime"],
                 "final_features",
                 name="extract_final_features",
             )
@@ -43,20 +47,28 @@ def final_features(rounds: int) -> Pipeline:
     )
 
 
-def protocol_pipeline(subject: str, features: str) -> Pipeline:
-    """The protocol for one set of features, under ``evaluation.<subject>``."""
+def protocol_pipeline(subject: str, points: str) -> Pipeline:
+    """The protocol for one subject's points, under ``evaluation.<subject>``."""
+    headline = "auto" if subject == TRAINED else "best"
     template = Pipeline(
         [
             node(
-                cluster_into_classes,
-                ["features", "image_index", "params:evaluation", "params:scan", "params:runtime"],
-                "clusters",
+                bind(cluster_subject, headline=headline),
+                [
+                    "points",
+                    "image_index",
+                    "params:clustering",
+                    "params:scan",
+                    "resolved_settings",
+                    "params:runtime",
+                ],
+                ["clustering_scores", "clusters"],
                 name="cluster_into_classes",
             ),
-            node(score_clustering, ["clusters", "image_index"], "clustering_scores", name="score_clustering"),
+            node(measure_signals, ["points", "params:runtime"], "signals", name="measure_signals"),
             node(
                 probe_features,
-                ["features", "image_index", "params:evaluation", "params:runtime"],
+                ["points", "image_index", "params:evaluation", "params:runtime"],
                 "probe_scores",
                 name="probe_features",
             ),
@@ -65,34 +77,44 @@ def protocol_pipeline(subject: str, features: str) -> Pipeline:
     return pipeline(
         template,
         namespace=f"evaluation.{subject}",
-        inputs={"image_index": "image_index", "features": features},
-        parameters={"params:evaluation", "params:scan", "params:runtime"},
+        inputs={"image_index": "image_index", "points": points, "resolved_settings": "resolved_settings"},
+        parameters={"params:evaluation", "params:clustering", "params:scan", "params:runtime"},
     )
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    """Evaluate the last round's checkpoint against round 0's and the pixels."""
-    feature_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
+    """Evaluate the chosen network against round 0's, the pixels and the pixels' PCA."""
+    network_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
     features = final_features(rounds) + Pipeline(
         [
+            node(network_points, ["final_features", "params:evaluation"], "evaluation.trained.points",
+                 name="evaluation.trained_points"),
             node(
                 extract_network_features,
-                [f"{round_name(0)}.checkpoint", *feature_inputs],
+                [f"{round_name(0)}.checkpoint", *network_inputs],
                 "evaluation.random_network.features",
                 name="evaluation.extract_random_network_features",
             ),
             node(
-                pixel_features,
-                ["images", "params:evaluation"],
-                "evaluation.pixels.features",
-                name="evaluation.flatten_pixels",
+                network_points,
+                ["evaluation.random_network.features", "params:evaluation"],
+                "evaluation.random_network.points",
+                name="evaluation.random_network_points",
+            ),
+            node(pixel_features, ["images", "params:evaluation"], "evaluation.pixels.points",
+                 name="evaluation.flatten_pixels"),
+            node(
+                pixel_pca_features,
+                ["images", "params:evaluation", "params:runtime"],
+                "evaluation.pixels_pca.points",
+                name="evaluation.pixel_pca",
             ),
         ]
+    )  # fmt: skip
+    protocols = sum(
+        (protocol_pipeline(subject, f"evaluation.{subject}.points") for subject in SUBJECTS), Pipeline([])
     )
-    feature_sets = {subject: f"evaluation.{subject}.features" for subject in SUBJECTS} | {
-        "deepcluster": "final_features"
-    }
-    protocols = sum((protocol_pipeline(subject, feature_sets[subject]) for subject in SUBJECTS), Pipeline([]))
+    final_network = f"{round_name(rounds)}.best_network"
     report = Pipeline(
         [
             node(
@@ -102,15 +124,18 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 name="evaluation.overclustering_accuracy",
             ),
             node(
-                bind_round(summarise_evaluation, rounds),
+                summarise_evaluation,
                 [
-                    "evaluation.deepcluster.clustering_scores",
-                    "evaluation.deepcluster.probe_scores",
+                    f"evaluation.{TRAINED}.clustering_scores",
+                    f"evaluation.{TRAINED}.signals",
+                    f"evaluation.{TRAINED}.probe_scores",
                     "evaluation.overclustering",
-                    "evaluation.random_network.clustering_scores",
-                    "evaluation.random_network.probe_scores",
-                    "evaluation.pixels.clustering_scores",
-                    "evaluation.pixels.probe_scores",
+                    final_network,
+                    *(
+                        f"evaluation.{subject}.{part}"
+                        for subject in BASELINES
+                        for part in ("clustering_scores", "signals", "probe_scores")
+                    ),
                 ],
                 ["evaluation.report", "evaluation.mlflow_metrics", "evaluation.mlflow_tags"],
                 name="evaluation.summarise",
@@ -122,25 +147,14 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 name="evaluation.plot_metric_curves",
             ),
             node(
-                plot_cluster_sizes,
-                [f"{round_name(rounds)}.assignments", "params:kmeans"],
-                "evaluation.cluster_sizes_plot",
-                name="evaluation.plot_cluster_sizes",
-            ),
-            node(
                 plot_embedding,
-                [
-                    "final_features",
-                    "evaluation.deepcluster.clusters",
-                    "image_index",
-                    "params:evaluation",
-                ],
+                ["final_features", f"evaluation.{TRAINED}.clusters", "image_index", "params:evaluation"],
                 "evaluation.embedding_plot",
                 name="evaluation.plot_embedding",
             ),
             node(
                 plot_confusion,
-                ["evaluation.deepcluster.clusters", "image_index"],
+                [f"evaluation.{TRAINED}.clusters", "image_index"],
                 "evaluation.confusion_plot",
                 name="evaluation.plot_confusion",
             ),

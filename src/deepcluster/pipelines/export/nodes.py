@@ -2,37 +2,70 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 from PIL import Image
 
-from deepcluster.config import ExportSettings
+from deepcluster.clustering.clusterers import Partition, choose_partition
+from deepcluster.config import ClusteringSettings, ExportSettings, RuntimeSettings, ScanSettings, resolved
 from deepcluster.data import ImageCollection
+from deepcluster.distributed import from_main_process
+from deepcluster.evaluation import clustering_points
 from deepcluster.models import torchvision_state_dict
-from deepcluster.plots import cluster_montage
-from deepcluster.runtime import Execution
+from deepcluster.plots import cluster_montage, cluster_size_histogram
+from deepcluster.runtime import Execution, derive_seed
 from deepcluster.training import network_from_checkpoint
 
+logger = logging.getLogger(__name__)
 
-def tabulate_assignments(assignments: pd.DataFrame, image_index: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Image id (path or position), cluster and squared distance to its centroid, with the class where known.
 
-    Returned twice: for parquet and for CSV.
-    """
-    table = pd.concat([image_index[["image_id", "class_name"]], assignments[["cluster", "distance"]]], axis=1)
-    table = table[["image_id", "cluster", "distance", "class_name"]]
+def partition_images(
+    final_features: torch.Tensor,
+    clustering: ClusteringSettings,
+    scan: ScanSettings,
+    resolved_settings: dict[str, Any],
+    runtime: RuntimeSettings,
+) -> tuple[Partition, dict[str, dict[str, float]], dict[str, str]]:
+    """The final partition: ``clustering.groups`` clusters of the final network's L2-normalised features by
+    ``clustering.final`` (``auto``: every candidate, the highest modularity wins, no labels used); its MLflow
+    metrics (each candidate's modularity) and tag (which clusterer)."""
+    points = clustering_points(final_features)
+    groups = min(resolved(clustering, resolved_settings, "clustering").groups, points.shape[0])
+    clusterers = clustering.clusterers(resolved(scan, resolved_settings, "scan"))
+    seed = derive_seed(runtime.seed, 0, "final_partition")
+    # one process clusters (faiss and SCAN's head may sum in any order), every process gets its answer
+    choice = from_main_process(lambda: choose_partition(points, groups, clusterers, seed))
+    logger.info(
+        "final partition: %d groups by %s (modularity %s)%s",
+        groups,
+        choice.chosen,
+        ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
+        f"; {', '.join(choice.skipped)} left out (too many images)" if choice.skipped else "",
+    )
+    metrics = {f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()}
+    return choice.partition, metrics, {"final_partition": choice.chosen}
+
+
+def tabulate_assignments(partition: Partition, image_index: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Image id (path or position), cluster and its ``distance`` (squared, to the centroid) or ``confidence``,
+    with the class where known. Returned twice: for parquet and for CSV."""
+    table = image_index[["image_id"]].assign(cluster=partition.assignments, **{partition.score_name: partition.scores})
+    table["class_name"] = image_index["class_name"]
     return table, table
 
 
-def export_backbone(final_checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The trained network: for ``deepcluster.models.build_model``, and under torchvision's names where possible."""
-    config = final_checkpoint["model_config"]
-    network = network_from_checkpoint(final_checkpoint, Execution())
+def export_backbone(best_network: dict[str, Any]) -> dict[str, Any]:
+    """The chosen network: for ``deepcluster.models.build_model``, and under torchvision's names where possible."""
+    config = best_network["model_config"]
+    network = network_from_checkpoint(best_network, Execution())
     exported = {
         "model_config": config,
-        "model_state": final_checkpoint["model_state"],
-        "round": final_checkpoint["round"],
+        "model_state": best_network["model_state"],
+        "round": best_network["round"],
     }
     torchvision_weights = torchvision_state_dict(network, config["name"])
     if torchvision_weights is not None:
@@ -41,14 +74,25 @@ def export_backbone(final_checkpoint: dict[str, Any]) -> dict[str, Any]:
     return exported
 
 
-def draw_cluster_montage(images: ImageCollection, assignments: pd.DataFrame, export: ExportSettings) -> Image.Image:
-    """Members nearest the centroid of each of the largest clusters."""
+def normalised_features(final_features: torch.Tensor) -> np.ndarray:
+    """The final network's L2-normalised features, one row per image (for similarity search)."""
+    return clustering_points(final_features).cpu().numpy()
+
+
+def draw_cluster_montage(images: ImageCollection, partition: Partition, export: ExportSettings) -> Image.Image:
+    """Members of each of the largest clusters, nearest the centroid (or most confidently placed) first."""
     montage = export.montage
+    closeness = partition.scores if partition.score_name == "distance" else -partition.scores
     return cluster_montage(
         images,
-        assignments["cluster"].to_numpy(),
-        assignments["distance"].to_numpy(),
+        partition.assignments,
+        closeness,
         n_clusters=montage.clusters,
         per_cluster=montage.per_cluster,
         tile=montage.tile,
     )
+
+
+def plot_cluster_sizes(partition: Partition):
+    """How many images each cluster of the final partition holds."""
+    return cluster_size_histogram(partition.assignments, partition.k)

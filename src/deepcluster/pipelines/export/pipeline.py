@@ -1,44 +1,45 @@
-"""Export: cluster every image with the final network and save what a user takes away.
+"""Export: partition every image with the chosen network and save what a user takes away.
 
-The final network is the last round's; its features (extracted once, shared with
-the evaluation) are reduced and clustered as a round would (same PCA and k-means
-settings), under the seeds of round N + 1.
+The network is the best round's by the label-free signal (``round_NNN.best_network``); its
+features (extracted once, shared with the evaluation) are partitioned into
+``clustering.groups`` clusters by ``clustering.final``.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from deepcluster.pipelines import bind_round, round_name
-from deepcluster.pipelines.deepcluster.nodes import cluster_round_features, reduce_round_features
+from deepcluster.pipelines import round_name
 from deepcluster.pipelines.evaluation.pipeline import final_features
-from deepcluster.pipelines.export.nodes import draw_cluster_montage, export_backbone, tabulate_assignments
+from deepcluster.pipelines.export.nodes import (
+    draw_cluster_montage,
+    export_backbone,
+    normalised_features,
+    partition_images,
+    plot_cluster_sizes,
+    tabulate_assignments,
+)
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
-    after_last = rounds + 1
     template = Pipeline(
         [
             node(
-                bind_round(reduce_round_features, after_last),
-                ["final_features", "params:pca", "params:runtime"],
-                ["features", "feature_summary"],
-                name="reduce_features",
-            ),
-            node(
-                bind_round(cluster_round_features, after_last),
-                ["features", "params:kmeans", "params:runtime"],
-                ["assignments", "centroids", "clustering_summary"],
-                name="cluster_features",
+                partition_images,
+                ["final_features", "params:clustering", "params:scan", "resolved_settings", "params:runtime"],
+                ["partition", "mlflow_metrics", "mlflow_tags"],
+                name="partition_images",
             ),
             node(
                 tabulate_assignments,
-                ["assignments", "image_index"],
+                ["partition", "image_index"],
                 ["assignment_table", "assignment_table_csv"],
                 name="tabulate_assignments",
             ),
-            node(export_backbone, "final_checkpoint", "backbone", name="export_backbone"),
+            node(normalised_features, "final_features", "features", name="normalise_features"),
+            node(export_backbone, "best_network", "backbone", name="export_backbone"),
+            node(plot_cluster_sizes, "partition", "cluster_sizes_plot", name="plot_cluster_sizes"),
             node(
                 draw_cluster_montage,
-                ["images", "assignments", "params:export"],
+                ["images", "partition", "params:export"],
                 "cluster_montage",
                 name="draw_cluster_montage",
             ),
@@ -48,11 +49,12 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         template,
         namespace="export",
         inputs={
-            "final_checkpoint": f"{round_name(rounds)}.checkpoint",
+            "best_network": f"{round_name(rounds)}.best_network",
             "final_features": "final_features",
             "images": "images",
             "image_index": "image_index",
+            "resolved_settings": "resolved_settings",
         },
-        parameters={"params:pca", "params:kmeans", "params:runtime", "params:export"},
+        parameters={"params:clustering", "params:scan", "params:runtime", "params:export"},
     )
     return final_features(rounds) + exported

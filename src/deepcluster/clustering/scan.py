@@ -18,30 +18,27 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepcluster.clustering.graph import nearest_neighbours
 from deepcluster.models import new_head
 
 
 @dataclass(frozen=True)
 class ScanResult:
-    """Every point's cluster, the chosen head's probability of it, and that head's loss in the last pass."""
+    """Every point's cluster, the chosen head's probability of it, that head's loss in the last pass, and the
+    head itself (``weight``: k x d, ``bias``: k), which places new points (``head_probabilities``)."""
 
     assignments: np.ndarray
     confidence: np.ndarray
     loss: float
+    weight: np.ndarray
+    bias: np.ndarray
 
 
-def nearest_neighbours(features: torch.Tensor, count: int, chunk: int = 4096) -> torch.Tensor:
-    """Each row's ``count`` most cosine-similar other rows, as row indices (n x count), a chunk of rows at a time."""
-    if not 1 <= count < features.shape[0]:
-        raise ValueError(f"scan.neighbours = {count}: must be at least 1 and below the number of images")
-    points = F.normalize(features.float(), dim=1)
-    found = []
-    for start in range(0, points.shape[0], chunk):
-        similarity = points[start : start + chunk] @ points.T
-        rows = torch.arange(similarity.shape[0], device=points.device)
-        similarity[rows, rows + start] = -float("inf")  # a point is not its own neighbour
-        found.append(similarity.topk(count, dim=1).indices)
-    return torch.cat(found)
+def head_probabilities(points: torch.Tensor, weight: np.ndarray, bias: np.ndarray) -> torch.Tensor:
+    """A fitted head's cluster probabilities for ``points`` (L2-normalised first, as in fitting)."""
+    rows = F.normalize(points.float(), dim=1)
+    logits = rows @ torch.as_tensor(weight, device=rows.device).T + torch.as_tensor(bias, device=rows.device)
+    return logits.softmax(dim=1)
 
 
 def scan_loss(
@@ -81,6 +78,8 @@ def scan_clustering(
     n = features.shape[0]
     if not 2 <= k <= n:
         raise ValueError(f"SCAN needs 2 <= k <= the number of images ({n}), got k = {k}")
+    if not 1 <= neighbours < n:
+        raise ValueError(f"scan.neighbours = {neighbours}: must be at least 1 and below the number of images ({n})")
     device = features.device
     points = F.normalize(features.float(), dim=1)
     neighbour_table = nearest_neighbours(points, neighbours)
@@ -114,10 +113,14 @@ def scan_clustering(
     # the mean loss of each head over the last pass's batches (a partial pass when steps end mid-way)
     pass_loss /= batch + 1
     best = int(pass_loss.argmin())
+    chosen = slice(best * k, (best + 1) * k)  # the rows of the stacked heads that belong to the winner
+    weight, bias = head.weight.detach()[chosen].cpu().numpy(), head.bias.detach()[chosen].cpu().numpy()
     with torch.no_grad():
-        confidence, assignments = probabilities(points)[:, best].max(dim=1)
+        confidence, assignments = head_probabilities(points, weight, bias).max(dim=1)
     return ScanResult(
         assignments=assignments.cpu().numpy().astype(np.int64),
         confidence=confidence.cpu().numpy(),
         loss=float(pass_loss[best]),
+        weight=weight,
+        bias=bias,
     )

@@ -3,7 +3,7 @@ import pytest
 import torch
 from sklearn.decomposition import PCA
 
-from deepcluster.pca import CovarianceAccumulator, fit_pca_whitening, usable_pca_dim
+from deepcluster.clustering.pca import CovarianceAccumulator, fit_pca_whitening, usable_pca_dim
 
 
 @pytest.fixture

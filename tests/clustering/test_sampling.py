@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deepcluster.sampling import sample_uniformly_over_clusters
+from deepcluster.clustering.sampling import sample_uniformly_over_clusters
 
 
 def test_every_non_empty_cluster_gets_the_same_share():

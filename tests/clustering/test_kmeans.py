@@ -4,7 +4,7 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from deepcluster.kmeans import (
+from deepcluster.clustering.kmeans import (
     assign_to_nearest_centroid,
     check_k,
     choose_backend,

@@ -1,0 +1,160 @@
+"""The defaults on every kind of collection: `kedro run` with only the source and its path, over seeds.
+
+    python scripts/benchmark_collections.py --seeds 0 1 2 --out docs/benchmarks/collections.md
+
+Each (collection, seed) is `kedro run` in a fresh scratch copy of the project (conf/base,
+a new MLflow database) whose conf/local/parameters.yml holds nothing but ``data.source``,
+the source's path and ``runtime.seed``. The collections:
+
+* ``digits``: scikit-learn's digits (the project's default data);
+* ``mnist``: the MNIST test split (idx files);
+* ``coil20``, ``umist``, ``palm``: objects, faces and palmprints (labelled folders of grey PNGs);
+* ``cifar1000``: 1,000 CIFAR-10 photos, 100 per class drawn (seed 0) from the train split,
+  copied into a labelled folder under --work.
+
+Every run's report (``data/08_reporting/evaluation.json``), settings and wall time are
+appended to ``<out>.jsonl`` as soon as the run ends, so an interrupted benchmark keeps
+what it finished; ``--from-jsonl`` tabulates such files without running anything.
+The table gives, per collection and subject, the mean ± std over seeds of ACC, NMI
+(each subject's final partition with k = classes) and kNN-20 top-1, and the run's wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+COLLECTIONS = {
+    "digits": {"source": "sklearn_digits"},
+    "mnist": {
+        "source": "idx",
+        "idx": {
+            "images": str(DATASETS / "mnist_test" / "t10k-images-idx3-ubyte.gz"),
+            "labels": str(DATASETS / "mnist_test" / "t10k-labels-idx1-ubyte.gz"),
+        },
+    },
+    **{name: {"source": "folder", "folder": {"path": str(DATASETS / "collections" / name)}} for name in
+       ("coil20", "umist", "palm")},
+    "cifar1000": {"source": "folder", "folder": {"path": "{work}/cifar1000"}},
+}  # fmt: skip
+METRICS = [("acc", "ACC"), ("nmi", "NMI"), ("knn20_top1", "kNN-20")]
+
+
+def make_cifar_collection(target: Path, per_class: int = 100, seed: int = 0) -> None:
+    """``per_class`` images of each CIFAR-10 class from the train split, as a labelled folder (once)."""
+    if target.is_dir() and sum(1 for _ in target.rglob("*.png")) == 10 * per_class:
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    rng = np.random.default_rng(seed)
+    source = DATASETS / "cifar10" / "train"
+    for folder in sorted(source.iterdir()):
+        files = sorted(folder.iterdir())
+        (target / folder.name).mkdir(parents=True)
+        for index in sorted(rng.choice(len(files), size=per_class, replace=False)):
+            shutil.copy(files[index], target / folder.name / files[index].name)
+
+
+def data_block(collection: str, work: Path) -> dict:
+    block = json.loads(json.dumps(COLLECTIONS[collection]).replace("{work}", str(work)))
+    return block
+
+
+def one_run(collection: str, seed: int, work: Path, extra: dict) -> dict:
+    project = work / f"{collection}_seed{seed}"
+    shutil.rmtree(project, ignore_errors=True)
+    parameters = {"data": data_block(collection, work), "runtime": {"seed": seed}, **extra}
+    scratch_project(ROOT, project, parameters)
+    started = time.perf_counter()
+    finished = subprocess.run(
+        [sys.executable, "-m", "kedro", "run"],
+        cwd=project,
+        env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"},
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - started
+    (work / f"{collection}_seed{seed}.log").write_text(finished.stdout + finished.stderr)
+    if finished.returncode:
+        raise RuntimeError(f"{collection}, seed {seed}: kedro run failed; see {work}/{collection}_seed{seed}.log")
+    reporting = project / "data" / "08_reporting"
+    resolved = reporting / "resolved_settings.json"
+    return {
+        "collection": collection,
+        "seed": seed,
+        "wall_seconds": wall,
+        "report": json.loads((reporting / "evaluation.json").read_text()),
+        "resolved": json.loads(resolved.read_text()) if resolved.exists() else {},
+    }
+
+
+def table(results: list[dict]) -> str:
+    """One row per collection and subject: mean ± std over seeds of each metric, and the mean wall time."""
+    lines = [
+        "| collection | subject | " + " | ".join(label for _, label in METRICS) + " | seeds | wall time (s) |",
+        "|---|---|" + "---|" * (len(METRICS) + 2),
+    ]
+    for collection in dict.fromkeys(r["collection"] for r in results):
+        runs = [r for r in results if r["collection"] == collection]
+        subjects = [s for s, v in runs[0]["report"].items() if isinstance(v, dict) and "acc" in v]
+        walls = [r["wall_seconds"] for r in runs]
+        for subject in subjects:
+            cells = []
+            for key, _ in METRICS:
+                values = [r["report"][subject][key] for r in runs if key in r["report"].get(subject, {})]
+                cells.append(f"{np.mean(values):.3f} ± {np.std(values):.3f}" if values else "")
+            wall = f"{np.median(walls):.0f}" if subject == subjects[0] else ""
+            lines.append(f"| {collection} | {subject} | " + " | ".join(cells) + f" | {len(runs)} | {wall} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/collections_benchmark"), help="scratch projects")
+    parser.add_argument("--set", action="append", default=[], help="a.b=value (YAML): not the defaults any more")
+    parser.add_argument("--out", type=Path, help="markdown table; raw results go to <out>.jsonl")
+    parser.add_argument("--from-jsonl", nargs="+", type=Path, help="tabulate these instead of running")
+    args = parser.parse_args()
+    if args.from_jsonl:
+        results = [json.loads(line) for path in args.from_jsonl for line in path.read_text().splitlines() if line]
+    else:
+        from deepcluster.pipelines.plain_runner import dotted_override, merge
+
+        extra: dict = {}
+        for assignment in args.set:
+            extra = merge(extra, dotted_override(assignment))
+        args.work.mkdir(parents=True, exist_ok=True)
+        if "cifar1000" in args.collections:
+            make_cifar_collection(args.work / "cifar1000")
+        raw = args.out.with_suffix(".jsonl") if args.out else None
+        results = []
+        for collection in args.collections:
+            for seed in args.seeds:
+                result = one_run(collection, seed, args.work, extra)
+                results.append(result)
+                print(f"{collection} seed {seed}: {result['wall_seconds']:.0f} s", flush=True)
+                if raw:
+                    with raw.open("a") as stream:
+                        stream.write(json.dumps(result) + "\n")
+    text = table(results)
+    print(text)
+    if args.out:
+        args.out.with_suffix(".table.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Turning features into partitions: k-means, Ward, PIC, SCAN, the PCA before them, resampling."""

@@ -1,0 +1,59 @@
+"""Power iteration clustering (Lin and Cohen, ICML 2010) on the nearest-neighbour graph.
+
+The original DeepCluster repository offers PIC beside k-means. A few vectors are
+multiplied, again and again, by the random-walk matrix of the k-NN graph
+(each row's edge weights summing to 1). Within a group of densely linked images the
+entries average out quickly; between groups they mix only slowly. Stopped before
+everything has mixed, each image's entries are an embedding in which the graph's
+groups are tight blobs, and k-means on it gives k clusters that follow chains of
+neighbours, as spectral clustering does, with sparse products only (no eigenvectors).
+Several random start vectors, not one, keep many groups apart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from deepcluster.clustering.graph import knn_graph
+from deepcluster.clustering.kmeans import kmeans_best_of
+
+
+def power_iteration_embedding(
+    graph: sp.csr_matrix, dims: int, seed: int, max_iterations: int = 1000, tolerance: float = 1e-5
+) -> np.ndarray:
+    """``dims`` vectors from random starts, each multiplied by the walk matrix until its change stops
+    slowing down (Lin and Cohen's stopping rule, tolerance / n), then standardised per dimension."""
+    n = graph.shape[0]
+    degree = np.asarray(graph.sum(axis=1)).ravel()
+    walk = sp.diags(1.0 / np.maximum(degree, 1e-12)) @ graph
+    vectors = np.random.default_rng(seed).random((n, dims))
+    vectors /= np.abs(vectors).sum(axis=0)
+    change = np.full(dims, np.inf)
+    running = np.ones(dims, dtype=bool)
+    for _ in range(max_iterations):
+        stepped = walk @ vectors[:, running]
+        stepped /= np.abs(stepped).sum(axis=0)
+        new_change = np.abs(stepped - vectors[:, running]).sum(axis=0)
+        vectors[:, running] = stepped
+        acceleration = np.abs(change[running] - new_change)
+        change[running] = new_change
+        still = acceleration > tolerance / n
+        running[np.flatnonzero(running)[~still]] = False
+        if not running.any():
+            break
+    centred = vectors - vectors.mean(axis=0)
+    return centred / np.maximum(centred.std(axis=0), 1e-12)
+
+
+def pic_clustering(
+    points: torch.Tensor, k: int, neighbours: int = 10, dims: int | None = None, restarts: int = 10, seed: int = 0
+) -> np.ndarray:
+    """k clusters of ``points`` by PIC: the power-iteration embedding of their ``neighbours``-NN graph
+    (``dims`` start vectors; None: k, at least 8), then k-means on it (best of ``restarts`` by objective)."""
+    if not 2 <= k <= points.shape[0]:
+        raise ValueError(f"PIC needs 2 <= k <= the number of images ({points.shape[0]}), got k = {k}")
+    graph = knn_graph(points, neighbours)
+    embedding = power_iteration_embedding(graph, dims or max(8, k), seed)
+    return kmeans_best_of(torch.as_tensor(embedding, dtype=torch.float32), k, restarts, n_iter=50, seed=seed).assignments

@@ -1,0 +1,108 @@
+"""Every clusterer against an independent reference on planted data, and the rules that place new points."""
+
+import numpy as np
+import pytest
+import scipy.cluster.hierarchy
+import torch
+from sklearn.cluster import KMeans, SpectralClustering
+from sklearn.datasets import make_blobs, make_circles
+from sklearn.metrics import adjusted_rand_score
+
+from deepcluster.clustering.clusterers import (
+    CLUSTERERS,
+    KMeansClusterer,
+    PicClusterer,
+    ScanClusterer,
+    WardClusterer,
+    choose_partition,
+)
+
+pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
+
+SCAN_OPTIONS = {"neighbours": 5, "steps": 600, "batch_size": 128}
+
+
+def blobs(seed: int = 0, n: int = 300, k: int = 4, dim: int = 8):
+    points, labels = make_blobs(n, dim, centers=k, cluster_std=0.6, random_state=seed)
+    return torch.as_tensor(points, dtype=torch.float32), labels
+
+
+def rings(seed: int = 0, n: int = 400):
+    """Two concentric rings: one class is not one round blob, so k-means cuts both rings in half. Lifted off
+    the origin (a third coordinate of 3), so that cosine similarity, which every graph here uses, follows
+    distance in the rings' plane."""
+    points, labels = make_circles(n, factor=0.4, noise=0.03, random_state=seed)
+    lifted = np.column_stack([points, np.full(n, 3.0)])
+    return torch.as_tensor(lifted, dtype=torch.float32), labels
+
+
+def test_kmeans_finds_what_scikit_learn_finds():
+    points, _ = blobs()
+    ours = KMeansClusterer(iterations=50, restarts=5).fit(points, 4, seed=0)
+    reference = KMeans(4, n_init=10, random_state=0).fit(points.numpy())
+    assert adjusted_rand_score(reference.labels_, ours.assignments) == 1.0
+    assert ours.score_name == "distance"
+    objective = ((points.numpy() - ours.state["centroids"][ours.assignments]) ** 2).sum()
+    assert ours.summary["objective"] == pytest.approx(objective, rel=1e-4)
+    assert objective == pytest.approx(reference.inertia_, rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ward_equals_scipy_hierarchical_ward(seed):
+    points, _ = blobs(seed, k=5)
+    ours = WardClusterer().fit(points, 5, seed=0)
+    tree = scipy.cluster.hierarchy.linkage(points.numpy().astype(np.float64), method="ward")
+    reference = scipy.cluster.hierarchy.fcluster(tree, 5, criterion="maxclust")
+    assert adjusted_rand_score(reference, ours.assignments) == 1.0
+
+
+def test_ward_refuses_more_images_than_it_may_hold_naming_the_setting():
+    points, _ = blobs(n=50)
+    ward = WardClusterer(max_images=40)
+    assert not ward.fits(50) and ward.fits(40)
+    with pytest.raises(ValueError, match="clustering.ward.max_images = 40"):
+        ward.fit(points, 3, seed=0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pic_follows_rings_like_spectral_clustering_where_kmeans_cuts_them(seed):
+    points, labels = rings(seed)
+    pic = PicClusterer(neighbours=8).fit(points, 2, seed=seed).assignments
+    spectral = SpectralClustering(2, affinity="nearest_neighbors", n_neighbors=8, random_state=seed).fit_predict(points)
+    kmeans = KMeansClusterer(restarts=3).fit(points, 2, seed=seed).assignments
+    assert adjusted_rand_score(labels, spectral) > 0.95  # the reference solves it
+    assert adjusted_rand_score(labels, pic) > 0.95
+    assert adjusted_rand_score(labels, kmeans) < 0.2
+
+
+@pytest.mark.parametrize("name", list(CLUSTERERS))
+def test_every_clusterer_recovers_blobs_and_places_new_points_by_its_own_rule(name):
+    points, labels = blobs(n=240)
+    clusterer = ScanClusterer(options=SCAN_OPTIONS) if name == "scan" else CLUSTERERS[name]()
+    partition = clusterer.fit(points, 4, seed=0)
+    assert adjusted_rand_score(labels, partition.assignments) > 0.95
+    assert partition.scores.shape == (240,) and partition.k == 4
+    # a slightly moved copy of a fitted point lands in that point's cluster
+    moved = points[::7] + 0.01 * torch.randn(points[::7].shape, generator=torch.Generator().manual_seed(0))
+    clusters, scores = clusterer.assign(partition, moved)
+    assert (clusters == partition.assignments[::7]).all()
+    if partition.score_name == "confidence":
+        assert ((scores > 0.5) & (scores <= 1.0)).all()
+    else:
+        nearest = torch.cdist(moved, torch.as_tensor(partition.state["centroids"])).argmin(dim=1).numpy()
+        assert (clusters == nearest).all()
+
+
+def test_the_label_free_choice_prefers_the_clusterer_that_follows_the_rings():
+    points, labels = rings()
+    candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
+    choice = choose_partition(points, 2, candidates, seed=0)
+    assert choice.chosen == "pic"
+    assert choice.modularity["pic"] > choice.modularity["kmeans"]
+    assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95
+
+
+def test_a_clusterer_that_cannot_run_is_left_out_and_said_so():
+    points, _ = blobs(n=60)
+    choice = choose_partition(points, 4, {"kmeans": KMeansClusterer(), "ward": WardClusterer(max_images=50)}, seed=0)
+    assert choice.skipped == ["ward"] and choice.chosen == "kmeans"
