@@ -28,7 +28,7 @@ from deepcluster.config import check_parameters
 from deepcluster.evaluation import held_out_split, knn_accuracy
 from deepcluster.features import extract_features
 from deepcluster.pipelines import round_name
-from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
+from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run, subject_report
 from deepcluster.sources import load_image_collection
 from deepcluster.training import network_from_checkpoint
 
@@ -91,12 +91,12 @@ def table(results: list[dict]) -> str:
     for label, key, runs in [
         ("raw pixels", "pixels", first_method),
         ("untrained network", "random_network", first_method),
-        *((f"`{m}`", "deepcluster", [r for r in results if r["method"] == m]) for m in METHODS),
+        *((f"`{m}`", "trained", [r for r in results if r["method"] == m]) for m in METHODS),
     ]:
         if not runs:
             continue
-        cells = [cell([r["report"][key][c] for r in runs]) for c, _ in COLUMNS]
-        wall = cell([r["wall_seconds"] / 60 for r in runs]) if key == "deepcluster" else "–"
+        cells = [cell([subject_report(r["report"], key)[c] for r in runs]) for c, _ in COLUMNS]
+        wall = cell([r["wall_seconds"] / 60 for r in runs]) if key == "trained" else "–"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {wall} |")
     return "\n".join(lines)
 
@@ -144,7 +144,7 @@ def main() -> None:
         for method in args.methods:
             results.append(one_run(args.env, method, seed, overrides, args.knn_every))
             jsonl.write_text("\n".join(json.dumps(r, default=str) for r in results) + "\n")
-            print(f"{method} seed {seed}: {results[-1]['report']['deepcluster']}", flush=True)
+            print(f"{method} seed {seed}: {subject_report(results[-1]['report'], 'trained')}", flush=True)
     plot(results, args.out.with_suffix(".png"))
     args.out.write_text(table(results) + "\n")
     print(table(results))

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 from benchmark_quality import one_run
 
-from deepcluster.pipelines.plain_runner import dotted_override, merge
+from deepcluster.pipelines.plain_runner import dotted_override, merge, subject_report
 
-SUBJECTS = (("deepcluster", "trained"), ("random_network", "untrained"), ("pixels", "pixels"))
+SUBJECTS = (("trained", "trained"), ("random_network", "untrained"), ("pixels", "pixels"))
 
 
 def mean_std(values: list[float]) -> str:
@@ -55,12 +55,12 @@ def main() -> None:
                 records.append({"folder": str(folder), "variant": label, **run})
                 print(
                     f"{folder.name} / {label} / seed {run['seed']}: "
-                    + ", ".join(f"{name} {run['report'][s]['acc']:.3f}" for s, name in SUBJECTS),
+                    + ", ".join(f"{name} {subject_report(run['report'], s)['acc']:.3f}" for s, name in SUBJECTS),
                     flush=True,
                 )
             reports = [run["report"] for run in runs]
-            acc = [mean_std([r[s]["acc"] for r in reports]) for s, _ in SUBJECTS]
-            knn = " / ".join(f"{np.mean([r[s]['knn20_top1'] for r in reports]):.3f}" for s, _ in SUBJECTS)
+            acc = [mean_std([subject_report(r, s)["acc"] for r in reports]) for s, _ in SUBJECTS]
+            knn = " / ".join(f"{np.mean([subject_report(r, s)['knn20_top1'] for r in reports]):.3f}" for s, _ in SUBJECTS)
             resolved = ", ".join(f"{k} {v}" for k, v in runs[0]["resolved"].items())
             wall = np.median([run["wall_seconds"] for run in runs])
             images, classes = reports[0]["images"], len({p.name for p in folder.iterdir() if p.is_dir()})

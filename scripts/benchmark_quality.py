@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
+from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run, subject_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = [
@@ -56,7 +56,7 @@ def one_run(env: str, seed: int, overrides: dict) -> dict:
     result["protocol"] = {
         "rounds": checked["rounds"],
         "self_labelling_rounds": checked["scan"]["self_labelling_rounds"],
-        "clustering": checked["evaluation"]["clustering"]["algorithm"],
+        "clustering": checked["clustering"]["final"],
     }
     return result
 
@@ -77,14 +77,14 @@ def table(results: list[dict], faithful: str, best: str, variants: list[str]) ->
         ("random network (same architecture, untrained)", [r["report"]["random_network"] for r in plain(best)], None),
         (
             f"faithful DeepCluster (`{faithful}`)",
-            [r["report"]["deepcluster"] for r in plain(faithful)],
+            [subject_report(r["report"], "trained") for r in plain(faithful)],
             walls(plain(faithful)),
         ),
-        (f"best configuration (`{best}`)", [r["report"]["deepcluster"] for r in plain(best)], walls(plain(best))),
+        (f"best configuration (`{best}`)", [subject_report(r["report"], "trained") for r in plain(best)], walls(plain(best))),
     ]
     for label in variants:
         mine = [r for r in results if r.get("variant") == label]
-        rows.append((label, [r["report"]["deepcluster"] for r in mine], walls(mine)))
+        rows.append((label, [subject_report(r["report"], "trained") for r in mine], walls(mine)))
     rows = [row for row in rows if row[1]]  # e.g. no main rows with --variants-only
     lines = [
         "| | " + " | ".join(name for _, name in COLUMNS) + " | wall time (s) |",
@@ -138,12 +138,12 @@ def main() -> None:
                 result = one_run(env, seed, merge(overrides, changes))
                 result["variant"] = label
                 results.append(result)
-                print(f"{label} seed {seed}: {result['report']['deepcluster']}", flush=True)
+                print(f"{label} seed {seed}: {subject_report(result['report'], 'trained')}", flush=True)
             main_envs = () if args.variants_only else (args.best,) if args.best_only else (args.best, args.faithful)
             for env in main_envs:
                 results.append(one_run(env, seed, overrides))
                 print(
-                    f"{env} seed {seed}: {results[-1]['report']['deepcluster']} ({results[-1]['wall_seconds']:.0f} s)",
+                    f"{env} seed {seed}: {subject_report(results[-1]['report'], 'trained')} ({results[-1]['wall_seconds']:.0f} s)",
                     flush=True,
                 )
     text = "\n".join(

@@ -56,7 +56,7 @@ for seed in 0 1 2; do
     python3 -c "import json, sys; r = json.load(open('/tmp/quality.json')); r.pop('parameters'); \
       r.update(env=sys.argv[1], seed=int(sys.argv[2])); print(json.dumps(r))" "$env" "$seed" >> "$OUT/quality.jsonl" \
       && python3 -c "import json; r = [json.loads(l) for l in open('$OUT/quality.jsonl')][-1]; \
-      print({k: round(v, 4) for k, v in r['report']['deepcluster'].items()}, r['timings'])"
+      print({k: round(v, 4) for k, v in r['report']['trained'].items()}, r['timings'])"
   done
 done
 step done

@@ -23,4 +23,4 @@ def test_results_notebook_executes(project_copy, monkeypatch):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 5  # curves, sizes, montage, embedding, confusion
-    assert any("deepcluster" in o.get("data", {}).get("text/html", "") for o in outputs)
+    assert any("pixels_pca" in o.get("data", {}).get("text/html", "") for o in outputs)

@@ -10,9 +10,10 @@ import torch
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from mlflow import MlflowClient
+from PIL import Image
 
 from deepcluster.pipelines import round_name
-from tests.conftest import TINY_RUN
+from tests.conftest import TINY_RUN, distinct_images
 
 
 def run_session(project, **run_options):
@@ -51,29 +52,40 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     round_2 = json.loads((data / "08_reporting/rounds/round_002/metrics.json").read_text())
     assert "clusters_vs_previous_round/nmi" in round_2
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
-    protocol = {"acc", "nmi", "ari", "linear_top1", "knn20_top1", "knn200_top1"}
-    assert set(report["deepcluster"]) == protocol | {"overclustering_acc"}
-    assert set(report["random_network"]) == set(report["pixels"]) == protocol
+    protocol = {"acc", "nmi", "ari", "partition", "chosen_by", "clusterers", "linear_top1", "knn20_top1", "knn200_top1"}
+    protocol |= {"knn_modularity", "communities"}
+    assert set(report["trained"]) == protocol | {"overclustering_acc"}
+    assert set(report["random_network"]) == set(report["pixels"]) == set(report["pixels_pca"]) == protocol
+    for subject in ("trained", "random_network", "pixels", "pixels_pca"):
+        assert set(report[subject]["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+    # a baseline's headline is its best clusterer's; the trained network's is the one chosen without labels
+    assert report["pixels"]["acc"] == max(scores["acc"] for scores in report["pixels"]["clusterers"].values())
+    assert report["trained"]["chosen_by"] == "auto" and report["pixels"]["chosen_by"] == "best"
     assert report["pixels"]["acc"] > 0.5 and report["pixels"]["knn20_top1"] > 0.8  # digits pixels are informative
+    chosen = report["network_round"]
+    assert chosen in (1, 2) and report["rounds"] == 2
     for plot in ("metric_curves", "cluster_sizes", "embedding", "confusion"):
         assert (data / f"08_reporting/{plot}.png").is_file()
 
     final = data / "07_model_output/final"
     table = pd.read_parquet(final / "assignments.parquet")
-    assert list(table.columns) == ["image_id", "cluster", "distance", "class_name"] and len(table) == 240
+    partition = pd.read_pickle(data / "06_models/partition.pkl")
+    assert list(table.columns) == ["image_id", "cluster", partition.score_name, "class_name"] and len(table) == 240
+    assert table["cluster"].nunique() == partition.k == json.loads((data / "08_reporting/resolved_settings.json").read_text())["clustering.groups"]
     pd.testing.assert_frame_equal(
         pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False
     )
-    assert np.load(final / "features.npy").shape == (240, 16)
-    assert np.load(final / "centroids.npy").shape == (12, 16)
-    assert (data / "06_models/backbone.pt").is_file()
+    assert np.load(final / "features.npy").shape == (240, 32)
+    assert torch.load(data / "06_models/backbone.pt", weights_only=True)["round"] == chosen
     assert (data / "08_reporting/cluster_montage.png").is_file()
 
     assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2}
     assert set(metric_history(project, "training/loss")) == {1, 2}
+    assert set(metric_history(project, "network/knn_modularity")) == {1, 2}
     assert set(metric_history(project, "clusters_vs_previous_round/nmi")) == {2}
-    assert metric_history(project, "final_deepcluster_acc") == {2: pytest.approx(report["deepcluster"]["acc"])}
-    assert set(metric_history(project, "final_pixels_linear_top1")) == {2}
+    assert metric_history(project, "final_trained_acc") == {chosen: pytest.approx(report["trained"]["acc"])}
+    assert set(metric_history(project, "final_pixels_pca_ward_acc")) == {chosen}
+    assert set(metric_history(project, "final_pixels_linear_top1")) == {chosen}
 
     run = latest_run(project)
     assert run.info.run_name == "local · deepcluster · sklearn_digits · seed 0"
@@ -83,7 +95,7 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     # every per-round metric is in a group, which MLflow's UI shows as a section of charts
     per_round = {name for name in run.data.metrics if not name.startswith("final_")}
     groups = {"clusters_vs_labels", "clusters_vs_previous_round", "clusters", "features", "kmeans"}
-    groups |= {"training", "timing"}
+    groups |= {"training", "timing", "network"}
     assert {name.split("/")[0] for name in per_round} == groups
     assert {"clusters_vs_labels/acc_one_to_one", "clusters_vs_labels/acc_majority_vote"} <= per_round
 
@@ -173,3 +185,30 @@ def test_self_labelling_rounds_follow_any_method_log_and_resume_exactly(project_
     resumed = torch.load(checkpoint, weights_only=False)
     for name, value in uninterrupted["model_state"].items():
         torch.testing.assert_close(resumed["model_state"][name], value, msg=name)
+
+
+def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_rounds_run(project_copy, tmp_path):
+    images = distinct_images(classes=8, per_class=15, size=12)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, pixels in enumerate(images.pixels):
+        Image.fromarray(pixels[0]).convert("RGB").save(folder / f"{i:03d}.png")  # grey, saved as RGB
+    data = {"source": "folder", "folder": {"path": str(folder), "workers": 0}}
+    # the defaults of a new user, but smaller: two rounds, whose self-labelling share is then none
+    small = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
+    project = project_copy(rounds=2, data=data, **small)
+    run_session(project)
+    resolved = json.loads((project / "data/08_reporting/resolved_settings.json").read_text())
+    assert resolved["data.channels"] == 1 and resolved["scan.self_labelling_rounds"] == 0
+    assert resolved["clustering.groups"] == 8  # estimated from the pixels alone
+    report = json.loads((project / "data/08_reporting/evaluation.json").read_text())
+    for subject in ("trained", "random_network", "pixels", "pixels_pca"):
+        figures = report[subject]
+        assert "acc" not in figures and figures["communities"] >= 1 and 0 < figures["knn_modularity"] <= 1
+        assert set(figures["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+        assert all(0 < scores["modularity"] <= 1 for scores in figures["clusterers"].values())
+    run = latest_run(project)
+    assert run.data.tags["compared_by"] == "knn_modularity"
+    assert run.data.tags["below_baselines"] != "unscored (no labels)"
+    table = pd.read_parquet(project / "data/07_model_output/final/assignments.parquet")
+    assert table["cluster"].nunique() == 8 and table["class_name"].isna().all()

@@ -10,6 +10,7 @@ from PIL import Image
 
 from deepcluster.data import decode_image, iterate_pixel_batches
 from deepcluster.sources import (
+    channels_of,
     load_cifar,
     load_folder,
     load_idx,
@@ -252,3 +253,18 @@ def test_npz_arrays_in_either_channel_order(tmp_path):
     np.savez(tmp_path / "c.npz", images=last)
     with pytest.raises(ValueError, match="has no 'pixels' array"):
         load_npz(str(tmp_path / "c.npz"), image_size=6)
+
+
+def test_channels_follow_the_images_grey_in_any_mode_or_colour(tmp_path):
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 255, (10, 10), dtype=np.uint8)
+    _save(tmp_path / "grey" / "l.png", Image.fromarray(grey))
+    _save(tmp_path / "grey" / "rgb_of_grey.png", Image.fromarray(grey).convert("RGB"))  # grey saved as RGB
+    _save(tmp_path / "grey" / "sixteen_bit.png", Image.fromarray(grey.astype(np.uint16) * 256))
+    files = sorted(str(p) for p in (tmp_path / "grey").iterdir())
+    assert channels_of(files) == 1
+    assert load_folder(str(tmp_path / "grey"), image_size=8).collection.channels == 1
+    colour = np.stack([grey, grey, 255 - grey], axis=-1)
+    _save(tmp_path / "grey" / "one_in_colour.png", Image.fromarray(colour))
+    assert load_folder(str(tmp_path / "grey"), image_size=8).collection.channels == 3
+    assert load_folder(str(tmp_path / "grey"), image_size=8, channels=1).collection.channels == 1  # as told

@@ -174,23 +174,25 @@ class ClusteringSettings(Block):
     """The final partition (what a user receives, and every evaluation subject's) and its clusterers."""
 
     groups: AutoOrClusterCount
+    rounds: Literal["kmeans", "ward", "pic"]
     final: Literal[(AUTO, *CLUSTERERS)]  # type: ignore[valid-type]
     candidates: Annotated[list[ClustererName], Field(min_length=1), AfterValidator(_distinct)]
     kmeans: FinalKMeansSettings
     ward: WardSettings
     pic: PicSettings
 
-    def clusterers(self, scan: ScanSettings, names: list[str] | None = None) -> dict[str, Clusterer]:
-        """The clusterers called ``names`` (default: the final one, or every candidate when it is ``auto``)."""
+    def clusterers(self, scan: ScanSettings | None, names: list[str] | None = None) -> dict[str, Clusterer]:
+        """The clusterers called ``names`` (default: the final one, or every candidate when it is ``auto``);
+        SCAN's head takes the ``scan`` block's settings (as resolved)."""
         if names is None:
             names = self.candidates if self.final == AUTO else [self.final]
         options = {
-            "kmeans": self.kmeans.model_dump(),
-            "ward": self.ward.model_dump(),
-            "pic": self.pic.model_dump(),
-            "scan": {"options": scan.head_options()},
+            "kmeans": lambda: self.kmeans.model_dump(),
+            "ward": lambda: self.ward.model_dump(),
+            "pic": lambda: self.pic.model_dump(),
+            "scan": lambda: {"options": scan.head_options()},
         }
-        return {name: CLUSTERERS[name](**options[name]) for name in names}
+        return {name: CLUSTERERS[name](**options[name]()) for name in names}
 
 
 class AugmentationSettings(Block):
@@ -208,6 +210,7 @@ class TrainingSettings(Block):
     momentum: Annotated[float, Field(ge=0, lt=1)]
     weight_decay: Annotated[float, Field(ge=0)]
     batch_size: Annotated[int, Field(ge=2)]
+    min_steps: Annotated[int, Field(ge=0)]
     augmentation: Literal[AUTO] | AugmentationSettings
 
     def augmentation_for(self, channels: int) -> AugmentationSettings:

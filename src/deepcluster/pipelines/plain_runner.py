@@ -104,6 +104,14 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
     }
 
 
+def subject_report(report: dict[str, Any], subject: str) -> dict[str, Any]:
+    """One subject of an evaluation report; ``trained`` is read under its earlier name, ``deepcluster``, from
+    reports saved before the subject was renamed (the benchmarks' JSON lines in docs/benchmarks)."""
+    if subject == "trained" and subject not in report:
+        return report["deepcluster"]
+    return report[subject]
+
+
 LOGGED = (
     "clusters_vs_labels/nmi",
     "clusters_vs_labels/acc_majority_vote",

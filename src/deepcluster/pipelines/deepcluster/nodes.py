@@ -196,39 +196,50 @@ def _feature_summary(reduced: ReducedFeatures, seconds: float) -> dict[str, floa
 def cluster_round_features(
     reduced_features: torch.Tensor | np.ndarray,
     kmeans_settings: KMeansSettings,
+    clustering: ClusteringSettings,
     runtime: RuntimeSettings,
     resolved_settings: dict[str, Any],
     round_number: int,
-) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
-    """k-means with this round's seed: every image's cluster and squared distance to it, the centroids."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The round's ``kmeans.k`` clusters by ``clustering.rounds`` with this round's seed: every image's
+    cluster and its squared distance to the centroid (k-means) or confidence (Ward, PIC)."""
     started = time.perf_counter()
     points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
     settings = resolved(kmeans_settings, resolved_settings, "kmeans")
+    seed = derive_seed(runtime.seed, round_number, "kmeans")
+    summary: dict[str, Any] = {}
     # faiss's threads may sum in any order: one process clusters, every process gets its answer
-    result = from_main_process(
-        lambda: kmeans(
-            points,
-            settings.k,
-            n_iter=settings.iterations,
-            seed=derive_seed(runtime.seed, round_number, "kmeans"),
-            backend=settings.backend,
+    if clustering.rounds == "kmeans":
+        result = from_main_process(
+            lambda: kmeans(points, settings.k, n_iter=settings.iterations, seed=seed, backend=settings.backend)
         )
-    )
-    assignments = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
-    summary = {
-        "kmeans/objective": result.objective,
-        "kmeans/empty_cluster_splits": result.n_splits,
-        "kmeans/backend": result.backend,
-        "timing/kmeans_seconds": time.perf_counter() - started,
-    }
-    return assignments, result.centroids, summary
+        assignments = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
+        summary |= {
+            "kmeans/objective": result.objective,
+            "kmeans/empty_cluster_splits": result.n_splits,
+            "kmeans/backend": result.backend,
+        }
+    else:
+        clusterer = clustering.clusterers(None, [clustering.rounds])[clustering.rounds]
+        partition = from_main_process(lambda: clusterer.fit(points, settings.k, seed))
+        assignments = pd.DataFrame({"cluster": partition.assignments, partition.score_name: partition.scores})
+    return assignments, summary | {"timing/kmeans_seconds": time.perf_counter() - started}
 
 
-def sample_training_set(assignments: pd.DataFrame, runtime: RuntimeSettings, round_number: int) -> np.ndarray:
-    """Indices of the epoch's images, drawn uniformly over the non-empty clusters."""
+def epoch_size(n_images: int, training: TrainingSettings) -> int:
+    """Images in a round's epoch: all of them once, or more (drawn again) so that the epoch takes at least
+    ``training.min_steps`` steps. The round's new head starts from random weights; on a small collection
+    one pass is too few steps for it to learn the clusters before its gradients steer the network."""
+    return max(n_images, training.min_steps * training.batch_size)
+
+
+def sample_training_set(
+    assignments: pd.DataFrame, training: TrainingSettings, runtime: RuntimeSettings, round_number: int
+) -> np.ndarray:
+    """Indices of the epoch's images (``epoch_size``), drawn uniformly over the non-empty clusters."""
     rng = np.random.default_rng(derive_seed(runtime.seed, round_number, "sampling"))
     clusters = assignments["cluster"].to_numpy()
-    return sample_uniformly_over_clusters(clusters, len(clusters), rng)
+    return sample_uniformly_over_clusters(clusters, epoch_size(len(clusters), training), rng)
 
 
 def extract_round_network_features(
@@ -280,7 +291,11 @@ def cluster_round_features_by_neighbours(
 
 
 def sample_confident_training_set(
-    assignments: pd.DataFrame, scan: ScanSettings, runtime: RuntimeSettings, round_number: int
+    assignments: pd.DataFrame,
+    scan: ScanSettings,
+    training: TrainingSettings,
+    runtime: RuntimeSettings,
+    round_number: int,
 ) -> np.ndarray:
     """As many indices as images, drawn uniformly over the clusters from the images the head is confident of
     (all images when it is confident of none)."""
@@ -294,7 +309,7 @@ def sample_confident_training_set(
             scan.confidence,
         )
         confident = np.arange(len(clusters))
-    return confident[sample_uniformly_over_clusters(clusters[confident], len(clusters), rng)]
+    return confident[sample_uniformly_over_clusters(clusters[confident], epoch_size(len(clusters), training), rng)]
 
 
 def train_round(
@@ -303,20 +318,20 @@ def train_round(
     assignments: pd.DataFrame,
     training_indices: np.ndarray,
     model: ModelSettings,
-    clustering: KMeansSettings | ScanSettings,
+    scan: ScanSettings,
     training: TrainingSettings,
     runtime: RuntimeSettings,
     rounds: int,
     resolved_settings: dict[str, Any],
     round_number: int,
+    self_labelling: bool = False,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """One epoch on the pseudo-labels with a fresh head; the new checkpoint and the epoch's log.
 
-    ``clustering`` is the block that made the pseudo-labels: ``kmeans``, or ``scan`` in a
-    self-labelling round, which may follow any method's rounds; its ``k`` as resolved.
+    The pseudo-labels are the round's ``kmeans.k`` clusters, or in a self-labelling round
+    (which may follow any method's rounds) SCAN's ``scan.k``, trained at ``scan.training_lr``.
     """
     execution = runtime.execution()
-    self_labelling = isinstance(clustering, ScanSettings)
     if self_labelling and previous_checkpoint.get("method", "deepcluster") != "deepcluster":
         # the first self-labelling round after DeepCluster-v2 or SwAV: their backbone, a new body optimiser
         network = network_from_checkpoint(previous_checkpoint, execution)
@@ -329,7 +344,7 @@ def train_round(
     )
     if self_labelling:
         # the method's schedule has all but ended by its last rounds; self-labelling keeps its own rate
-        plan = EpochPlan.constant(training.batch_size, clustering.training_lr, lr_setting="scan.training_lr")
+        plan = EpochPlan.constant(training.batch_size, scan.training_lr, lr_setting="scan.training_lr")
     else:
         lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, rounds)
         plan = EpochPlan.constant(training.batch_size, lr, lr_setting="training.lr")

@@ -99,27 +99,27 @@ def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pi
             ),
             node(
                 bind_round(cluster_round_features, round_number),
-                [features, "params:kmeans", "params:runtime", "resolved_settings"],
-                ["assignments", "centroids", "clustering_summary"],
+                [features, "params:kmeans", "params:clustering", "params:runtime", "resolved_settings"],
+                ["assignments", "clustering_summary"],
                 name="cluster_features",
             ),
         ]
     )
 
 
-def _training_node(round_number: int, clustering: str) -> Pipeline:
-    """DeepCluster's epoch with a fresh head on the round's clusters (``clustering``: the block with their k)."""
+def _training_node(round_number: int, self_labelling: bool) -> Pipeline:
+    """DeepCluster's epoch with a fresh head on the round's clusters (of k-means or, self-labelling, of SCAN)."""
     return Pipeline(
         [
             node(
-                bind_round(train_round, round_number),
+                bind_round(train_round, round_number, self_labelling=self_labelling),
                 [
                     "previous_checkpoint",
                     "images",
                     "assignments",
                     "training_indices",
                     "params:model",
-                    clustering,
+                    "params:scan",
                     "params:training",
                     "params:runtime",
                     "params:rounds",
@@ -137,11 +137,11 @@ def deepcluster_round(round_number: int) -> Pipeline:
     template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
     sampling = node(
         bind_round(sample_training_set, round_number),
-        ["assignments", "params:runtime"],
+        ["assignments", "params:training", "params:runtime"],
         "training_indices",
         name="sample_training_set",
     )
-    return template + Pipeline([sampling]) + _training_node(round_number, "params:kmeans")
+    return template + Pipeline([sampling]) + _training_node(round_number, self_labelling=False)
 
 
 def self_labelling_round(round_number: int) -> Pipeline:
@@ -163,12 +163,12 @@ def self_labelling_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(sample_confident_training_set, round_number),
-                ["assignments", "params:scan", "params:runtime"],
+                ["assignments", "params:scan", "params:training", "params:runtime"],
                 "training_indices",
                 name="sample_training_set",
             ),
         ]
-    ) + _training_node(round_number, "params:scan")
+    ) + _training_node(round_number, self_labelling=True)
 
 
 ONLINE_INPUTS = ["params:model", "params:method", "params:runtime"]
