@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from deepcluster.auto import architecture_for, cluster_count_for, image_size_cap
+from deepcluster.auto import architecture_for, augmentation_for, cluster_count_for, image_size_cap
 from deepcluster.sources import load_image_collection, median_short_side
 from tests.conftest import distinct_images, planted_images, round_zero, settings
 
@@ -62,6 +62,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
     )
     checkpoint, _, resolved = round_zero(images, chosen)
     estimate = resolved.pop("clustering.groups_estimate_modularity")
+    assert resolved.pop("training.augmentation_block")["rotation_degrees"] == 5
     assert resolved == {
         "data.image_size": 12,
         "data.channels": 1,
@@ -73,20 +74,33 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "scan.k": 6,
         "scan.neighbours": 5,
         "scan.self_labelling_rounds": 4,
-        "training.augmentation": "grey",
+        "training.augmentation": "grey at strength 0.25",  # groups of 10 images: fine detail matters
     }
     assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins
     assert checkpoint["model_config"]["name"] == "small_convnet"
 
 
-def test_augmentation_follows_the_channels():
-    chosen = settings()
-    assert chosen.training.augmentation == "auto"
-    grey, colour = chosen.training.augmentation_for(1), chosen.training.augmentation_for(3)
-    assert (grey.rotation_degrees, grey.crop_scale, grey.flip_probability) == (20, None, 0.0)  # the digits default
-    assert (colour.rotation_degrees, colour.crop_scale, colour.flip_probability) == (0, (0.2, 1.0), 0.5)
-    explicit = settings(training={"augmentation": {**grey.model_dump(), "flip_probability": 0.3}}).training
-    assert explicit.augmentation_for(3).flip_probability == 0.3
+@pytest.mark.parametrize(
+    "channels,images_per_group,expected",
+    [
+        (1, 120, (20, 0.15, None, 0.0)),
+        (1, 50, (10, 0.075, None, 0.0)),
+        (1, 10, (5, 0.0375, None, 0.0)),
+        (3, 25, (0, 0, (0.2, 1.0), 0.5)),
+    ],
+)
+def test_augmentation_follows_the_channels_and_the_size_of_the_groups(channels, images_per_group, expected):
+    _, block = augmentation_for(channels, images_per_group)
+    chosen = settings().training.augmentation_of({"training.augmentation_block": block})
+    rotation, translate, crop_scale, flip = expected
+    assert (chosen.rotation_degrees, chosen.translate) == pytest.approx((rotation, translate))
+    assert (chosen.crop_scale, chosen.flip_probability) == (crop_scale, flip)
+
+
+def test_an_explicit_augmentation_is_kept():
+    grey = dict(augmentation_for(1, 1000)[1])
+    explicit = settings(training={"augmentation": {**grey, "flip_probability": 0.3}}).training
+    assert explicit.augmentation_of({}).flip_probability == 0.3
 
 
 def test_a_collection_of_ten_images_per_group_resolves_to_its_groups_and_fewer_neighbours():

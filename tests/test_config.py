@@ -78,7 +78,7 @@ def test_a_kedro_session_stops_before_any_node_with_the_same_message(project_cop
 
 def test_settings_are_typed_and_read_only():
     chosen = check_parameters(merge(load_parameters(PROJECT_ROOT / "conf"), {"kmeans": {"k": 7}}))
-    assert chosen.kmeans.k == 7 and chosen.training.augmentation_for(1).crop_scale is None
+    assert chosen.kmeans.k == 7 and chosen.training.augmentation == "auto"
     with pytest.raises(Exception):
         chosen.kmeans.k = 8
 

@@ -65,9 +65,9 @@ def estimate_groups(images: ImageCollection, seed: int) -> Communities:
     """How many groups the collection holds, without labels: Louvain communities of the
     ``GROUPS_NEIGHBOURS``-NN graph of the pixels' PCA (on a sample of up to ``GROUPS_SAMPLE`` images).
 
-    On the shared collections this gives 14-18 for 10 digit classes, 22 for COIL-20's 20
-    objects, 23 for UMIST's 20 faces and 117 for 100 palmprints
-    (docs/benchmarks/collections.md).
+    Modularity splits a large, even group into a few communities, so the estimate runs
+    above the number of classes where classes are large (what each collection gave:
+    docs/benchmarks/collections.md).
     """
     n = len(images)
     sample = np.arange(n)
@@ -76,8 +76,8 @@ def estimate_groups(images: ImageCollection, seed: int) -> Communities:
     return communities(pixel_pca(pixel_rows(images, sample), seed), GROUPS_NEIGHBOURS, seed)
 
 
-# training.augmentation: auto. Grey images get the random affine map tuned on digits
-# (crops cut digits apart, flips mirror them); colour images get random resized crops
+# training.augmentation: auto. Grey images get a random affine map, at full strength the one tuned
+# on digits (crops cut digits apart, flips mirror them); colour images get random resized crops
 # and flips, which beat the affine map on CIFAR-10 photos (docs/benchmarks/photo_defaults.md)
 GREY_AUGMENTATION = {
     "rotation_degrees": 20.0,
@@ -95,11 +95,23 @@ COLOUR_AUGMENTATION = {
     "crop_scale": (0.2, 1.0),
     "flip_probability": 0.5,
 }
+# a group of many images spans much variation, and invariance to a strong map joins its members;
+# a small group (one face, one palm, one object's views) differs from the next by detail that a
+# strong map would teach the network to ignore. The map's strength follows the images per group:
+# full from this many, down to a quarter
+IMAGES_PER_GROUP_FOR_FULL_STRENGTH = 100
+LEAST_STRENGTH = 0.25
 
 
-def augmentation_for(channels: int) -> tuple[str, dict]:
-    """``training.augmentation: auto``: the preset's name and settings for images with ``channels``."""
-    return ("grey", GREY_AUGMENTATION) if channels == 1 else ("colour", COLOUR_AUGMENTATION)
+def augmentation_for(channels: int, images_per_group: float) -> tuple[str, dict]:
+    """``training.augmentation: auto``: the preset's name and settings for images with ``channels``; grey
+    images' affine map scaled by ``images_per_group / IMAGES_PER_GROUP_FOR_FULL_STRENGTH``, between
+    ``LEAST_STRENGTH`` and 1."""
+    if channels != 1:
+        return "colour", COLOUR_AUGMENTATION
+    strength = float(np.clip(images_per_group / IMAGES_PER_GROUP_FOR_FULL_STRENGTH, LEAST_STRENGTH, 1.0))
+    scaled = {key: value * strength for key, value in GREY_AUGMENTATION.items() if key != "crop_scale"}
+    return f"grey at strength {strength:.2f}", {**scaled, "crop_scale": None}
 
 
 # SCAN pairs each image with one of its nearest neighbours; more neighbours than a group holds pair

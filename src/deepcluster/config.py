@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from deepcluster.auto import augmentation_for, cluster_count_for
+from deepcluster.auto import cluster_count_for
 from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
 from deepcluster.models import ARCHITECTURES
 from deepcluster.runtime import Execution, execution_from_settings
@@ -213,10 +213,10 @@ class TrainingSettings(Block):
     min_steps: Annotated[int, Field(ge=0)]
     augmentation: Literal[AUTO] | AugmentationSettings
 
-    def augmentation_for(self, channels: int) -> AugmentationSettings:
-        """``augmentation``, where ``auto`` is the preset for grey or colour images (see ``deepcluster.auto``)."""
+    def augmentation_of(self, resolved_settings: dict[str, Any]) -> AugmentationSettings:
+        """``augmentation``, where ``auto`` is the block resolved before round 1 (``deepcluster.auto.augmentation_for``)."""
         if self.augmentation == AUTO:
-            return AugmentationSettings(**augmentation_for(channels)[1])
+            return AugmentationSettings(**resolved_settings["training.augmentation_block"])
         return self.augmentation
 
 

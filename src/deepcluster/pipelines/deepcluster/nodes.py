@@ -111,7 +111,9 @@ def resolve_settings(
     if method.name in ONLINE_METHODS:
         settings["method.prototypes"] = prototype_counts(method, settings["kmeans.k"])
     elif training.augmentation == AUTO:
-        settings["training.augmentation"] = augmentation_for(images.channels)[0]
+        name, block = augmentation_for(images.channels, n / groups)
+        settings["training.augmentation"] = name
+        settings["training.augmentation_block"] = block
     settings["runtime.processes"] = world_size()
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in settings.items()))
     return settings
@@ -340,7 +342,7 @@ def train_round(
         network, optimizer = restore_training_state(previous_checkpoint, execution, _optimizer_settings(training))
     views = Augmentation(
         output_size=model.input_size_for(images.image_size),
-        **training.augmentation_for(images.channels).model_dump(),
+        **training.augmentation_of(resolved_settings).model_dump(),
     )
     if self_labelling:
         # the method's schedule has all but ended by its last rounds; self-labelling keeps its own rate
