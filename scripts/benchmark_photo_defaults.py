@@ -60,7 +60,9 @@ def main() -> None:
                 )
             reports = [run["report"] for run in runs]
             acc = [mean_std([subject_report(r, s)["acc"] for r in reports]) for s, _ in SUBJECTS]
-            knn = " / ".join(f"{np.mean([subject_report(r, s)['knn20_top1'] for r in reports]):.3f}" for s, _ in SUBJECTS)
+            knn = " / ".join(
+                f"{np.mean([subject_report(r, s)['knn20_top1'] for r in reports]):.3f}" for s, _ in SUBJECTS
+            )
             resolved = ", ".join(f"{k} {v}" for k, v in runs[0]["resolved"].items())
             wall = np.median([run["wall_seconds"] for run in runs])
             images, classes = reports[0]["images"], len({p.name for p in folder.iterdir() if p.is_dir()})

@@ -80,7 +80,11 @@ def table(results: list[dict], faithful: str, best: str, variants: list[str]) ->
             [subject_report(r["report"], "trained") for r in plain(faithful)],
             walls(plain(faithful)),
         ),
-        (f"best configuration (`{best}`)", [subject_report(r["report"], "trained") for r in plain(best)], walls(plain(best))),
+        (
+            f"best configuration (`{best}`)",
+            [subject_report(r["report"], "trained") for r in plain(best)],
+            walls(plain(best)),
+        ),
     ]
     for label in variants:
         mine = [r for r in results if r.get("variant") == label]
@@ -143,7 +147,8 @@ def main() -> None:
             for env in main_envs:
                 results.append(one_run(env, seed, overrides))
                 print(
-                    f"{env} seed {seed}: {subject_report(results[-1]['report'], 'trained')} ({results[-1]['wall_seconds']:.0f} s)",
+                    f"{env} seed {seed}: {subject_report(results[-1]['report'], 'trained')} "
+                    f"({results[-1]['wall_seconds']:.0f} s)",
                     flush=True,
                 )
     text = "\n".join(

@@ -7,7 +7,7 @@ from PIL import Image
 
 from deepcluster.auto import architecture_for, augmentation_for, cluster_count_for, image_size_cap
 from deepcluster.sources import load_image_collection, median_short_side
-from tests.conftest import distinct_images, planted_images, round_zero, settings
+from tests.conftest import distinct_images, round_zero, settings
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.features import extract_features
 from deepcluster.clustering.kmeans import torch_kmeans
+from deepcluster.features import extract_features
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
 from deepcluster.training import body_optimizer

@@ -14,9 +14,9 @@ from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
 from deepcluster.augment import Augmentation, CropGroup, MultiCrop
+from deepcluster.clustering.kmeans import kmeans
 from deepcluster.distributed import from_main_process, shard, shard_batches
 from deepcluster.features import extract_reduced_features
-from deepcluster.clustering.kmeans import kmeans
 from deepcluster.methods import (
     DeepCluster,
     DeepClusterV2,

@@ -71,7 +71,11 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     table = pd.read_parquet(final / "assignments.parquet")
     partition = pd.read_pickle(data / "06_models/partition.pkl")
     assert list(table.columns) == ["image_id", "cluster", partition.score_name, "class_name"] and len(table) == 240
-    assert table["cluster"].nunique() == partition.k == json.loads((data / "08_reporting/resolved_settings.json").read_text())["clustering.groups"]
+    assert (
+        table["cluster"].nunique()
+        == partition.k
+        == json.loads((data / "08_reporting/resolved_settings.json").read_text())["clustering.groups"]
+    )
     pd.testing.assert_frame_equal(
         pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False
     )

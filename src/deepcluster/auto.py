@@ -58,7 +58,9 @@ def pixel_rows(images: ImageCollection, indices: np.ndarray, batch_size: int = 1
 
 def pixel_pca(pixels: torch.Tensor, seed: int) -> torch.Tensor:
     """The pixels projected on the principal components that keep ``PIXEL_VARIANCE_KEPT`` of their variance."""
-    return torch.as_tensor(PCA(PIXEL_VARIANCE_KEPT, random_state=seed).fit_transform(pixels.numpy()), dtype=torch.float32)
+    return torch.as_tensor(
+        PCA(PIXEL_VARIANCE_KEPT, random_state=seed).fit_transform(pixels.numpy()), dtype=torch.float32
+    )
 
 
 def estimate_groups(images: ImageCollection, seed: int) -> Communities:

@@ -214,7 +214,7 @@ class TrainingSettings(Block):
     augmentation: Literal[AUTO] | AugmentationSettings
 
     def augmentation_of(self, resolved_settings: dict[str, Any]) -> AugmentationSettings:
-        """``augmentation``, where ``auto`` is the block resolved before round 1 (``deepcluster.auto.augmentation_for``)."""
+        """``augmentation``, where ``auto`` is the block resolved before round 1 (``auto.augmentation_for``)."""
         if self.augmentation == AUTO:
             return AugmentationSettings(**resolved_settings["training.augmentation_block"])
         return self.augmentation

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from deepcluster.clustering.kmeans import kmeans_best_of
-from deepcluster.metrics import hungarian_accuracy
 from deepcluster.clustering.scan import scan_clustering, scan_loss
+from deepcluster.metrics import hungarian_accuracy
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 

@@ -4,9 +4,9 @@ import pytest
 import torch
 import torchvision
 
+from deepcluster.clustering.clusterers import Partition
 from deepcluster.io import CheckpointDataset
 from deepcluster.models import build_model
-from deepcluster.clustering.clusterers import Partition
 from deepcluster.pipelines.export.nodes import export_backbone, partition_images, tabulate_assignments
 from deepcluster.training import body_optimizer, make_checkpoint
 from tests.conftest import settings

@@ -167,7 +167,9 @@ class ScanClusterer(Clusterer):
     def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
         result = scan_clustering(points, k, seed=seed, **self.options)
         state = {"weight": result.weight, "bias": result.bias}
-        return Partition(self.name, k, result.assignments, result.confidence, "confidence", state, {"loss": result.loss})
+        return Partition(
+            self.name, k, result.assignments, result.confidence, "confidence", state, {"loss": result.loss}
+        )
 
     def assign(self, partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():

@@ -58,4 +58,6 @@ def pic_clustering(
     # fewer groups need a longer walk to merge what lies within each: the stopping tolerance
     # scales with k (Lin and Cohen's 1e-5 at 20 groups)
     embedding = power_iteration_embedding(graph, dims or max(8, k), seed, tolerance=1e-5 * k / 20)
-    return kmeans_best_of(torch.as_tensor(embedding, dtype=torch.float32), k, restarts, n_iter=50, seed=seed).assignments
+    return kmeans_best_of(
+        torch.as_tensor(embedding, dtype=torch.float32), k, restarts, n_iter=50, seed=seed
+    ).assignments

@@ -14,6 +14,10 @@ from sklearn.metrics import normalized_mutual_info_score
 from deepcluster import methods
 from deepcluster.augment import Augmentation
 from deepcluster.auto import architecture_for, augmentation_for, estimate_groups, scan_neighbours_for
+from deepcluster.clustering.kmeans import check_k, kmeans
+from deepcluster.clustering.pca import usable_pca_dim
+from deepcluster.clustering.sampling import sample_uniformly_over_clusters
+from deepcluster.clustering.scan import scan_clustering
 from deepcluster.config import (
     AUTO,
     ClusteringSettings,
@@ -31,7 +35,6 @@ from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process, world_size
 from deepcluster.evaluation import label_free_signals, signal_sample
 from deepcluster.features import ReducedFeatures, extract_features, extract_reduced_features
-from deepcluster.clustering.kmeans import check_k, kmeans
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels
 from deepcluster.metrics import (
     cluster_size_summary,
@@ -39,7 +42,6 @@ from deepcluster.metrics import (
     labelling_agreement,
 )
 from deepcluster.models import build_model
-from deepcluster.clustering.pca import usable_pca_dim
 from deepcluster.pipelines.deepcluster.online_nodes import (
     ONLINE_METHODS,
     build_online_method,
@@ -48,8 +50,6 @@ from deepcluster.pipelines.deepcluster.online_nodes import (
     prototype_counts,
 )
 from deepcluster.runtime import derive_seed
-from deepcluster.clustering.sampling import sample_uniformly_over_clusters
-from deepcluster.clustering.scan import scan_clustering
 from deepcluster.training import (
     body_optimizer,
     learning_rate_for_round,

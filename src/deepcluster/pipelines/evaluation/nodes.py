@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from deepcluster.auto import pixel_pca, pixel_rows
+from deepcluster.clustering.clusterers import choose_partition
 from deepcluster.config import (
     AUTO,
     ClusteringSettings,
@@ -29,7 +30,6 @@ from deepcluster.evaluation import (
     score_every_clusterer,
     signal_sample,
 )
-from deepcluster.clustering.clusterers import choose_partition
 from deepcluster.features import extract_features
 from deepcluster.metrics import majority_accuracy
 from deepcluster.plots import confusion_figure, embedding_scatter, metric_curves

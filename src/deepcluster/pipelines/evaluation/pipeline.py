@@ -111,9 +111,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
         ]
     )  # fmt: skip
-    protocols = sum(
-        (protocol_pipeline(subject, f"evaluation.{subject}.points") for subject in SUBJECTS), Pipeline([])
-    )
+    protocols = sum((protocol_pipeline(subject, f"evaluation.{subject}.points") for subject in SUBJECTS), Pipeline([]))
     final_network = f"{round_name(rounds)}.best_network"
     report = Pipeline(
         [

@@ -46,7 +46,9 @@ def partition_images(
         ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
         f"; {', '.join(choice.skipped)} left out (too many images)" if choice.skipped else "",
     )
-    metrics = {f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()}
+    metrics = {
+        f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()
+    }
     return choice.partition, metrics, {"final_partition": choice.chosen}
 
 
