@@ -74,6 +74,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "scan.k": 6,
         "scan.neighbours": 5,
         "scan.self_labelling_rounds": 4,
+        "method.rounds": 12,
         "training.augmentation": "grey at strength 0.25",  # groups of 10 images: fine detail matters
     }
     assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins

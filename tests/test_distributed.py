@@ -81,7 +81,7 @@ def _shares(rank: int) -> dict:
         "gathered": all_gather_rows(rows),
         "merged": merge_written(bank, written, dim=1),
         "shard": shard(11),
-        "batches": shard_batches(37, 4),
+        "batches": shard_batches(37, 8),
     }
 
 
@@ -92,10 +92,11 @@ def test_shares_gather_merge_and_cover_every_item_once(tmp_path):
         torch.testing.assert_close(result["gathered"], expected)
         torch.testing.assert_close(result["merged"][0, :, 0], torch.tensor([1.0, 2, 1, 0, 2, 1]))
     assert [*range(11)[ranks[0]["shard"]], *range(11)[ranks[1]["shard"]]] == list(range(11))
-    # 37 = 4 global batches of 8 + 5 left; 5 >= 2 per process, so all 37, in equal steps
-    both = np.concatenate([ranks[0]["batches"], ranks[1]["batches"]])
+    # 37 = 4 global batches of 8 (4 per process) + 5 left; 5 >= 2 per process, so all 37, in equal steps
+    both = np.concatenate([ranks[0]["batches"][0], ranks[1]["batches"][0]])
     assert sorted(both) == list(range(37))
-    assert len(ranks[0]["batches"]) == 19 and len(ranks[1]["batches"]) == 18
+    assert len(ranks[0]["batches"][0]) == 19 and len(ranks[1]["batches"][0]) == 18
+    assert ranks[0]["batches"][1] == ranks[1]["batches"][1] == 4
 
 
 def _no_batch_norm_backbone() -> DeepClusterNet:
@@ -116,8 +117,8 @@ def _deepcluster_epoch(rank: int, batch_size: int) -> dict:
     return {"weights": {k: v.clone() for k, v in backbone.state_dict().items()}, "log": log}
 
 
-def test_a_distributed_deepcluster_round_matches_one_process_with_twice_the_batch(tmp_path):
-    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 8)
+def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch(tmp_path):
+    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 16)  # the global batch: 8 images per process
     alone = _deepcluster_epoch(0, 16)
     for result in ranks:
         assert result["log"]["images"] == 60 and result["log"]["steps"] == 4

@@ -4,7 +4,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from deepcluster.evaluation import held_out_split, knn_accuracy, linear_probe_accuracy
+from deepcluster.evaluation import held_out_split, knn_accuracy, label_free_signals, linear_probe_accuracy
+from deepcluster.pipelines.deepcluster.nodes import keep_best_network
 
 
 @pytest.fixture
@@ -58,3 +59,33 @@ def test_one_nearest_neighbour_is_exact():
     queries = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.1, 0.9]])
     accuracy = knn_accuracy(bank, np.array([0, 1]), queries, np.array([0, 1, 0]), k=1)
     assert accuracy == pytest.approx(2 / 3)
+
+
+@pytest.mark.learning
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_label_free_signal_prefers_features_that_keep_the_planted_groups(seed):
+    """Two feature sets of the same 400 images: one keeps 8 planted groups, the other has mixed half of
+    them (as training that ignores identity detail does); the signal, blind to the groups, ranks them."""
+    rng = np.random.default_rng(seed)
+    groups = np.repeat(np.arange(8), 50)
+    centres = rng.normal(size=(8, 32)) * 3
+    kept = centres[groups] + rng.normal(size=(400, 32))
+    mixed = kept.copy()
+    merged = groups >= 4
+    mixed[merged] = centres[4] + rng.normal(size=(int(merged.sum()), 32)) * 2  # groups 4-7 blurred into one
+    good = label_free_signals(torch.as_tensor(kept, dtype=torch.float32), seed)
+    bad = label_free_signals(torch.as_tensor(mixed, dtype=torch.float32), seed)
+    assert good["knn_modularity"] > bad["knn_modularity"] + 0.05
+    assert good["communities"] == 8
+
+
+def test_the_best_network_is_the_one_with_the_highest_signal_and_never_round_zero():
+    def checkpoint(r):
+        return {"round": r, "model_config": {"name": "n"}, "model_state": {"w": torch.full((1,), float(r))}}
+
+    best = {}
+    for round_number, signal in [(1, 0.80), (2, 0.90), (3, 0.85)]:
+        best = keep_best_network(best, checkpoint(round_number), {"network/knn_modularity": signal}, 3, "best")
+    assert best["round"] == 2 and best["signal"] == 0.90 and best["rounds"] == 3
+    last = keep_best_network(best, checkpoint(3), {"network/knn_modularity": 0.1}, 3, "last")
+    assert last["round"] == 3  # final_network: last, as the paper

@@ -83,16 +83,19 @@ def shard(count: int) -> slice:
     return slice(int(bounds[rank()]), int(bounds[rank() + 1]))
 
 
-def shard_batches(count: int, batch_size: int) -> np.ndarray:
-    """The positions (of 0..count-1, in an epoch's order) that this process trains on, ``batch_size`` per step.
+def shard_batches(count: int, batch_size: int) -> tuple[np.ndarray, int]:
+    """The positions (of 0..count-1, in an epoch's order) that this process trains on, and how many per step.
 
-    Every step takes the next ``batch_size * world_size`` positions (a global batch)
-    and gives each process an interleaved share of it, so every process makes the
-    same number of steps and together they see each position once. A last global
-    batch too small to give every process two images (batch norm needs them) is
-    left out on every process alike; in one process that is a single last image.
+    ``batch_size`` is the global batch, what one process alone would take per step, so that
+    N processes make the steps one process makes, at the same learning rate: every step
+    takes the next ``batch_size`` positions and gives each process an interleaved share of
+    ``batch_size // N`` (the global batch is rounded down to a multiple of N, at least two
+    images each for batch norm). Together the processes see each position once. A last
+    global batch too small to give every process two images is left out on every process
+    alike; in one process that is a single last image.
     """
     processes = world_size()
-    full, rest = divmod(count, batch_size * processes)
-    usable = full * batch_size * processes + (rest if rest >= 2 * processes else 0)
-    return np.arange(usable)[rank() :: processes]
+    share = max(2, batch_size // processes)
+    full, rest = divmod(count, share * processes)
+    usable = full * share * processes + (rest if rest >= 2 * processes else 0)
+    return np.arange(usable)[rank() :: processes], share

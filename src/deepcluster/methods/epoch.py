@@ -96,8 +96,8 @@ def train_round(
     loss_sum = torch.zeros((), device=execution.device)
     seen, step, lr = 0, plan.first_step, plan.base_lr
     started = time.perf_counter()
-    positions = shard_batches(len(indices), plan.batch_size)
-    batches = _view_batches(method.views, collection, indices, positions, plan.batch_size, execution, generator)
+    positions, share = shard_batches(len(indices), plan.batch_size)
+    batches = _view_batches(method.views, collection, indices, positions, share, execution, generator)
     trained = distributed_data_parallel(method, execution, sync_batchnorm)
     with progress_bar("training", len(positions)) as advance:
         for views, batch_indices in batches:

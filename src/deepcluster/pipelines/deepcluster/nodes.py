@@ -108,6 +108,7 @@ def resolve_settings(
     settings["scan.k"] = groups if scan.k == AUTO else scan.k
     settings["scan.neighbours"] = scan_neighbours_for(n, groups) if scan.neighbours == AUTO else scan.neighbours
     settings["scan.self_labelling_rounds"] = scan.self_labelling_rounds_of(rounds)
+    settings["method.rounds"] = rounds - settings["scan.self_labelling_rounds"]
     if method.name in ONLINE_METHODS:
         settings["method.prototypes"] = prototype_counts(method, settings["kmeans.k"])
     elif training.augmentation == AUTO:

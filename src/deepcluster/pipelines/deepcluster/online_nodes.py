@@ -170,14 +170,18 @@ def train_online_round(
     model: ModelSettings,
     method: MethodSettings,
     runtime: RuntimeSettings,
-    rounds: int,
+    resolved_settings: dict[str, Any],
     targets: BankClustering | None = None,
     *,
     round_number: int,
 ) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
     """One epoch of the method over every image in a fresh order; the new checkpoint, the epoch's log
     and each image's cluster (DeepCluster-v2: the round's k-means, ``targets``; SwAV, which makes
-    its targets inside the epoch: its highest prototype)."""
+    its targets inside the epoch: its highest prototype).
+
+    The learning rate warms up and decays over the method's own rounds (``method.rounds``: the
+    run's rounds less the self-labelling ones that follow), so it is near ``final_lr`` when they end.
+    ``method.batch_size`` is the global batch: N processes take the steps one process takes."""
     execution = runtime.execution()
     input_size = model.input_size_for(images.image_size)
     module, optimizer = restore_online(previous_checkpoint, method, len(images), input_size, execution)
@@ -187,7 +191,7 @@ def train_online_round(
         base_lr=method.optimizer.lr,
         final_lr=method.optimizer.final_lr,
         warmup_steps=round(method.optimizer.warmup_rounds * steps_per_round),
-        total_steps=rounds * steps_per_round,
+        total_steps=resolved_settings["method.rounds"] * steps_per_round,
         first_step=previous_checkpoint["step"],
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "training"))

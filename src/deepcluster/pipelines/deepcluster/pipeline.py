@@ -192,7 +192,7 @@ def deepcluster_v2_round(round_number: int) -> Pipeline:
             ),
             node(
                 bind_round(train_online_round, round_number),
-                ["previous_checkpoint", "images", *ONLINE_INPUTS, "params:rounds", "targets"],
+                ["previous_checkpoint", "images", *ONLINE_INPUTS, "resolved_settings", "targets"],
                 ["checkpoint", "training_log", "assignments"],
                 name="train_network",
             ),
@@ -206,7 +206,7 @@ def swav_round(round_number: int) -> Pipeline:
         [
             node(
                 bind_round(train_online_round, round_number),
-                ["previous_checkpoint", "images", *ONLINE_INPUTS, "params:rounds"],
+                ["previous_checkpoint", "images", *ONLINE_INPUTS, "resolved_settings"],
                 ["checkpoint", "training_log", "assignments"],
                 name="train_network",
             ),
