@@ -38,9 +38,10 @@ def train(method, images, rounds: int, first_round: int = 1, optimizer=None):
         generator = torch.Generator().manual_seed(round_number)
         targets = None
         if isinstance(method, DeepClusterV2):
-            if not bool(method.bank_filled.all()):
+            if not bool(method.bank_filled.any()):
                 fill_memory_bank(method, images, 32, CPU, generator)
-            targets = cluster_memory_bank(method.memory_bank, [3, 6], 10, [round_number, round_number + 1])
+            seeds = [round_number, round_number + 1]
+            targets = cluster_memory_bank(method.memory_bank, [3, 6], 10, seeds, method.bank_filled)
         plan = EpochPlan(32, 0.05, 0.005, 2, 8 * steps_per_round, (round_number - 1) * steps_per_round)
         order = torch.randperm(len(images), generator=generator).numpy()
         log = train_round(method, targets, optimizer, images, order, plan, CPU, generator)
@@ -126,3 +127,23 @@ def test_swav_records_each_images_prototype():
         assert (method.assignments >= 0).all()
         agreements.append(adjusted_rand_score(images.labels, method.assignments[0].numpy()))
     assert np.median(agreements) > 0.9, agreements
+
+
+def test_deepcluster_v2_fills_its_bank_in_training_mode_as_the_reference():
+    images = planted_images(n_per_class=10, size=8)
+    method = make("deepcluster_v2", images)
+    norms = [m for m in method.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    fill_memory_bank(method, images, 16, CPU, torch.Generator().manual_seed(0))
+    # batch norm normalised each batch by its own statistics, and so moved its running mean off zero
+    assert all(m.running_mean.abs().sum() > 0 for m in norms)
+    assert bool(method.bank_filled.all())
+
+
+def test_deepcluster_v2_leaves_images_it_did_not_train_on_out_of_the_next_clustering():
+    images = planted_images(n_per_class=11, size=8)  # 33 images, batch 32: the last one is left out
+    method = make("deepcluster_v2", images)
+    train(method, images, rounds=1)
+    assert int(method.bank_filled.sum()) == 32  # written in round 1: all but the image left out
+    targets = cluster_memory_bank(method.memory_bank, [3, 6], 10, [5, 6], method.bank_filled)
+    stale = torch.nonzero(~method.bank_filled).flatten()
+    assert (targets.assignments[:, stale] == -1).all() and (targets.assignments[:, method.bank_filled] >= 0).all()

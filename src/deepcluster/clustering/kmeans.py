@@ -266,11 +266,12 @@ def spherical_kmeans(
     assigned to the centroid of highest cosine similarity, each centroid the normalised sum of its points.
 
     Runs on the points' device. Sums and counts go through ``all_reduce_sum``, so with
-    each process holding its own shard of the points (and the same ``init_centroids``)
-    every process ends with the same centroids. A cluster that loses all its points
-    keeps its previous centroid, as in the SwAV repository.
+    each process holding its own shard of the points (and the same ``init_centroids``,
+    which a sharded call must give) every process ends with the same centroids. A
+    cluster that loses all its points keeps its previous centroid, as in the SwAV repository.
     """
-    check_k(k, points.shape[0])
+    if init_centroids is None:
+        check_k(k, points.shape[0])
     points = torch.nn.functional.normalize(points.float(), dim=1)
     if init_centroids is None:
         centroids = _random_points(points, k, torch.Generator().manual_seed(seed))

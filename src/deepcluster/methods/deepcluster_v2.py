@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import torch
 
 from deepcluster.augment import MultiCrop
-from deepcluster.clustering.kmeans import spherical_kmeans
+from deepcluster.clustering.kmeans import check_k, spherical_kmeans
+from deepcluster.distributed import shard
 from deepcluster.losses import assignment_loss
 from deepcluster.methods.base import OnlineMethod
 from deepcluster.models import DeepClusterNet
-from deepcluster.reduce import all_reduce_max
+from deepcluster.reduce import all_gather_rows, all_reduce_max
 
 
 @dataclass
@@ -24,22 +25,41 @@ class BankClustering:
     n_empty: list[int]
 
 
-def cluster_memory_bank(memory_bank: torch.Tensor, counts: list[int], n_iter: int, seeds: list[int]) -> BankClustering:
-    """Head h clusters the bank of large view h mod the number of large views into counts[h] groups."""
-    results = [
-        spherical_kmeans(memory_bank[head % memory_bank.shape[0]], k, n_iter=n_iter, seed=seed)
-        for head, (k, seed) in enumerate(zip(counts, seeds, strict=True))
-    ]
-    return BankClustering(
-        torch.stack([r.assignments for r in results]), [r.centroids for r in results], [r.n_empty for r in results]
-    )
+def cluster_memory_bank(
+    memory_bank: torch.Tensor, counts: list[int], n_iter: int, seeds: list[int], fresh: torch.Tensor | None = None
+) -> BankClustering:
+    """Head h clusters the bank of large view h mod the number of large views into counts[h] groups.
+
+    Only the ``fresh`` rows (a bool per image: written since the last clustering; default
+    all) take part; the others, whose projections are stale, get cluster -1, which the
+    loss ignores, as in the SwAV repository. Every process holds the whole bank: each
+    clusters its share of the fresh rows (the sums go through ``all_reduce_sum``) from the
+    same starting rows, and every process gets every assignment.
+    """
+    n = memory_bank.shape[1]
+    fresh = torch.ones(n, dtype=torch.bool, device=memory_bank.device) if fresh is None else fresh
+    rows = torch.nonzero(fresh).flatten()
+    mine = rows[shard(rows.numel())]
+    assignments, centroids, n_empty = [], [], []
+    for head, (k, seed) in enumerate(zip(counts, seeds, strict=True)):
+        check_k(k, rows.numel())
+        bank = memory_bank[head % memory_bank.shape[0]]
+        start = rows[torch.randperm(rows.numel(), generator=torch.Generator().manual_seed(seed))[:k].to(rows.device)]
+        result = spherical_kmeans(bank[mine], k, n_iter=n_iter, init_centroids=bank[start])
+        every = torch.full((n,), -1, dtype=torch.int64, device=memory_bank.device)
+        every[rows] = all_gather_rows(result.assignments)
+        assignments.append(every)
+        centroids.append(result.centroids)
+        n_empty.append(result.n_empty)
+    return BankClustering(torch.stack(assignments), centroids, n_empty)
 
 
 class DeepClusterV2(OnlineMethod):
     """Several heads, each with its own k; the memory bank holds each large view's last projection.
 
     Round r's targets come from ``cluster_memory_bank`` on the projections written
-    during round r - 1. In the first round the bank is still empty:
+    during round r - 1 (``bank_filled``: the images written since the last clustering;
+    the rest are left out of it). In the first round the bank is still empty:
     ``fill_memory_bank`` runs one pass over the images first, as the reference's
     ``init_memory`` does.
     """
@@ -71,6 +91,7 @@ class DeepClusterV2(OnlineMethod):
             raise ValueError("DeepCluster-v2 starts a round from cluster_memory_bank's result")
         self.assignments.copy_(targets.assignments)
         self.prototypes.load_centroids_(targets.centroids)
+        self.bank_filled.zero_()  # the round writes the rows the next clustering will use
         return {f"head{h}_empty_clusters": float(n) for h, n in enumerate(targets.n_empty)}
 
     @torch.no_grad()

@@ -139,8 +139,10 @@ def fill_memory_bank(
     execution: Execution,
     generator: torch.Generator,
 ) -> None:
-    """Project the large views of every image once and remember them (DeepCluster-v2's first round)."""
-    method.eval()
+    """Project the large views of every image once and remember them (DeepCluster-v2's first round), in
+    training mode as the reference's ``init_memory``: batch norm normalises with each batch's statistics,
+    not the untrained network's running ones."""
+    method.train()
     large = MultiCrop(method.views.groups[:1], method.views.flip_probability, method.views.colour)
     indices = np.arange(len(collection))
     positions = indices[shard(len(indices))]

@@ -130,35 +130,38 @@ def gather_memory_bank(
     method: MethodSettings,
     runtime: RuntimeSettings,
     round_number: int,
-) -> torch.Tensor:
-    """DeepCluster-v2's memory bank as the last round left it, on the device; in the first round, when
-    it is still empty, filled by one pass of the untrained method over the images."""
+) -> dict[str, torch.Tensor]:
+    """DeepCluster-v2's memory bank as the last round left it, on the device, with the images written
+    since the last clustering (``bank_filled``); in the first round, when it is still empty, filled by
+    one pass of the untrained method over the images."""
     _check_made_by(previous_checkpoint, method)
     execution = runtime.execution()
     state = previous_checkpoint["method_state"]
-    if bool(state["bank_filled"].all()):
-        return state["memory_bank"].to(execution.device)
+    if bool(state["bank_filled"].any()):
+        return {"bank": state["memory_bank"].to(execution.device), "fresh": state["bank_filled"].to(execution.device)}
     module, _ = restore_online(
         previous_checkpoint, method, len(images), model.input_size_for(images.image_size), execution
     )
     generator = torch.Generator().manual_seed(derive_seed(runtime.seed, round_number, "memory_bank"))
     fill_memory_bank(module, images, method.batch_size, execution, generator)
-    return module.memory_bank
+    return {"bank": module.memory_bank, "fresh": module.bank_filled}
 
 
 def cluster_bank(
-    memory_bank: torch.Tensor,
+    memory_bank: dict[str, torch.Tensor],
     previous_checkpoint: dict[str, Any],
     method: MethodSettings,
     runtime: RuntimeSettings,
     round_number: int,
 ) -> tuple[BankClustering, dict[str, float]]:
-    """Spherical k-means of the bank for every head (as many clusters as it has prototypes), with this
-    round's seeds."""
+    """Spherical k-means of the bank's fresh rows for every head (as many clusters as it has prototypes),
+    with this round's seeds."""
     started = time.perf_counter()
     counts = previous_checkpoint["prototypes"]
     seeds = [derive_seed(runtime.seed, round_number, f"kmeans_head_{head}") for head in range(len(counts))]
-    clustering = cluster_memory_bank(memory_bank, counts, method.deepcluster_v2.kmeans_iterations, seeds)
+    clustering = cluster_memory_bank(
+        memory_bank["bank"], counts, method.deepcluster_v2.kmeans_iterations, seeds, memory_bank["fresh"]
+    )
     summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
     summary["timing/kmeans_seconds"] = time.perf_counter() - started
     return clustering, summary
