@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -97,8 +98,10 @@ def one_run(collection: str, seed: int, work: Path, extra: dict, checkout: Path)
         raise RuntimeError(f"{collection}, seed {seed}: kedro run failed; see {work}/{collection}_seed{seed}.log")
     reporting = project / "data" / "08_reporting"
     resolved = reporting / "resolved_settings.json"
+    labels = pd.read_parquet(project / "data" / "02_intermediate" / "image_index.parquet")["label"]
     return {
         "collection": collection,
+        "classes": int(labels.nunique()),
         "seed": seed,
         "wall_seconds": wall,
         "report": json.loads((reporting / "evaluation.json").read_text()),
@@ -161,6 +164,30 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines) + "\n\n" + target + "\n" + "\n".join(verdicts)
 
 
+def choices(results: list[dict]) -> str:
+    """What the runs resolved and chose without labels, per collection (one value per seed): the estimated
+    groups against the classes, the rounds' k, the augmentation, the round whose network was kept, and the
+    final partition's clusterer."""
+    lines = [
+        "| collection | classes | groups (estimated) | kmeans.k | augmentation | network round (of) | clusterer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for collection in dict.fromkeys(r["collection"] for r in results):
+        runs = [r for r in results if r["collection"] == collection]
+        resolved = [r["resolved"] for r in runs]
+        reports = [r["report"] for r in runs]
+        cells = [
+            str(runs[0].get("classes", "")),
+            ", ".join(str(x.get("clustering.groups", "–")) for x in resolved),
+            ", ".join(str(x.get("kmeans.k", "–")) for x in resolved),
+            ", ".join(str(x.get("training.augmentation", "–")) for x in resolved),
+            ", ".join(f"{x.get('network_round', '–')} ({x.get('rounds', '–')})" for x in reports),
+            ", ".join(str(subject_report(x, "trained").get("partition", "–")) for x in reports),
+        ]
+        lines.append(f"| {collection} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--collections", nargs="+", default=list(COLLECTIONS), choices=list(COLLECTIONS))
@@ -194,7 +221,7 @@ def main() -> None:
                 if raw:
                     with raw.open("a") as stream:
                         stream.write(json.dumps(result) + "\n")
-    text = table(results)
+    text = table(results) + "\n\n" + choices(results)
     print(text)
     if args.out:
         args.out.with_suffix(".table.md").write_text(text + "\n")

@@ -69,6 +69,7 @@ class RuntimeSettings(Block):
 class SmallConvnetOptions(Block):
     width: PositiveInt
     feature_dim: PositiveInt
+    grid: PositiveInt
 
 
 class ResNetOptions(Block):

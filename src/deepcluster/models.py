@@ -69,8 +69,9 @@ def _init_like_paper(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def small_convnet(in_channels: int, width: int = 64, feature_dim: int = 256) -> tuple:
-    """Five 3x3 conv layers and two pools, for images of 8 to 32 pixels."""
+def small_convnet(in_channels: int, width: int = 64, feature_dim: int = 256, grid: int = 1) -> tuple:
+    """Five 3x3 conv layers and two pools, for images of 8 to 32 pixels; the last feature maps are averaged
+    over a ``grid`` x ``grid`` of regions (1: over the whole image), so that ``grid`` > 1 keeps where things are."""
     trunk = nn.Sequential(
         *_conv_bn_relu(in_channels, width),
         *_conv_bn_relu(width, width),
@@ -79,11 +80,11 @@ def small_convnet(in_channels: int, width: int = 64, feature_dim: int = 256) -> 
         *_conv_bn_relu(2 * width, 2 * width),
         nn.MaxPool2d(2),
         *_conv_bn_relu(2 * width, 4 * width),
-        nn.AdaptiveAvgPool2d(1),
+        nn.AdaptiveAvgPool2d(grid),
         nn.Flatten(),
     )
     neck = nn.Sequential(
-        nn.Linear(4 * width, feature_dim),
+        nn.Linear(4 * width * grid * grid, feature_dim),
         nn.BatchNorm1d(feature_dim),
         nn.ReLU(inplace=True),
         nn.Linear(feature_dim, feature_dim),
