@@ -33,7 +33,11 @@ def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(proj
     checkpoints = project / "data/06_models/checkpoints"
     first = launch(project, "-m", "kedro", "run")
     deadline = time.monotonic() + 240
-    while not (checkpoints / "round_001.pt").exists() and first.poll() is None and time.monotonic() < deadline:
+
+    def round_1_logged() -> bool:  # its checkpoint written and its metrics in the launch's MLflow run
+        return (checkpoints / "round_001.pt").exists() and bool(metric_history(project, "training/loss"))
+
+    while first.poll() is None and time.monotonic() < deadline and not round_1_logged():
         time.sleep(0.2)
     assert first.poll() is None, first.communicate()[0][-3000:]
     os.killpg(first.pid, signal.SIGKILL)  # every process of the launch, mid-run
@@ -49,7 +53,7 @@ def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(proj
     # and the resumed run has every round's metrics
     client = MlflowClient()
     runs = client.search_runs([latest_run(project).info.experiment_id])
-    assert len(runs) == 2
+    assert len(runs) == 2, [(run.info.run_name, run.info.status) for run in runs]
     assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2, 3}
     assert latest_run(project).data.params["resolved.runtime.processes"] == "2"
     assert "round 3:" in output and output.count("round 3:") == 1  # rank 0 alone reports

@@ -111,7 +111,7 @@ def resolve_settings(
     settings["method.rounds"] = rounds - settings["scan.self_labelling_rounds"]
     if method.name in ONLINE_METHODS:
         settings["method.prototypes"] = prototype_counts(method, settings["kmeans.k"])
-    elif training.augmentation == AUTO:
+    if training.augmentation == AUTO:  # DeepCluster's epochs, and the self-labelling ones after any method
         name, block = augmentation_for(images.channels, n / groups)
         settings["training.augmentation"] = name
         settings["training.augmentation_block"] = block
