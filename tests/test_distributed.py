@@ -131,6 +131,22 @@ def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch
 VIEWS = MultiCrop((CropGroup(2, 8, (0.5, 1.0)), CropGroup(1, 6, (0.3, 0.6))), flip_probability=0.5, colour=None)
 
 
+def _swav_codes_with_a_queue(rank: int, processes: int) -> torch.Tensor:
+    """Sinkhorn codes of a global batch of 8 after two batches went through a queue of 8 rows."""
+    batches = nn.functional.normalize(torch.randn(3, 8, 4, generator=torch.Generator().manual_seed(0)), dim=2)
+    method = SwAV(_no_batch_norm_backbone(), (8, 4), 5, VIEWS, n_images=24, queue_length=8, seed=0)
+    share = slice(4 * rank, 4 * rank + 4) if processes == 2 else slice(None)
+    for batch in batches[:2]:
+        method.enqueue([batch[share], batch[share]])  # both large views
+    return method.codes(method.prototypes(batches[2][share])[0], view=0)
+
+
+def test_swav_queue_is_global_two_processes_give_the_codes_of_one(tmp_path):
+    ranks = _in_two_processes(_swav_codes_with_a_queue, tmp_path, 2)
+    alone = _swav_codes_with_a_queue(0, 1)  # the queue holds the second batch, the codes balance it with the third
+    torch.testing.assert_close(torch.cat(ranks), alone, atol=1e-6, rtol=1e-5)
+
+
 def _online_round(rank: int, name: str) -> dict:
     images = planted_images(n_per_class=20)
     backbone = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from deepcluster.augment import MultiCrop
+from deepcluster.distributed import world_size
 from deepcluster.losses import sinkhorn, swapped_prediction_loss
 from deepcluster.methods.base import OnlineMethod
 from deepcluster.models import DeepClusterNet
@@ -18,7 +19,9 @@ class SwAV(OnlineMethod):
     gradient is dropped), which keeps them from collapsing while the network is still
     random. ``assignments`` keeps each image's prototype from the epoch, for the
     round's metrics. With ``queue_length`` > 0, the projections of the last ``queue_length``
-    large views join Sinkhorn's problem, so that small batches still spread evenly.
+    large views join Sinkhorn's problem, so that small batches still spread evenly. The
+    queue is global, as the batch is: each of N processes keeps ``queue_length // N`` rows
+    of its own share, and Sinkhorn's sums run over every process's rows.
     """
 
     name = "swav"
@@ -42,7 +45,8 @@ class SwAV(OnlineMethod):
         self.epsilon = epsilon
         self.sinkhorn_iterations = sinkhorn_iterations
         self.freeze_prototypes_steps = freeze_prototypes_steps
-        self.register_buffer("queue", torch.zeros(self.n_large_views, queue_length, projection_dims[1]))
+        rows = queue_length // world_size()
+        self.register_buffer("queue", torch.zeros(self.n_large_views, rows, projection_dims[1]))
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.int64))
         # each image's prototype (highest score of its first large view) when it was last seen
         self.register_buffer("assignments", torch.full((1, n_images), -1, dtype=torch.int64))
