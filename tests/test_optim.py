@@ -30,3 +30,15 @@ def test_lars_scales_each_step_by_the_trust_ratio():
     plain.grad = torch.full((4,), 10.0)
     LARS([{"params": [plain], "lars": False}], lr=0.01, momentum=0.0).step()
     torch.testing.assert_close(plain.detach(), torch.full((4,), 1.9))
+
+
+def test_lars_divides_by_the_decayed_gradients_norm_and_clips_the_ratio_at_one():
+    def step(eta: float) -> torch.Tensor:
+        weight = torch.nn.Parameter(torch.tensor([3.0, 0.0]))  # norm 3
+        weight.grad = torch.tensor([0.0, 4.0])  # norm 4; with the decay, g + w = (3, 4), norm 5
+        LARS([weight], lr=1.0, momentum=0.0, weight_decay=1.0, eta=eta).step()
+        return weight.detach()
+
+    # 0.5 * 3 / 5 = 0.3 (LARC's ||g|| + wd ||w|| would give 0.5 * 3 / 7)
+    torch.testing.assert_close(step(0.5), torch.tensor([3.0, 0.0]) - 0.3 * torch.tensor([3.0, 4.0]))
+    torch.testing.assert_close(step(10.0), torch.tensor([0.0, -4.0]))  # 10 * 3 / 5 = 6, clipped to 1

@@ -36,9 +36,14 @@ def parameter_groups(modules: Iterable[torch.nn.Module], weight_decay: float) ->
 
 class LARS(torch.optim.Optimizer):
     """SGD with momentum whose step for each weight tensor is scaled by a trust ratio
-    ``eta * ||w|| / (||g|| + weight_decay * ||w||)`` (You et al. 2017), with the ratio
-    clipped at 1 so that it never raises the learning rate (LARC's clipping). Groups with
-    ``lars: False`` take plain SGD steps."""
+    ``eta * ||w|| / ||g + weight_decay * w||``: the norm of the decayed gradient, as in
+    SimCLR's and BYOL's LARS (and lightly's and solo-learn's). The ratio is clipped at 1,
+    so that it only ever lowers a tensor's step below plain SGD's at the scheduled rate.
+
+    SwAV's recipe uses LARC instead: ``||g|| + weight_decay * ||w||`` below the line and no
+    clipping. The two agree where there is no weight decay and the ratio is below 1; the
+    measured tables (docs/benchmarks/methods.md) were taken with this one.
+    Groups with ``lars: False`` take plain SGD steps."""
 
     def __init__(self, params, lr: float, momentum: float = 0.9, weight_decay: float = 0.0, eta: float = 0.02):
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta, lars=True))
