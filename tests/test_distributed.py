@@ -171,6 +171,10 @@ def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(t
     for key, value in ranks[0]["state"].items():  # weights, batch norm statistics, bank, assignments
         torch.testing.assert_close(ranks[1]["state"][key], value, msg=key)
     assert ranks[0]["log"]["images"] == 60
+    # the global batch of 8: the steps of one process, so the schedule ends at the same rate
+    alone = _online_round(0, name)["log"]
+    assert ranks[0]["log"]["steps"] == ranks[1]["log"]["steps"] == alone["steps"] == 8
+    assert ranks[0]["log"]["lr"] == ranks[1]["log"]["lr"] == pytest.approx(alone["lr"])
     if name == "deepcluster_v2":
         assert bool(ranks[0]["state"]["bank_filled"].all())
         assert (ranks[0]["filled"].norm(dim=2) > 0.99).all()  # every image's projections, from one of the two
