@@ -362,6 +362,14 @@ class ExportSettings(Block):
     montage: MontageSettings
 
 
+class AssignSettings(Block):
+    folder: str | None
+    similar: PositiveInt
+    batch_size: PositiveInt
+    workers: Annotated[int, Field(ge=0)]
+    montage: MontageSettings
+
+
 class Parameters(Block):
     """Every parameter of a run."""
 
@@ -379,6 +387,7 @@ class Parameters(Block):
     training: TrainingSettings
     evaluation: EvaluationSettings
     export: ExportSettings
+    assign: AssignSettings
 
 
 # where each top-level block's defaults are documented
@@ -387,6 +396,7 @@ CONF_FILES = {
     "data": "parameters_ingest.yml",
     "evaluation": "parameters_evaluation.yml",
     "export": "parameters_export.yml",
+    "assign": "parameters_assign.yml",
 }
 
 

@@ -1,4 +1,4 @@
-"""Project pipelines: ingest -> DeepCluster rounds -> export and evaluation."""
+"""Project pipelines: ingest -> DeepCluster rounds -> export and evaluation; apart, assign (new images)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
 from deepcluster.config import Parameters, check_parameters
+from deepcluster.pipelines.assign import pipeline as assign
 from deepcluster.pipelines.deepcluster import pipeline as deepcluster
 from deepcluster.pipelines.evaluation import pipeline as evaluation
 from deepcluster.pipelines.export import pipeline as export
@@ -46,4 +47,5 @@ def register_pipelines() -> dict[str, Pipeline]:
         "evaluation": evaluation.create_pipeline(rounds=rounds),
     }
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    pipelines["assign"] = assign.create_pipeline()  # a trained run's: not part of training
     return pipelines

@@ -155,6 +155,7 @@ def load_folder(
     max_memory_mb: int = 4096,
     workers: int = 2,
     max_auto_size: int | None = None,
+    setting: str = "data.folder.path",
 ) -> IngestResult:
     """Every image file under ``path``; unusable files are skipped and reported.
 
@@ -163,15 +164,15 @@ def load_folder(
     ``image_size`` None: the median shorter side of the files, at most ``max_auto_size``.
     ``channels`` ``auto``: 1 when the sampled files are all grey (``channels_of``), else 3.
     Either way each file is decoded once here, to check it and to measure the
-    pixel statistics.
+    pixel statistics. ``setting`` is the key that named ``path``, for the messages.
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise ValueError(f"data.folder.path = {path!r} is not a folder; point it at the folder of your images")
+        raise ValueError(f"{setting} = {path!r} is not a folder; point it at the folder of your images")
     files, ignored = find_image_files(root)
     if not files:
         raise ValueError(
-            f"data.folder.path = {path!r} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
+            f"{setting} = {path!r} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
             f"{ignored} other files were ignored"
         )
     label_of_file, class_names = class_of_each_file(root, files, labels)
@@ -210,7 +211,7 @@ def load_folder(
             advance(len(batch))
     if not usable.any():
         raise ValueError(
-            f"none of the {len(files)} image files under data.folder.path = {path!r} could be read; "
+            f"none of the {len(files)} image files under {setting} = {path!r} could be read; "
             f"the first failed with: {skipped[0][1]}"
         )
     mean, std = channel_statistics(np.stack(stats_sample))

@@ -185,6 +185,11 @@ CLUSTERERS: dict[str, type[Clusterer]] = {
 }
 
 
+def assign_to_partition(partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """New points' clusters and scores, by the rule of the clusterer that made ``partition``."""
+    return CLUSTERERS[partition.clusterer]().assign(partition, points)
+
+
 @dataclass
 class Choice:
     """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner."""

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from PIL import Image
 
+from deepcluster.assign import Preprocessing, SimilarityIndex
 from deepcluster.clustering.clusterers import Partition, choose_partition
 from deepcluster.config import ClusteringSettings, ExportSettings, RuntimeSettings, ScanSettings, resolved
 from deepcluster.data import ImageCollection
@@ -79,6 +80,16 @@ def export_backbone(best_network: dict[str, Any]) -> dict[str, Any]:
 def normalised_features(final_features: torch.Tensor) -> np.ndarray:
     """The final network's L2-normalised features, one row per image (for similarity search)."""
     return clustering_points(final_features).cpu().numpy()
+
+
+def describe_preprocessing(images: ImageCollection, resolved_settings: dict[str, Any]) -> dict[str, Any]:
+    """What the run's images went through before the network, for new images to go through the same."""
+    return Preprocessing.of(images, resolved_settings["model.input_size"]).to_dict()
+
+
+def index_features(features: np.ndarray, image_index: pd.DataFrame) -> SimilarityIndex:
+    """The similarity index over every image's exported features (built once per run)."""
+    return SimilarityIndex(features, image_index["image_id"].astype(str).tolist())
 
 
 def draw_cluster_montage(images: ImageCollection, partition: Partition, export: ExportSettings) -> Image.Image:

@@ -2,7 +2,9 @@
 
 The network is the best round's by the label-free signal (``round_NNN.best_network``); its
 features (extracted once, shared with the evaluation) are partitioned into
-``clustering.groups`` clusters by ``clustering.final``.
+``clustering.groups`` clusters by ``clustering.final``. The preprocessing, the network, the
+partition and a similarity index over the features are what ``kedro run --pipeline assign``
+needs to place new images.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -10,8 +12,10 @@ from kedro.pipeline import Pipeline, node, pipeline
 from deepcluster.pipelines import round_name
 from deepcluster.pipelines.evaluation.pipeline import final_features
 from deepcluster.pipelines.export.nodes import (
+    describe_preprocessing,
     draw_cluster_montage,
     export_backbone,
+    index_features,
     normalised_features,
     partition_images,
     plot_cluster_sizes,
@@ -35,6 +39,10 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 name="tabulate_assignments",
             ),
             node(normalised_features, "final_features", "features", name="normalise_features"),
+            node(index_features, ["features", "image_index"], "similarity_index", name="index_features"),
+            node(
+                describe_preprocessing, ["images", "resolved_settings"], "preprocessing", name="describe_preprocessing"
+            ),
             node(export_backbone, "best_network", "backbone", name="export_backbone"),
             node(plot_cluster_sizes, "partition", "cluster_sizes_plot", name="plot_cluster_sizes"),
             node(

@@ -1,0 +1,1 @@
+"""Assign: new images placed by a trained run (``kedro run --pipeline assign``)."""
