@@ -29,9 +29,13 @@ def run_session(project, **run_options):
 
 
 def latest_run(project):
+    """The project's newest MLflow run; None before its first."""
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     experiment = MlflowClient().get_experiment_by_name("deepcluster")
-    return MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    if experiment is None:
+        return None
+    runs = MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None
 
 
 def metric_history(project, name):
@@ -124,6 +128,16 @@ def test_an_interrupted_run_resumes_without_redoing_completed_rounds(project_cop
     assert (data / "08_reporting/evaluation.json").is_file()
     # the new MLflow run still has every round's metrics
     assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2, 3}
+
+    # stopped after the export: only the evaluation runs again, and the run still logs the model
+    # from the files the export wrote before
+    (data / "08_reporting/evaluation.json").unlink()
+    stamp = (data / "06_models/backbone.pt").stat().st_mtime_ns
+    run_session(project, only_missing_outputs=True)
+    assert (data / "06_models/backbone.pt").stat().st_mtime_ns == stamp
+    run = latest_run(project)
+    models = mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list")
+    assert run.info.run_id in {model.source_run_id for model in models}
 
 
 def test_rounds_from_params_are_refused_with_the_fix(project_copy):

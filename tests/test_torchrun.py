@@ -2,11 +2,12 @@
 files, resume after the launch is killed, and a failing process ending the launch with its message."""
 
 import os
-import signal
 import subprocess
 import sys
 import time
 
+import mlflow
+import psutil
 from mlflow import MlflowClient
 
 from tests.conftest import TINY_RUN
@@ -24,8 +25,17 @@ def launch(project, *arguments: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        start_new_session=True,  # its own process group, so that the test can kill the whole launch
     )
+
+
+def kill_launch(launched: subprocess.Popen) -> None:
+    """SIGKILL to the launcher and every process under it: torchrun starts each worker in a session of
+    its own, so killing the launcher's process group would leave the workers running."""
+    processes = [psutil.Process(launched.pid), *psutil.Process(launched.pid).children(recursive=True)]
+    for process in processes:
+        process.kill()
+    psutil.wait_procs(processes, timeout=30)
+    launched.wait()
 
 
 def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(project_copy):
@@ -33,15 +43,10 @@ def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(proj
     checkpoints = project / "data/06_models/checkpoints"
     first = launch(project, "-m", "kedro", "run")
     deadline = time.monotonic() + 240
-
-    def round_1_logged() -> bool:  # its checkpoint written and its metrics in the launch's MLflow run
-        return (checkpoints / "round_001.pt").exists() and bool(metric_history(project, "training/loss"))
-
-    while first.poll() is None and time.monotonic() < deadline and not round_1_logged():
+    while not (checkpoints / "round_001.pt").exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
     assert first.poll() is None, first.communicate()[0][-3000:]
-    os.killpg(first.pid, signal.SIGKILL)  # every process of the launch, mid-run
-    first.wait()
+    kill_launch(first)
     assert not (project / "data/08_reporting/evaluation.json").exists()
 
     resumed = launch(project, "-m", "kedro", "run", "--only-missing-outputs")
@@ -56,6 +61,9 @@ def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(proj
     assert len(runs) == 2, [(run.info.run_name, run.info.status) for run in runs]
     assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2, 3}
     assert latest_run(project).data.params["resolved.runtime.processes"] == "2"
+    # the clusterer as an MLflow model: logged once, by rank 0 of the launch that finished the run
+    models = mlflow.search_logged_models(experiment_ids=[latest_run(project).info.experiment_id], output_format="list")
+    assert [model.source_run_id for model in models] == [latest_run(project).info.run_id]
     assert "round 3:" in output and output.count("round 3:") == 1  # rank 0 alone reports
 
 

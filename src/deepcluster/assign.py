@@ -14,6 +14,7 @@ made it (``assign_to_partition``) and compared with every training image's by co
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -73,12 +74,25 @@ class Preprocessing:
     def read_files(self, paths: Sequence[str | Path]) -> ImageCollection:
         """A few image files, as the run's images were read (an unreadable one raises, naming it)."""
         ids = [str(path) for path in paths]
+        return self._decoded(ids, ids)
+
+    def read_requests(self, requests: pd.DataFrame) -> ImageCollection:
+        """The images of a prediction request: a column ``path`` (files where the model runs) or ``image``
+        (each encoded file's bytes, or those bytes in base64 as JSON carries them)."""
+        if "path" in requests:
+            return self.read_files(requests["path"].tolist())
+        if "image" not in requests:
+            raise ValueError(f"a request needs a column 'path' or 'image'; it has {list(requests.columns)}")
+        encoded = [value if isinstance(value, bytes) else base64.b64decode(value) for value in requests["image"]]
+        return self._decoded(encoded, [f"request row {i}" for i in range(len(encoded))])
+
+    def _decoded(self, sources: Sequence[str | bytes], ids: list[str]) -> ImageCollection:
         decoded = []
-        for path in ids:
+        for source, name in zip(sources, ids, strict=True):
             try:
-                decoded.append(decode_image(path, self.channels, self.image_size))
+                decoded.append(decode_image(source, self.channels, self.image_size))
             except UnreadableImage as reason:
-                raise ValueError(f"{path} cannot be used as an image: {reason}") from None
+                raise ValueError(f"{name} cannot be used as an image: {reason}") from None
         pixels = np.stack(decoded)
         return ImageCollection(ids, self.channels, self.image_size, self.mean, self.std, pixels=pixels)
 
@@ -145,6 +159,14 @@ def assign_new_images(
     table.insert(1, "cluster", clusters)
     table.insert(2, partition.score_name, scores)
     return table
+
+
+def place_images(
+    images: ImageCollection, backbone: dict, preprocessing: Preprocessing, partition: Partition, execution: Execution
+) -> pd.DataFrame:
+    """Each image's cluster in the run's partition and its ``distance`` or ``confidence``."""
+    clusters, scores = assign_to_partition(partition, image_points(backbone, images, preprocessing, execution))
+    return pd.DataFrame({"cluster": clusters, partition.score_name: scores})
 
 
 def similar_images(

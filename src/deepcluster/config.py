@@ -360,6 +360,7 @@ class MontageSettings(Block):
 
 class ExportSettings(Block):
     montage: MontageSettings
+    registered_model_name: str | None
 
 
 class AssignSettings(Block):

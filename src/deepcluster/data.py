@@ -10,6 +10,7 @@ workers decode at each pass.
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -149,18 +150,18 @@ def _to_channels(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def decode_image(path: str | Path, channels: int, size: int, min_side: int = 1) -> np.ndarray:
-    """uint8 (channels, size, size): shorter side resized to ``size``, centre-cropped square.
+def decode_image(source: str | Path | bytes, channels: int, size: int, min_side: int = 1) -> np.ndarray:
+    """uint8 (channels, size, size) from a file or an encoded file's bytes: shorter side resized to ``size``,
+    centre-cropped square.
 
     Raises ``UnreadableImage`` with the reason when the file cannot be used.
     """
-    path = Path(path)
     try:
-        if path.stat().st_size == 0:
+        if (len(source) if isinstance(source, bytes) else Path(source).stat().st_size) == 0:
             raise UnreadableImage("empty file (0 bytes)")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else Path(source)) as opened:
                 opened.load()  # decodes everything: truncated or corrupt data fails here
                 image = ImageOps.exif_transpose(opened)
     except UnreadableImage:

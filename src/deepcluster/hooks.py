@@ -15,6 +15,7 @@ from kedro.pipeline import Pipeline
 from kedro.pipeline.node import Node
 from kedro_mlflow.framework.hooks.mlflow_hook import MlflowHook
 from kedro_mlflow.framework.hooks.utils import _flatten_dict
+from kedro_mlflow.pipeline.pipeline_ml import PipelineML
 from mlflow.entities import Param
 from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
@@ -74,6 +75,7 @@ class CheckParameters:
             ("rounds", wanted.rounds, built.rounds),
             ("method.name", wanted.method.name, built.method.name),
             ("scan.self_labelling_rounds", wanted.scan.self_labelling_rounds, built.scan.self_labelling_rounds),
+            ("export.registered_model_name", wanted.export.registered_model_name, built.export.registered_model_name),
         ):
             if asked != shaped:
                 raise ValueError(
@@ -221,6 +223,16 @@ class BatchedMlflowHook(MlflowHook):
         params = [Param(self.sanitize_param_name(k), str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in values.items()]
         for start in range(0, len(params), 100):  # MLflow's limit per batch
             client.log_batch(self.run_id, params=params[start : start + 100])
+
+    @hook_impl
+    def after_pipeline_run(self, run_params: dict[str, Any], pipeline: Pipeline, catalog: Any) -> None:
+        # the training pipeline logs its inference pipeline as a model, unless a partial run
+        # (--to-nodes, --tags) stopped before the export wrote what the model carries
+        if isinstance(pipeline, PipelineML):
+            carried = pipeline.inference.inputs() - {pipeline.input_name}
+            if not all(catalog.exists(name) for name in carried):
+                pipeline = pipeline.training
+        super().after_pipeline_run(run_params=run_params, pipeline=pipeline, catalog=catalog)
 
     @hook_impl
     def before_node_run(self, node: Node, catalog: Any, inputs: dict[str, Any], is_async: bool) -> None:

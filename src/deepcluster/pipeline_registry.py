@@ -46,6 +46,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),
     }
-    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
+    training = sum(pipelines.values(), Pipeline([]))
+    pipelines["__default__"] = assign.served_model(training, configured.export.registered_model_name)
     pipelines["assign"] = assign.create_pipeline()  # a trained run's: not part of training
     return pipelines

@@ -1,44 +1,69 @@
-"""`kedro run --pipeline assign` after a training run: new images placed by what the export saved."""
+"""Using a trained run: `kedro run --pipeline assign` on new images, the MLflow model every run logs,
+loaded in a fresh process and served over HTTP. One small training run on a folder serves every test."""
 
+import base64
+import io
 import json
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 from PIL import Image
 
 from deepcluster.pipelines.assign.nodes import read_new_images
-from tests.conftest import TINY_RUN, distinct_images, settings
-from tests.test_run import run_session
+from deepcluster.pipelines.scratch import scratch_project
+from tests.conftest import PROJECT_ROOT, TINY_RUN, distinct_images, settings
+from tests.test_run import latest_run, run_session
+
+COPIED = ["005.png", "030.png", "070.png"]
 
 
-def test_new_images_get_the_runs_clusters_and_their_originals_as_top_matches(project_copy, tmp_path):
-    images = distinct_images(classes=6, per_class=12, size=12)
-    training, new = tmp_path / "training", tmp_path / "new"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A two-round run on 72 images of 6 planted groups; ``new`` holds copies of three of them, one
+    larger colour version of a fourth and a truncated file."""
+    root = tmp_path_factory.mktemp("trained")
+    training, new = root / "training", root / "new"
     training.mkdir()
     new.mkdir()
-    for i, pixels in enumerate(images.pixels):
+    for i, pixels in enumerate(distinct_images(classes=6, per_class=12, size=12).pixels):
         Image.fromarray(pixels[0]).save(training / f"{i:03d}.png")
-    copied = ["005.png", "030.png", "070.png"]
-    for name in copied:
+    for name in COPIED:
         shutil.copy(training / name, new / name)
-    with Image.open(training / "040.png") as image:  # larger and in colour: brought to the run's 12 px grey
+    with Image.open(training / "040.png") as image:
         image.convert("RGB").resize((36, 36)).save(new / "040_larger.png")
     (new / "truncated.png").write_bytes((training / "041.png").read_bytes()[:40])
-    small = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
-    data = {"source": "folder", "folder": {"path": str(training), "workers": 0}}
-    project = project_copy(rounds=2, data=data, assign={"folder": str(new), "workers": 0}, **small)
-
-    run_session(project)
-    assert not (project / "data/07_model_output/assign").exists()  # a plain `kedro run` trains only
-    run_session(project, pipeline_names=["assign"])
-
+    parameters = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
+    parameters |= {
+        "rounds": 2,
+        "data": {"source": "folder", "folder": {"path": str(training), "workers": 0}},
+        "assign": {"folder": str(new), "workers": 0},
+        "export": {"registered_model_name": "planted_groups"},
+    }
+    project = scratch_project(PROJECT_ROOT, root / "project", parameters)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(project)
+        run_session(project)
+        assert not (project / "data/07_model_output/assign").exists()  # a plain `kedro run` trains only
+        run_session(project, pipeline_names=["assign"])
     exported = pd.read_parquet(project / "data/07_model_output/final/assignments.parquet").set_index("image_id")
+    return {"project": project, "training": training, "exported": exported}
+
+
+def test_new_images_get_the_runs_clusters_and_their_originals_as_top_matches(trained):
+    project, training, exported = trained["project"], trained["training"], trained["exported"]
     placed = pd.read_parquet(project / "data/07_model_output/assign/assignments.parquet")
-    placed["name"] = placed["image_id"].str.rsplit("/", n=1).str[-1]
-    placed = placed.set_index("name")
-    assert sorted(placed.index) == sorted([*copied, "040_larger.png"])
-    for name in copied:
+    placed = placed.set_index(placed["image_id"].str.rsplit("/", n=1).str[-1])
+    assert sorted(placed.index) == sorted([*COPIED, "040_larger.png"])
+    for name in COPIED:
         original = str(training / name)
         assert placed.loc[name, "cluster"] == exported.loc[original, "cluster"]
         assert placed.loc[name, "similar_1"] == original
@@ -55,3 +80,83 @@ def test_new_images_get_the_runs_clusters_and_their_originals_as_top_matches(pro
 def test_assign_without_a_folder_says_which_setting_to_set():
     with pytest.raises(ValueError, match=r"assign.folder is not set: .*conf/local/parameters.yml"):
         read_new_images(settings().assign, {})
+
+
+def model_uri(project) -> str:
+    """The model the training run logged (the assign run came after it and logs none)."""
+    latest_run(project)  # MLflow pointed at the project's database
+    experiment = MlflowClient().get_experiment_by_name("deepcluster")
+    first = MlflowClient().search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])[0]
+    return f"runs:/{first.info.run_id}/clusterer"
+
+
+@pytest.mark.parametrize("uri", ["run", "registry"])
+def test_the_logged_model_predicts_in_a_fresh_process_as_the_run_assigned(trained, uri):
+    project, exported = trained["project"], trained["exported"]
+    script = (
+        "import sys, mlflow, pandas as pd\n"
+        f"mlflow.set_tracking_uri('sqlite:///{project / 'mlflow.db'}')\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "paths = pd.read_json(sys.stdin)\n"
+        "print(model.predict(paths).to_json(orient='records'))\n"
+    )
+    requests = pd.DataFrame({"path": list(exported.index)})
+    finished = subprocess.run(
+        [sys.executable, "-c", script, model_uri(project) if uri == "run" else "models:/planted_groups/1"],
+        input=requests.to_json(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=project.parent,  # not the project: nothing but the model's own artifacts and code
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    predicted = pd.read_json(io.StringIO(finished.stdout.strip().splitlines()[-1]))
+    score = "distance" if "distance" in exported else "confidence"
+    assert list(predicted.columns) == ["cluster", score]
+    agreement = (predicted["cluster"].to_numpy() == exported["cluster"].to_numpy()).mean()
+    assert agreement >= 0.95, agreement  # a training image placed by the partition's rule for new points
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_mlflow_models_serve_answers_a_request_with_an_encoded_image(trained):
+    project, training, exported = trained["project"], trained["training"], trained["exported"]
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri(project),
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # the server and its workers, stopped together
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, server.communicate()[0][-3000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(1)
+        names = ["005.png", "070.png"]
+        encoded = [[base64.b64encode((training / name).read_bytes()).decode()] for name in names]
+        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": encoded}}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            predictions = json.loads(answer.read())["predictions"]
+        assert [row["cluster"] for row in predictions] == [
+            exported.loc[str(training / name), "cluster"] for name in names
+        ]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)

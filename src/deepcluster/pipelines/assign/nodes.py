@@ -8,11 +8,12 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from deepcluster.assign import Preprocessing, SimilarityIndex, assign_new_images, image_points
+from deepcluster.assign import Preprocessing, SimilarityIndex, assign_new_images, image_points, place_images
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.config import AssignSettings, RuntimeSettings
 from deepcluster.data import ImageCollection
 from deepcluster.plots import cluster_montage
+from deepcluster.runtime import Execution
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +70,12 @@ def draw_new_arrivals(new_images: ImageCollection, assignments: pd.DataFrame, as
         per_cluster=assign.montage.per_cluster,
         tile=assign.montage.tile,
     )
+
+
+def predict_clusters(
+    requests: pd.DataFrame, backbone: dict[str, Any], preprocessing: dict[str, Any], partition: Partition
+) -> pd.DataFrame:
+    """The served model: each requested image's (``path`` or ``image`` column) cluster and its distance or
+    confidence, on the CPU whatever the run trained on."""
+    preprocessing = Preprocessing.from_dict(preprocessing)
+    return place_images(preprocessing.read_requests(requests), backbone, preprocessing, partition, Execution())
