@@ -56,13 +56,13 @@ def test_a_killed_two_process_launch_resumes_with_one_mlflow_run_per_launch(proj
     assert (checkpoints / "round_003.pt").is_file()
     # one MLflow run per launch (the killed one and the resumed one), not one per process,
     # and the resumed run has every round's metrics
-    client = MlflowClient()
-    runs = client.search_runs([latest_run(project).info.experiment_id])
+    experiment = latest_run(project).info.experiment_id  # first: it points MLflow at this project's database
+    runs = MlflowClient().search_runs([experiment])
     assert len(runs) == 2, [(run.info.run_name, run.info.status) for run in runs]
     assert set(metric_history(project, "clusters_vs_labels/nmi")) == {1, 2, 3}
     assert latest_run(project).data.params["resolved.runtime.processes"] == "2"
     # the clusterer as an MLflow model: logged once, by rank 0 of the launch that finished the run
-    models = mlflow.search_logged_models(experiment_ids=[latest_run(project).info.experiment_id], output_format="list")
+    models = mlflow.search_logged_models(experiment_ids=[experiment], output_format="list")
     assert [model.source_run_id for model in models] == [latest_run(project).info.run_id]
     assert "round 3:" in output and output.count("round 3:") == 1  # rank 0 alone reports
 
