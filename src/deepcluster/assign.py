@@ -149,24 +149,26 @@ def similar_table(ids: Sequence[str], points: torch.Tensor, index: SimilarityInd
     return table
 
 
+def placed_table(points: torch.Tensor, partition: Partition) -> pd.DataFrame:
+    """Each point's ``cluster`` in the run's partition and its ``distance`` or ``confidence``."""
+    clusters, scores = assign_to_partition(partition, points)
+    return pd.DataFrame({"cluster": clusters, partition.score_name: scores})
+
+
 def assign_new_images(
     ids: Sequence[str], points: torch.Tensor, partition: Partition, index: SimilarityIndex, k: int = 5
 ) -> pd.DataFrame:
     """Each new image's cluster in the run's partition with its ``distance`` or ``confidence``, and its
     ``k`` most similar training images."""
-    clusters, scores = assign_to_partition(partition, points)
-    table = similar_table(ids, points, index, k)
-    table.insert(1, "cluster", clusters)
-    table.insert(2, partition.score_name, scores)
-    return table
+    similar = similar_table(ids, points, index, k)
+    return pd.concat([similar[["image_id"]], placed_table(points, partition), similar.drop(columns="image_id")], axis=1)
 
 
 def place_images(
     images: ImageCollection, backbone: dict, preprocessing: Preprocessing, partition: Partition, execution: Execution
 ) -> pd.DataFrame:
     """Each image's cluster in the run's partition and its ``distance`` or ``confidence``."""
-    clusters, scores = assign_to_partition(partition, image_points(backbone, images, preprocessing, execution))
-    return pd.DataFrame({"cluster": clusters, partition.score_name: scores})
+    return placed_table(image_points(backbone, images, preprocessing, execution), partition)
 
 
 def similar_images(
