@@ -39,7 +39,7 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from deepcluster.pipelines.plain_runner import subject_report  # noqa: E402
+from deepcluster.pipelines.plain_runner import dotted_override, merge, subject_report  # noqa: E402
 from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -78,14 +78,17 @@ def data_block(collection: str, work: Path) -> dict:
     return block
 
 
-def one_run(collection: str, seed: int, work: Path, extra: dict, checkout: Path) -> dict:
-    project = work / f"{collection}_seed{seed}"
+def one_run(collection: str, seed: int, work: Path, extra: dict, checkout: Path, processes: int = 1) -> dict:
+    """`kedro run` on ``collection`` (under ``torchrun --nproc_per_node=processes`` when above 1)."""
+    name = f"{collection}_seed{seed}" + (f"_{processes}processes" if processes > 1 else "")
+    project = work / name
     shutil.rmtree(project, ignore_errors=True)
-    parameters = {"data": data_block(collection, work), "runtime": {"seed": seed}, **extra}
+    parameters = merge({"data": data_block(collection, work), "runtime": {"seed": seed}}, extra)
     scratch_project(checkout, project, parameters)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
     started = time.perf_counter()
     finished = subprocess.run(
-        [sys.executable, "-m", "kedro", "run"],
+        [*(launcher if processes > 1 else [sys.executable]), "-m", "kedro", "run"],
         cwd=project,
         # the checkout's own package, where it is not this one (a before/after table)
         env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(checkout / "src")},
@@ -93,9 +96,9 @@ def one_run(collection: str, seed: int, work: Path, extra: dict, checkout: Path)
         text=True,
     )
     wall = time.perf_counter() - started
-    (work / f"{collection}_seed{seed}.log").write_text(finished.stdout + finished.stderr)
+    (work / f"{name}.log").write_text(finished.stdout + finished.stderr)
     if finished.returncode:
-        raise RuntimeError(f"{collection}, seed {seed}: kedro run failed; see {work}/{collection}_seed{seed}.log")
+        raise RuntimeError(f"{name}: kedro run failed; see {work}/{name}.log")
     reporting = project / "data" / "08_reporting"
     resolved = reporting / "resolved_settings.json"
     labels = pd.read_parquet(project / "data" / "02_intermediate" / "image_index.parquet")["label"]
@@ -103,6 +106,8 @@ def one_run(collection: str, seed: int, work: Path, extra: dict, checkout: Path)
         "collection": collection,
         "classes": int(labels.nunique()),
         "seed": seed,
+        "processes": processes,
+        "settings": extra,
         "wall_seconds": wall,
         "report": json.loads((reporting / "evaluation.json").read_text()),
         "resolved": json.loads(resolved.read_text()) if resolved.exists() else {},
@@ -203,8 +208,6 @@ def main() -> None:
     if args.from_jsonl:
         results = [json.loads(line) for path in args.from_jsonl for line in path.read_text().splitlines() if line]
     else:
-        from deepcluster.pipelines.plain_runner import dotted_override, merge
-
         extra: dict = {}
         for assignment in args.set:
             extra = merge(extra, dotted_override(assignment))

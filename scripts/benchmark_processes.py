@@ -1,0 +1,88 @@
+"""One process against N under ``torchrun``, with the defaults, for each method: the final ACC and NMI.
+
+    python scripts/benchmark_processes.py --methods deepcluster deepcluster_v2 swav odc --seeds 0 1 2 \\
+        --out docs/benchmarks/processes_digits.md
+
+Each (method, seed, processes) is `kedro run` on the digits default in a fresh scratch copy of the
+project (``scripts/benchmark_collections.py``'s ``one_run``) whose conf/local/parameters.yml sets
+only ``method.name`` and ``runtime.seed``; with N > 1 it runs under ``torchrun --standalone
+--nproc_per_node=N`` (gloo on this CPU). Results are appended to ``<out>.jsonl`` as each run ends;
+``--from-jsonl`` tabulates without running. The table gives, per method, each seed's trained ACC
+with 1 and N processes, the means over seeds, and the differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+from benchmark_collections import one_run, scores  # noqa: E402
+
+
+def table(results: list[dict], processes: int) -> str:
+    lines = [
+        f"| method | seed | ACC 1 process | ACC {processes} processes | difference "
+        f"| NMI 1 process | NMI {processes} processes | wall 1 / {processes} (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method in dict.fromkeys(r["method"] for r in results):
+        runs = {(r["seed"], r["processes"]): r for r in results if r["method"] == method}
+        seeds = sorted({seed for seed, count in runs if (seed, 1) in runs and (seed, processes) in runs})
+        figures = {key: scores(runs[key]["report"], "trained") for key in runs}
+        for seed in seeds:
+            one, many = figures[seed, 1], figures[seed, processes]
+            walls = f"{runs[seed, 1]['wall_seconds']:.0f} / {runs[seed, processes]['wall_seconds']:.0f}"
+            lines.append(
+                f"| {method} | {seed} | {one['acc']:.3f} | {many['acc']:.3f} | {many['acc'] - one['acc']:+.3f} "
+                f"| {one['nmi']:.3f} | {many['nmi']:.3f} | {walls} |"
+            )
+        if len(seeds) > 1:
+            mean = {p: np.mean([figures[s, p]["acc"] for s in seeds]) for p in (1, processes)}
+            nmi = {p: np.mean([figures[s, p]["nmi"] for s in seeds]) for p in (1, processes)}
+            lines.append(
+                f"| {method} | mean | {mean[1]:.3f} | {mean[processes]:.3f} | {mean[processes] - mean[1]:+.3f} "
+                f"| {nmi[1]:.3f} | {nmi[processes]:.3f} | |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=["deepcluster", "deepcluster_v2", "swav", "odc"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/processes_benchmark"))
+    parser.add_argument("--checkout", type=Path, default=ROOT.parent, help="the project to run, e.g. a git worktree")
+    parser.add_argument("--out", type=Path, help="markdown table; raw results go to <out>.jsonl")
+    parser.add_argument("--from-jsonl", nargs="+", type=Path, help="tabulate these instead of running")
+    args = parser.parse_args()
+    if args.from_jsonl:
+        results = [json.loads(line) for path in args.from_jsonl for line in path.read_text().splitlines() if line]
+    else:
+        args.work.mkdir(parents=True, exist_ok=True)
+        results = []
+        for method in args.methods:
+            for seed in args.seeds:
+                for processes in (1, args.processes):
+                    extra = {"method": {"name": method}}
+                    result = one_run("digits", seed, args.work / method, extra, args.checkout.resolve(), processes)
+                    result["method"] = method
+                    results.append(result)
+                    print(f"{method} seed {seed}, {processes} processes: {result['wall_seconds']:.0f} s", flush=True)
+                    if args.out:
+                        with args.out.with_suffix(".jsonl").open("a") as stream:
+                            stream.write(json.dumps(result) + "\n")
+    text = table(results, args.processes)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
