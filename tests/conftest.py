@@ -45,17 +45,14 @@ def settings(**overrides) -> Parameters:
 
 
 def round_zero(images: ImageCollection, chosen: Parameters):
-    """Round 0's nodes on ``images``: the resolved settings, then the untrained network's checkpoint."""
-    from deepcluster.pipelines.deepcluster.nodes import initialise_network, resolve_settings
+    """Round 0's nodes on ``images``: the untrained method's checkpoint, the empty assignments and the run
+    context (its ``resolved``: the resolved settings)."""
+    from deepcluster.pipelines.deepcluster.nodes import build_run_context, initialise_network, resolve_settings
 
-    resolved = resolve_settings(
-        images, chosen.method, chosen.model, chosen.kmeans, chosen.scan, chosen.clustering, chosen.training,
-        chosen.runtime, chosen.rounds,
-    )  # fmt: skip
-    checkpoint, assignments, best = initialise_network(
-        images, chosen.method, chosen.model, chosen.pca, chosen.training, chosen.runtime, resolved
-    )
-    return checkpoint, assignments, resolved
+    raw = chosen.model_dump()
+    run = build_run_context(raw, resolve_settings(images, raw))
+    checkpoint, assignments, _ = initialise_network(images, run)
+    return checkpoint, assignments, run
 
 
 @pytest.fixture

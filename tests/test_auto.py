@@ -60,10 +60,12 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
     chosen = settings(
         model={"name": "auto", "input_size": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"}
     )
-    checkpoint, _, resolved = round_zero(images, chosen)
+    checkpoint, _, run = round_zero(images, chosen)
+    resolved = dict(run.resolved)
     estimate = resolved.pop("clustering.groups_estimate_modularity")
     assert resolved.pop("training.augmentation_block")["rotation_degrees"] == 5
     assert resolved == {
+        "data.images": 60,
         "data.image_size": 12,
         "data.channels": 1,
         "model.name": "small_convnet",
@@ -106,6 +108,6 @@ def test_an_explicit_augmentation_is_kept():
 
 def test_a_collection_of_ten_images_per_group_resolves_to_its_groups_and_fewer_neighbours():
     images = distinct_images(classes=30, per_class=10)
-    _, _, resolved = round_zero(images, settings(model={"input_size": 8}, pca={"dim": 16}))
+    resolved = round_zero(images, settings(model={"input_size": 8}, pca={"dim": 16}))[2].resolved
     assert resolved["clustering.groups"] == 30 and resolved["scan.k"] == 30
     assert resolved["scan.neighbours"] == 5  # fewer than a group holds: neighbours stay inside it

@@ -11,8 +11,7 @@ from deepcluster.clustering.kmeans import torch_kmeans
 from deepcluster.features import extract_features
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
-from deepcluster.training import body_optimizer
-from tests.methods.test_deepcluster import deepcluster_round
+from tests.methods.test_deepcluster import body_sgd, deepcluster_round
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 CUDA = torch.device("cuda")
@@ -30,7 +29,7 @@ def test_mixed_precision_training_on_the_gpu_learns(planted):
     model = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)
     execution = Execution(device=CUDA, mixed_precision=True, channels_last=True)
     execution.place_model(model)
-    optimizer = body_optimizer(model, lr=0.2)
+    optimizer = body_sgd(model, lr=0.2)
     losses = []
     for seed in range(15):
         log = deepcluster_round(model, optimizer, planted, seed, lr=0.2, execution=execution)

@@ -6,6 +6,7 @@ one-process result computed here.
 """
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.distributed as dist
@@ -18,6 +19,7 @@ from deepcluster.clustering.kmeans import kmeans
 from deepcluster.distributed import from_main_process, shard, shard_batches
 from deepcluster.features import extract_reduced_features
 from deepcluster.methods import (
+    ODC,
     DeepCluster,
     DeepClusterV2,
     EpochPlan,
@@ -27,6 +29,7 @@ from deepcluster.methods import (
     fill_memory_bank,
     train_round,
 )
+from deepcluster.methods.odc import MemoryStart
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.reduce import all_gather_rows, merge_written
 from deepcluster.runtime import Execution
@@ -112,7 +115,7 @@ def _deepcluster_epoch(rank: int, batch_size: int) -> dict:
     optimizer = torch.optim.SGD(backbone.parameters(), lr=0.1, momentum=0.9)
     order = np.random.default_rng(0).permutation(len(images))
     plan = EpochPlan.constant(batch_size, 0.1, lr_setting="training.lr")
-    targets = PseudoLabels(images.labels, 3)
+    targets = PseudoLabels(pd.DataFrame({"cluster": images.labels}), 3)
     log = train_round(method, targets, optimizer, images, order, plan, CPU, torch.Generator().manual_seed(0))
     return {"weights": {k: v.clone() for k, v in backbone.state_dict().items()}, "log": log}
 
@@ -155,6 +158,11 @@ def _online_round(rank: int, name: str) -> dict:
         fill_memory_bank(method, images, 16, CPU, torch.Generator().manual_seed(2))
         filled = method.memory_bank.clone()
         targets = cluster_memory_bank(method.memory_bank, [3, 5], 5, [1, 2])
+    elif name == "odc":
+        method = ODC(backbone, (32, 8), 3, VIEWS, len(images), centroid_update_steps=2, min_cluster_size=3, seed=0)
+        fill_memory_bank(method, images, 16, CPU, torch.Generator().manual_seed(2))
+        filled = method.memory_features.clone()
+        targets = MemoryStart(filled, cluster_memory_bank(method.memory_features, [3], 5, [1]))
     else:
         method = SwAV(backbone, (32, 8), 3, VIEWS, len(images), freeze_prototypes_steps=1, seed=0)
         filled, targets = None, None
@@ -165,7 +173,7 @@ def _online_round(rank: int, name: str) -> dict:
     return {"state": {k: v.clone() for k, v in method.state_dict().items()}, "log": log, "filled": filled}
 
 
-@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])
 def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(tmp_path, name):
     ranks = _in_two_processes(_online_round, tmp_path, name)
     for key, value in ranks[0]["state"].items():  # weights, batch norm statistics, bank, assignments
@@ -178,5 +186,8 @@ def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(t
     if name == "deepcluster_v2":
         assert bool(ranks[0]["state"]["bank_filled"].all())
         assert (ranks[0]["filled"].norm(dim=2) > 0.99).all()  # every image's projections, from one of the two
+    elif name == "odc":
+        assert (ranks[0]["state"]["memory_labels"] >= 0).all()
+        assert (ranks[0]["filled"].norm(dim=2) > 0.99).all()
     else:
         assert (ranks[0]["state"]["assignments"] >= 0).all()

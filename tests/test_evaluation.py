@@ -6,6 +6,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from deepcluster.evaluation import held_out_split, knn_accuracy, label_free_signals, linear_probe_accuracy
 from deepcluster.pipelines.deepcluster.nodes import keep_best_network
+from deepcluster.run import RunContext
+from tests.conftest import settings
 
 
 @pytest.fixture
@@ -83,9 +85,12 @@ def test_the_best_network_is_the_one_with_the_highest_signal_and_never_round_zer
     def checkpoint(r):
         return {"round": r, "model_config": {"name": "n"}, "model_state": {"w": torch.full((1,), float(r))}}
 
+    def run(final_network: str) -> RunContext:
+        return RunContext.create(settings(rounds=3, final_network=final_network), {})
+
     best = {}
     for round_number, signal in [(1, 0.80), (2, 0.90), (3, 0.85)]:
-        best = keep_best_network(best, checkpoint(round_number), {"network/knn_modularity": signal}, 3, "best")
+        best = keep_best_network(best, checkpoint(round_number), {"network/knn_modularity": signal}, run("best"))
     assert best["round"] == 2 and best["signal"] == 0.90 and best["rounds"] == 3
-    last = keep_best_network(best, checkpoint(3), {"network/knn_modularity": 0.1}, 3, "last")
+    last = keep_best_network(best, checkpoint(3), {"network/knn_modularity": 0.1}, run("last"))
     assert last["round"] == 3  # final_network: last, as the paper

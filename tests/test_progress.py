@@ -14,8 +14,7 @@ from deepcluster.models import build_model
 from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
 from deepcluster.sources import load_folder
-from deepcluster.training import body_optimizer
-from tests.methods.test_deepcluster import deepcluster_round
+from tests.methods.test_deepcluster import body_sgd, deepcluster_round
 
 CPU = Execution()
 
@@ -89,7 +88,7 @@ def test_extraction_and_training_count_every_image(planted, shown):
     model = build_model("small_convnet", 1, seed=0, width=4, feature_dim=16)
     extract_features(model, planted, batch_size=16, execution=CPU, crop_size=8)
     assert re.search(r"extracting features .* 60/60 images", shown())
-    deepcluster_round(model, body_optimizer(model), planted, indices=np.arange(len(planted)))
+    deepcluster_round(model, body_sgd(model), planted, indices=np.arange(len(planted)))
     assert re.search(r"training .* 60/60 images", shown())
 
 

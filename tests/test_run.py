@@ -148,7 +148,7 @@ def test_rounds_from_params_are_refused_with_the_fix(project_copy):
             session.run()
 
 
-@pytest.mark.parametrize("method", ["deepcluster_v2", "swav"])
+@pytest.mark.parametrize("method", ["deepcluster_v2", "swav", "odc"])
 def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_copy, method):
     online = {**TINY_RUN, "rounds": 3, "method": {"name": method, "batch_size": 64}}
     project = project_copy(**online)
@@ -156,7 +156,7 @@ def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_
     data = project / "data"
     checkpoint = data / "06_models/checkpoints/round_003.pt"
     uninterrupted = torch.load(checkpoint, weights_only=False)
-    assert uninterrupted["method"] == method and uninterrupted["format"] == 2
+    assert uninterrupted["method"] == method and uninterrupted["format"] == 3
     assert set(metric_history(project, "training/loss")) == {1, 2, 3}
     assert (data / "08_reporting/evaluation.json").is_file()
     # as if the run had stopped during round 3
@@ -176,7 +176,7 @@ def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy
     run_session(project)
     (project / "data/06_models/checkpoints/round_002.pt").unlink()
     project_copy(**{**TINY_RUN, "rounds": 2, "method": {"name": "swav"}})
-    with pytest.raises(ValueError, match=r"made by deepcluster .*not by method.name = 'swav'.*start a new run"):
+    with pytest.raises(ValueError, match=r"made by deepcluster, not by method.name = 'swav'.*start a new run"):
         run_session(project, only_missing_outputs=True)
 
 
@@ -188,7 +188,7 @@ def test_self_labelling_rounds_follow_any_method_log_and_resume_exactly(project_
     data = project / "data"
     checkpoint = data / "06_models/checkpoints/round_003.pt"
     uninterrupted = torch.load(checkpoint, weights_only=False)
-    assert uninterrupted.get("method", "deepcluster") == "deepcluster"  # a DeepCluster epoch, after any method
+    assert uninterrupted["method"] == "deepcluster"  # a DeepCluster epoch, after any method
     assignments = pd.read_parquet(data / "07_model_output/rounds/round_003/assignments.parquet")
     assert list(assignments.columns) == ["cluster", "confidence"]
     assert assignments["cluster"].between(0, 9).all() and assignments["confidence"].between(0.1, 1.0).all()

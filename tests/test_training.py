@@ -2,38 +2,48 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.models import build_model
+from deepcluster.methods import METHODS, DeepCluster
+from deepcluster.methods.base import make_checkpoint
+from deepcluster.methods.rounds import initialise_method
 from deepcluster.runtime import Execution
-from deepcluster.training import (
-    body_optimizer,
-    learning_rate_for_round,
-    make_checkpoint,
-    network_from_checkpoint,
-    restore_training_state,
-)
-from tests.methods.test_deepcluster import CONFIG, deepcluster_round
+from deepcluster.training import learning_rate_for_round, network_from_checkpoint
+from tests.conftest import planted_images, round_zero, settings
+from tests.methods.test_deepcluster import deepcluster_round
 
 CPU = Execution()
+SMALL = {"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}}
 
 
-def test_checkpoint_restores_weights_momentum_and_takes_new_settings(planted):
-    model = build_model(**CONFIG)
-    optimizer = body_optimizer(model, lr=0.05)
-    deepcluster_round(model, optimizer, planted)
-    checkpoint = make_checkpoint(model, optimizer, CONFIG, round_number=1)
-    restored, restored_optimizer = restore_training_state(
-        checkpoint, CPU, {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-5}
-    )
-    for a, b in zip(model.state_dict().values(), restored.state_dict().values()):
+def test_a_deepcluster_checkpoint_restores_weights_momentum_and_takes_new_settings(planted):
+    _, _, run = round_zero(planted, settings(model=SMALL, pca={"dim": 8}, kmeans={"k": 5}))
+    initial = initialise_method(planted, run)
+    method, optimizer = DeepCluster.restore(initial, run, len(planted))
+    deepcluster_round(method.backbone, optimizer, planted)
+    checkpoint = make_checkpoint(method, optimizer, initial["model_config"], round_number=1, step=4)
+    assert checkpoint["method"] == "deepcluster" and checkpoint["method_state"] == {}  # the head lives one round
+    lowered = type(run)(run.parameters.model_copy(update={"training": run.parameters.training.model_copy(
+        update={"weight_decay": 1e-3})}), run.resolved, run.execution)  # fmt: skip
+    restored, restored_optimizer = DeepCluster.restore(checkpoint, lowered, len(planted))
+    for a, b in zip(method.backbone.state_dict().values(), restored.backbone.state_dict().values()):
         torch.testing.assert_close(a, b)
-    first_param = next(model.parameters())
-    momentum = optimizer.state[first_param]["momentum_buffer"]
-    torch.testing.assert_close(restored_optimizer.state[next(restored.parameters())]["momentum_buffer"], momentum)
-    assert restored_optimizer.param_groups[0]["lr"] == 0.01
-    assert checkpoint["round"] == 1
+    first = next(method.backbone.parameters())
+    torch.testing.assert_close(
+        restored_optimizer.state[next(restored.backbone.parameters())]["momentum_buffer"],
+        optimizer.state[first]["momentum_buffer"],
+    )
+    assert restored_optimizer.param_groups[0]["weight_decay"] == 1e-3
     loaded = network_from_checkpoint(checkpoint, CPU).eval()
     image = torch.randn(2, 1, 8, 8)
-    torch.testing.assert_close(loaded(image), model.eval()(image))
+    torch.testing.assert_close(loaded(image), method.backbone.eval()(image))
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_refuses_a_checkpoint_of_another_with_the_way_out(name):
+    images = planted_images()
+    other = "swav" if name != "swav" else "deepcluster"
+    _, _, run = round_zero(images, settings(model=SMALL, pca={"dim": 8}, kmeans={"k": 5}, method={"name": other}))
+    with pytest.raises(ValueError, match=rf"made by {other}, not by method.name = '{name}': set method.name back"):
+        METHODS[name].restore(initialise_method(images, run), run, len(images))
 
 
 def test_learning_rate_schedules():

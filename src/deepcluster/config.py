@@ -10,47 +10,27 @@ one place for each value.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, create_model
 
 from deepcluster.auto import cluster_count_for
+from deepcluster.blocks import (
+    AUTO,
+    AutoOrBool,
+    AutoOrClusterCount,
+    AutoOrCount,
+    AutoOrPositiveInt,
+    Block,
+    Fraction,
+    PositiveInt,
+    crop_scale,
+)
 from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
+from deepcluster.methods import METHODS
 from deepcluster.models import ARCHITECTURES
 from deepcluster.runtime import Execution, execution_from_settings
 from deepcluster.sources import SOURCES
-
-AUTO = "auto"
-
-
-def _auto_or(kind: str, minimum: int):
-    def check(value: Any) -> Any:
-        if value == AUTO:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise ValueError(f"must be 'auto' or {kind}")
-        return value
-
-    return Annotated[Any, AfterValidator(check)]
-
-
-def _auto_or_bool(value: Any) -> Any:
-    if value != AUTO and not isinstance(value, bool):
-        raise ValueError("must be 'auto', true or false")
-    return value
-
-
-AutoOrPositiveInt = _auto_or("a whole number of at least 1", 1)
-AutoOrClusterCount = _auto_or("a whole number of at least 2", 2)
-AutoOrBool = Annotated[Any, AfterValidator(_auto_or_bool)]
-PositiveInt = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
-
-
-class Block(BaseModel):
-    """A block of settings: unknown keys are errors, values are read-only."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class RuntimeSettings(Block):
@@ -116,15 +96,6 @@ class KMeansSettings(Block):
     def k_for(self, n_images: int) -> int:
         """``k``, where ``auto`` follows the number of images (see ``deepcluster.auto``)."""
         return cluster_count_for(n_images) if self.k == AUTO else self.k
-
-
-def _crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None:
-    if value is not None and not 0 < value[0] <= value[1] <= 1:
-        raise ValueError("must be [low, high] with 0 < low <= high <= 1, e.g. [0.2, 1.0]")
-    return value
-
-
-AutoOrCount = _auto_or("a whole number of at least 0", 0)
 
 
 class ScanSettings(Block):
@@ -201,7 +172,7 @@ class AugmentationSettings(Block):
     translate: Fraction
     zoom: Annotated[float, Field(ge=0, lt=1)]
     shear: Annotated[float, Field(ge=0)]
-    crop_scale: Annotated[tuple[float, float] | None, AfterValidator(_crop_scale)]
+    crop_scale: Annotated[tuple[float, float] | None, AfterValidator(crop_scale)]
     flip_probability: Fraction
 
 
@@ -229,7 +200,7 @@ class ProjectionSettings(Block):
 class CropGroupSettings(Block):
     count: Annotated[int, Field(ge=0)]
     size: AutoOrPositiveInt
-    scale: Annotated[tuple[float, float], AfterValidator(_crop_scale)]
+    scale: Annotated[tuple[float, float], AfterValidator(crop_scale)]
 
 
 class ColourSettings(Block):
@@ -260,30 +231,23 @@ class OptimizerSettings(Block):
     lars_eta: Annotated[float, Field(gt=0)]
 
 
-class DeepClusterV2Settings(Block):
-    prototypes: Annotated[list[AutoOrClusterCount], Field(min_length=1)]  # type: ignore[valid-type]
-    kmeans_iterations: PositiveInt
+class MethodBlock(Block):
+    """What every method shares; ``MethodSettings`` adds each registered method's own block."""
 
-
-class SwavSettings(Block):
-    prototypes: AutoOrClusterCount
-    epsilon: Annotated[float, Field(gt=0)]
-    sinkhorn_iterations: PositiveInt
-    freeze_prototypes_steps: Annotated[int, Field(ge=0)]
-    queue_length: Annotated[int, Field(ge=0)]
-
-
-class MethodSettings(Block):
-    """``method.name`` picks the method; the online ones (deepcluster_v2, swav) read the rest."""
-
-    name: Literal["deepcluster", "deepcluster_v2", "swav"]
     batch_size: Annotated[int, Field(ge=2)]
     temperature: Annotated[float, Field(gt=0)]
     projection: ProjectionSettings
     views: ViewSettings
     optimizer: OptimizerSettings
-    deepcluster_v2: DeepClusterV2Settings
-    swav: SwavSettings
+
+
+# ``method.name`` picks a method of the registry; ``method.<name>`` holds each method's own settings
+MethodSettings = create_model(
+    "MethodSettings",
+    __base__=MethodBlock,
+    name=(Literal[tuple(METHODS)], ...),
+    **{name: (method.settings_model, ...) for name, method in METHODS.items() if method.settings_model},
+)
 
 
 class FolderSettings(Block):
@@ -461,17 +425,3 @@ def _check_self_labelling(parameters: Parameters) -> None:
             f"({parameters.rounds}), since the method's own rounds come first; set it lower or to auto in "
             "conf/local/parameters.yml (documented in conf/base/parameters_deepcluster.yml)"
         )
-
-
-BlockT = TypeVar("BlockT", bound=Block)
-
-
-def resolved(block: BlockT, resolved_settings: dict[str, Any], prefix: str) -> BlockT:
-    """``block`` (the settings under ``prefix``) with every ``auto`` value replaced by the one the run resolved
-    before round 1 (``resolved_settings[f"{prefix}.{key}"]``, see ``resolve_settings``)."""
-    updates = {
-        key: resolved_settings[f"{prefix}.{key}"]
-        for key, value in block
-        if value == AUTO and f"{prefix}.{key}" in resolved_settings
-    }
-    return block.model_copy(update=updates)

@@ -1,4 +1,4 @@
-"""DeepCluster-v2 and SwAV drive a planted clustering the right way, and resume mid-run exactly."""
+"""DeepCluster-v2, SwAV and ODC drive a planted clustering the right way, and resume mid-run exactly."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,16 @@ from sklearn.metrics import adjusted_rand_score
 
 from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
 from deepcluster.features import extract_features
-from deepcluster.methods import DeepClusterV2, EpochPlan, SwAV, cluster_memory_bank, fill_memory_bank, train_round
+from deepcluster.methods import (
+    ODC,
+    DeepClusterV2,
+    EpochPlan,
+    SwAV,
+    cluster_memory_bank,
+    fill_memory_bank,
+    train_round,
+)
+from deepcluster.methods.odc import MemoryStart
 from deepcluster.metrics import majority_accuracy
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
@@ -26,6 +35,8 @@ def make(method: str, images, seed: int = 0, queue_length: int = 0):
     backbone = build_model("small_convnet", in_channels=1, seed=seed, width=8, feature_dim=32)
     if method == "deepcluster_v2":
         return DeepClusterV2(backbone, (64, 16), [3, 6], VIEWS, n_images=len(images), seed=seed)
+    if method == "odc":
+        return ODC(backbone, (64, 16), 3, VIEWS, len(images), centroid_update_steps=3, min_cluster_size=4, seed=seed)
     return SwAV(
         backbone, (64, 16), 3, VIEWS, len(images), freeze_prototypes_steps=5, queue_length=queue_length, seed=seed
     )
@@ -42,6 +53,12 @@ def train(method, images, rounds: int, first_round: int = 1, optimizer=None):
                 fill_memory_bank(method, images, 32, CPU, generator)
             seeds = [round_number, round_number + 1]
             targets = cluster_memory_bank(method.memory_bank, [3, 6], 10, seeds, method.bank_filled)
+        if isinstance(method, ODC):
+            targets = MemoryStart()
+            if not method.initialised:
+                fill_memory_bank(method, images, 32, CPU, generator)
+                clustering = cluster_memory_bank(method.memory_features, [3], 10, [round_number])
+                targets = MemoryStart(method.memory_features.clone(), clustering)
         plan = EpochPlan(32, 0.05, 0.005, 2, 8 * steps_per_round, (round_number - 1) * steps_per_round)
         order = torch.randperm(len(images), generator=generator).numpy()
         log = train_round(method, targets, optimizer, images, order, plan, CPU, generator)
@@ -54,7 +71,7 @@ def cluster_agreement(method, images) -> float:
     return adjusted_rand_score(images.labels, clusters)
 
 
-@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])
 def test_each_method_learns_a_planted_clustering(name):
     images = planted_images(n_per_class=40, size=8)
     method = make(name, images)
@@ -79,7 +96,7 @@ def test_deepcluster_v2_assignments_follow_the_planted_classes():
     assert np.median(purities) > 0.95, purities
 
 
-@pytest.mark.parametrize("name", ["deepcluster_v2", "swav"])
+@pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])
 def test_a_run_resumed_from_a_checkpoint_continues_exactly(name):
     images = planted_images(n_per_class=20, size=8)
     whole = make(name, images, queue_length=48)

@@ -15,7 +15,8 @@ def _initialise(planted, **changes):
 
 
 def test_valid_settings_give_round_zero(planted):
-    checkpoint, assignments, resolved = _initialise(planted)
+    checkpoint, assignments, run = _initialise(planted)
+    resolved = run.resolved
     assert checkpoint["round"] == 0 and len(assignments) == 0
     assert resolved["model.name"] == "small_convnet" and resolved["kmeans.k"] == 5
 

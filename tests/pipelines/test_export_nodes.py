@@ -6,16 +6,23 @@ import torchvision
 
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.io import CheckpointDataset
+from deepcluster.methods import DeepCluster
+from deepcluster.methods.base import make_checkpoint
 from deepcluster.models import build_model
 from deepcluster.pipelines.export.nodes import export_backbone, partition_images, tabulate_assignments
-from deepcluster.training import body_optimizer, make_checkpoint
 from tests.conftest import settings
+from tests.methods.test_deepcluster import CROPS
+
+
+def _checkpoint(network: torch.nn.Module, config: dict, round_number: int) -> dict:
+    method = DeepCluster(network, CROPS, head_weight_decay=0.0)
+    return make_checkpoint(method, torch.optim.SGD(network.parameters(), lr=0.1), config, round_number, step=0)
 
 
 def test_the_readme_snippet_loads_the_backbone_into_torchvision(tmp_path):
     config = {"name": "resnet18", "in_channels": 3, "seed": 0}
     network = build_model(**config).eval()
-    checkpoint = make_checkpoint(network, body_optimizer(network), config, round_number=3)
+    checkpoint = _checkpoint(network, config, round_number=3)
     CheckpointDataset(str(tmp_path / "backbone.pt"), background_write=False).save(export_backbone(checkpoint))
 
     # README, "Results": load the trained backbone into torchvision's architecture
@@ -32,7 +39,7 @@ def test_the_readme_snippet_loads_the_backbone_into_torchvision(tmp_path):
 def test_small_convnet_backbones_rebuild_with_the_library(tmp_path):
     config = {"name": "small_convnet", "in_channels": 1, "seed": 0, "width": 4, "feature_dim": 8}
     network = build_model(**config).eval()
-    exported = export_backbone(make_checkpoint(network, body_optimizer(network), config, round_number=1))
+    exported = export_backbone(_checkpoint(network, config, round_number=1))
     assert "torchvision_state_dict" not in exported
     rebuilt = build_model(**exported["model_config"])
     rebuilt.load_state_dict(exported["model_state"])

@@ -1,15 +1,29 @@
-"""The online methods' round node: the learning-rate schedule spans the method's own rounds."""
+"""The online methods' rounds through the one round API: the learning-rate schedule spans the method's own
+rounds, and ODC's memory is initialised once."""
 
 import pytest
 
+from deepcluster.methods import METHODS
+from deepcluster.methods.rounds import train_method_round
 from deepcluster.optim import warmup_cosine
-from deepcluster.pipelines.deepcluster.online_nodes import cluster_bank, gather_memory_bank, train_online_round
 from tests.conftest import planted_images, round_zero, settings
 
 ROUNDS, SELF_LABELLING = 3, 1
 
 
-@pytest.mark.parametrize("method", ["swav", "deepcluster_v2"])
+def method_round(checkpoint, images, run, round_number):
+    """A round as the pipeline wires it: the method's steps, then its epoch."""
+    method = METHODS[run.parameters.method.name]
+    outputs = {"previous_checkpoint": checkpoint, "images": images, "run_context": run}
+    for step in method.round_steps:
+        made = step.function(*(outputs[name] for name in step.inputs), round_number=round_number)
+        outputs |= dict(zip(step.outputs, made if len(step.outputs) > 1 else [made], strict=True))
+    return train_method_round(
+        checkpoint, images, run, outputs.get("targets"), round_number=round_number, method_name=method.name
+    )
+
+
+@pytest.mark.parametrize("method", ["swav", "deepcluster_v2", "odc"])
 def test_the_schedule_ends_with_the_methods_own_rounds_not_the_self_labelling_ones(method):
     images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a round
     chosen = settings(
@@ -20,20 +34,14 @@ def test_the_schedule_ends_with_the_methods_own_rounds_not_the_self_labelling_on
         kmeans={"k": 6},
         scan={"self_labelling_rounds": SELF_LABELLING},
     )
-    checkpoint, _, resolved = round_zero(images, chosen)
-    assert resolved["method.rounds"] == ROUNDS - SELF_LABELLING
+    checkpoint, _, run = round_zero(images, chosen)
+    assert run.resolved["method.rounds"] == ROUNDS - SELF_LABELLING
 
     logs = []
     for round_number in range(1, ROUNDS - SELF_LABELLING + 1):
-        targets = None
-        if method == "deepcluster_v2":
-            bank = gather_memory_bank(checkpoint, images, chosen.model, chosen.method, chosen.runtime, round_number)
-            targets, _ = cluster_bank(bank, checkpoint, chosen.method, chosen.runtime, round_number)
-        checkpoint, log, _ = train_online_round(
-            checkpoint, images, chosen.model, chosen.method, chosen.runtime, resolved, targets,
-            round_number=round_number,
-        )  # fmt: skip
+        checkpoint, log, assignments = method_round(checkpoint, images, run, round_number)
         logs.append(log)
+        assert len(assignments) == len(images)
     total = 4 * (ROUNDS - SELF_LABELLING)
     assert checkpoint["step"] == total
     # the last step of the method's last round is the schedule's last: the rate is down at final_lr

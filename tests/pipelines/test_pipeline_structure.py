@@ -20,7 +20,7 @@ def test_every_round_is_the_same_template_under_its_namespace():
     for node in pipeline.nodes:
         by_namespace.setdefault(node.namespace, set()).add(node.name.split(".", 1)[1])
     assert by_namespace == {
-        "round_000": {"resolve_settings", "initialise_network", "log_resolved_settings"},
+        "round_000": {"resolve_settings", "build_run_context", "initialise_network", "log_resolved_settings"},
         "round_001": ROUND_NODES,
         "round_002": ROUND_NODES,
         "round_003": ROUND_NODES,
@@ -35,26 +35,29 @@ def test_rounds_form_a_chain_through_checkpoints_assignments_and_the_best_networ
         "round_003.best_network",
         "images",
         "image_index",
-        "resolved_settings",
-        "params:rounds",
-        "params:final_network",
-        "params:clustering",
-        "params:scan",
-        "params:runtime",
-        "params:model",
-        "params:features",
-        "params:pca",
-        "params:kmeans",
-        "params:training",
+        "run_context",  # every setting reaches the round through the run context, built once in round 0
     }
     assert {"round_004.checkpoint", "round_004.best_network", "round_004.mlflow_metrics"} <= pipeline.all_outputs()
     whole = create_pipeline(rounds=3)
-    round_inputs = {name for name in pipeline.inputs() if not name.startswith("round_")} - {"resolved_settings"}
-    # round 0 resolves the settings and builds the method
-    assert whole.inputs() == round_inputs | {"params:method"}
+    # round 0 resolves the settings and builds the run context and the method from the parameters
+    assert whole.inputs() == {"images", "image_index", "parameters"}
     assert {"round_003.checkpoint", "round_003.mlflow_metrics"} <= whole.all_outputs()
     extract = next(n for n in whole.nodes if n.name == "round_002.extract_features")
     assert extract.inputs[0] == "round_001.checkpoint"
+
+
+def test_a_round_is_the_methods_steps_then_the_one_training_node_of_at_most_five_inputs():
+    for method, steps in {
+        "deepcluster": ["extract_features", "cluster_features", "sample_training_set"],
+        "deepcluster_v2": ["gather_memory_bank", "cluster_memory_bank"],
+        "swav": [],
+        "odc": ["initialise_memory"],
+    }.items():
+        names = [node.name.split(".", 1)[1] for node in round_pipeline(1, method).nodes]
+        assert set(names) == set(steps) | set(ROUND_NODES) - {"extract_features", "cluster_features",
+                                                              "sample_training_set"}  # fmt: skip
+        training = next(n for n in round_pipeline(1, method).nodes if n.name == "round_001.train_network")
+        assert len(training.inputs) <= 5
 
 
 def test_evaluation_reads_the_best_network_as_of_the_last_round_and_the_untrained_one():
@@ -99,8 +102,10 @@ def test_self_labelling_rounds_end_the_chain_with_the_same_node_names():
     last = pipeline.only_nodes_with_namespaces(["round_003"])
     assert {node.name.split(".", 1)[1] for node in last.nodes} == ROUND_NODES
     # SCAN replaces PCA and k-means; the checkpoint chain is unchanged
-    assert {"params:scan", "round_002.checkpoint"} <= last.inputs()
-    assert not {"params:pca", "params:kmeans"} & last.inputs()
-    clustering = {n.name: n.inputs for n in pipeline.nodes if n.name.endswith(".cluster_features")}
-    assert "params:scan" in clustering["round_003.cluster_features"]
-    assert {"params:kmeans", "params:clustering"} <= set(clustering["round_002.cluster_features"])
+    assert "round_002.checkpoint" in last.inputs()
+    clustering = {n.name: n.func.__name__ for n in pipeline.nodes if n.name.endswith(".cluster_features")}
+    assert clustering == {
+        "round_001.cluster_features": "cluster_round_features",  # PCA and k-means
+        "round_002.cluster_features": "cluster_round_features",
+        "round_003.cluster_features": "cluster_by_neighbours",  # SCAN
+    }

@@ -1,15 +1,51 @@
-"""The lifecycle every method answers (``Method``), and what DeepCluster-v2 and SwAV share beside it:
-backbone -> projection head -> prototypes, trained on multi-crop views (``OnlineMethod``)."""
+"""The lifecycle every method answers (``Method``), and what the online methods share beside it:
+backbone -> projection head -> prototypes, trained on multi-crop views (``OnlineMethod``).
+
+A method is one module: its class (registered in ``deepcluster.methods.METHODS``) declares its
+settings block (``method.<name>``), the steps of its round before the epoch (``round_steps``: plain
+functions the pipelines wrap as nodes), how it is built from the run's settings, its optimiser and
+its epoch; its ``state_dict`` is its checkpoint state.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 import torch
 from torch import nn
 
-from deepcluster.augment import Augmentation, MultiCrop
+from deepcluster.augment import Augmentation, ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.blocks import AUTO, Block
 from deepcluster.heads import ProjectionHead, Prototypes
-from deepcluster.models import DeepClusterNet
+from deepcluster.models import DeepClusterNet, build_model
+from deepcluster.optim import LARS, parameter_groups
 from deepcluster.reduce import merge_written
+
+if TYPE_CHECKING:
+    from deepcluster.methods.epoch import EpochPlan
+    from deepcluster.run import RunContext
+
+CHECKPOINT_FORMAT = 3
+BACKBONE = "backbone."  # the prefix of the backbone's entries in a method's state_dict
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a method's round before its epoch: ``function(*inputs, round_number=r)`` gives ``outputs``.
+
+    ``inputs`` name the round's datasets (``previous_checkpoint``, ``images``, ``run_context``) or an
+    earlier step's outputs. The step whose output is ``targets`` feeds the epoch; outputs ending in
+    ``_summary`` are dicts of figures that the round's metrics take in.
+    """
+
+    function: Callable
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    name: str
 
 
 class Method(nn.Module):
@@ -24,11 +60,77 @@ class Method(nn.Module):
     """
 
     name = ""
+    settings_model: type[Block] | None = None  # the block method.<name>, if the method has settings of its own
+    round_steps: tuple[Step, ...] = ()
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation | MultiCrop) -> None:
         super().__init__()
         self.backbone = backbone
         self.views = views
+
+    @classmethod
+    def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
+        """The method's ``auto`` settings resolved before round 1 (``resolved``: the run's others so far)."""
+        return {}
+
+    @classmethod
+    def create(
+        cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
+    ) -> Method:
+        """The method around ``backbone`` for ``run``; ``config`` (from a checkpoint) fixes its shapes."""
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        """What ``create`` needs besides the settings to rebuild this method's shapes (kept in checkpoints)."""
+        return {}
+
+    @classmethod
+    def restore(
+        cls, checkpoint: dict[str, Any], run: RunContext, n_images: int
+    ) -> tuple[Method, torch.optim.Optimizer]:
+        """The method and its optimiser as ``checkpoint`` left them (momentum buffers included, the current
+        settings taken); a checkpoint of another method or format is refused with the way out."""
+        if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("method") != cls.name:
+            made_by = checkpoint.get("method", "an older version of this project")
+            raise ValueError(
+                f"the checkpoint of round {checkpoint.get('round')} was made by {made_by}, not by "
+                f"method.name = {cls.name!r}: set method.name back, or start a new run "
+                "(delete data/06_models/checkpoints and run `kedro run` without --only-missing-outputs)"
+            )
+        method = cls.create(build_model(**checkpoint["model_config"]), run, n_images, checkpoint["method_config"])
+        backbone = {BACKBONE + k: v for k, v in checkpoint["model_state"].items()}
+        method.load_state_dict({**backbone, **checkpoint["method_state"]})
+        method = run.execution.place_model(method)
+        optimizer = method.make_optimizer(run)
+        current = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+        for group, settings in zip(optimizer.param_groups, current, strict=True):
+            group.update(settings)  # e.g. a weight decay changed since
+        return method, optimizer
+
+    @classmethod
+    def from_backbone_of(
+        cls, checkpoint: dict[str, Any], run: RunContext, n_images: int
+    ) -> tuple[Method, torch.optim.Optimizer]:
+        """A new method and optimiser around the backbone of ``checkpoint`` (of any method)."""
+        backbone = build_model(**checkpoint["model_config"])
+        backbone.load_state_dict(checkpoint["model_state"])
+        method = run.execution.place_model(cls.create(backbone, run, n_images))
+        return method, method.make_optimizer(run)
+
+    def make_optimizer(self, run: RunContext) -> torch.optim.Optimizer:
+        """The run's optimiser of what the method trains for the whole run."""
+        raise NotImplementedError
+
+    def epoch(
+        self, run: RunContext, targets: Any, n_images: int, round_number: int, first_step: int, generator
+    ) -> tuple[np.ndarray, EpochPlan]:
+        """The images of the round's epoch, in order, and its plan (batch and learning rate per step)."""
+        raise NotImplementedError
+
+    def cluster_table(self, targets: Any) -> Any:
+        """Every image's cluster after the epoch, as a table with a ``cluster`` column."""
+        raise NotImplementedError
 
     def start_round(self, targets=None, generator: torch.Generator | None = None) -> dict[str, float]:
         """Take the round's targets (computed before the epoch); returns what to log."""
@@ -63,6 +165,7 @@ class OnlineMethod(Method):
     """
 
     per_image_buffers: tuple[str, ...] = ()
+    prototype_setting = ""  # the key of the prototype counts in method.<name> (``auto``: as kmeans.k auto)
 
     def __init__(
         self,
@@ -81,6 +184,48 @@ class OnlineMethod(Method):
             self.prototypes = Prototypes(projection_dims[1], prototype_counts)
         self.temperature = temperature
         self._written = torch.zeros(0, dtype=torch.bool)
+
+    @classmethod
+    def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
+        wanted = getattr(getattr(run_parameters.method, cls.name), cls.prototype_setting)
+        counts = wanted if isinstance(wanted, list) else [wanted]
+        return {"method.prototypes": [resolved["kmeans.k"] if k == AUTO else k for k in counts]}
+
+    @staticmethod
+    def prototype_counts(run: RunContext, config: dict[str, Any] | None) -> list[int]:
+        return list((config or {}).get("prototype_counts") or run.resolved["method.prototypes"])
+
+    def config(self) -> dict[str, Any]:
+        return {"prototype_counts": list(self.prototypes.counts)}
+
+    def make_optimizer(self, run: RunContext) -> torch.optim.Optimizer:
+        settings = run.parameters.method.optimizer
+        groups = parameter_groups([self], settings.weight_decay)
+        if settings.name == "lars":
+            return LARS(groups, lr=settings.lr, momentum=settings.momentum, eta=settings.lars_eta)
+        for group in groups:
+            group.pop("lars")
+        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum)
+
+    def epoch(
+        self, run: RunContext, targets: Any, n_images: int, round_number: int, first_step: int, generator
+    ) -> tuple[np.ndarray, EpochPlan]:
+        """Every image once in a fresh order. The learning rate warms up and decays per step over the method's
+        own rounds (``method.rounds``: the run's less the self-labelling ones that follow), so that it is near
+        ``final_lr`` when they end. ``method.batch_size`` is global: N processes take one process's steps."""
+        from deepcluster.methods.epoch import EpochPlan
+
+        method = run.parameters.method
+        steps_per_round = math.ceil(n_images / method.batch_size)
+        plan = EpochPlan(
+            batch_size=method.batch_size,
+            base_lr=method.optimizer.lr,
+            final_lr=method.optimizer.final_lr,
+            warmup_steps=round(method.optimizer.warmup_rounds * steps_per_round),
+            total_steps=run.resolved["method.rounds"] * steps_per_round,
+            first_step=first_step,
+        )
+        return torch.randperm(n_images, generator=generator).numpy(), plan
 
     @property
     def n_large_views(self) -> int:
@@ -115,3 +260,47 @@ class OnlineMethod(Method):
     def end_round(self) -> dict[str, float]:
         self.share_across_processes()
         return {}
+
+
+def multi_crop_views(run: RunContext) -> MultiCrop:
+    """The online methods' views (``method.views``); ``auto`` sizes: the input size, and half of it."""
+    views = run.parameters.method.views
+    sizes = {"large": run.input_size, "small": max(4, run.input_size // 2)}
+    groups = tuple(
+        CropGroup(block.count, sizes[name] if block.size == AUTO else block.size, tuple(block.scale))
+        for name, block in (("large", views.large), ("small", views.small))
+        if block.count
+    )
+    colour = None if views.colour is None else ColourAugmentation(**views.colour.model_dump())
+    return MultiCrop(groups, views.flip_probability, colour)
+
+
+def online_settings(run: RunContext) -> dict[str, Any]:
+    """The arguments every online method's constructor shares, from ``method``."""
+    method = run.parameters.method
+    return {
+        "projection_dims": (method.projection.hidden_dim, method.projection.output_dim),
+        "views": multi_crop_views(run),
+        "temperature": method.temperature,
+        "seed": run.seed,
+    }
+
+
+def make_checkpoint(
+    method: Method, optimizer: torch.optim.Optimizer, model_config: dict, round_number: int, step: int
+) -> dict[str, Any]:
+    """Everything needed to continue the run after ``round_number``, for every method alike: the backbone as
+    the export and the evaluation read it (``model_state``), the rest of the method's ``state_dict`` (heads,
+    prototypes, memory, queue: ``method_state``), its shapes (``method_config``) and the optimiser."""
+    state = {k: v.detach().cpu() for k, v in method.state_dict().items()}
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "method": method.name,
+        "round": round_number,
+        "step": step,
+        "model_config": dict(model_config),
+        "method_config": method.config(),
+        "model_state": {k.removeprefix(BACKBONE): v for k, v in state.items() if k.startswith(BACKBONE)},
+        "method_state": {k: v for k, v in state.items() if not k.startswith(BACKBONE)},
+        "optimizer_state": optimizer.state_dict(),
+    }

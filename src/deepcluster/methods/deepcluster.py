@@ -1,31 +1,60 @@
 """DeepCluster (Caron et al. 2018): a fresh linear head per round learns the round's k-means clusters.
 
-The clusters come from the nodes before training (features -> PCA -> k-means ->
-resampling). The head is new every round, with its own momentum-free SGD,
-because cluster ids are an arbitrary permutation from one clustering to the next;
-the backbone keeps the run's optimiser.
+The round's steps before the epoch: features of every image under last round's network ->
+PCA-whitening -> k-means (or ``clustering.rounds``) -> resampling uniformly over the clusters.
+The head is new every round, with its own momentum-free SGD, because cluster ids are an
+arbitrary permutation from one clustering to the next; the backbone keeps the run's optimiser.
+
+The self-labelling rounds that end a run (of any method) are DeepCluster's epoch on other
+targets: SCAN's clusters of the network's own features, trained on the images its head is
+confident of (``SELF_LABELLING_STEPS``).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
 from deepcluster.augment import Augmentation
-from deepcluster.methods.base import Method
+from deepcluster.clustering.kmeans import kmeans
+from deepcluster.clustering.sampling import sample_uniformly_over_clusters
+from deepcluster.clustering.scan import scan_clustering
+from deepcluster.distributed import from_main_process
+from deepcluster.features import extract_features, extract_reduced_features
+from deepcluster.methods.base import Method, Step
+from deepcluster.methods.epoch import EpochPlan
+from deepcluster.metrics import feature_collapse_std
 from deepcluster.models import DeepClusterNet, new_head
 from deepcluster.reduce import all_reduce_sum
+from deepcluster.training import learning_rate_for_round, network_from_checkpoint
+
+if TYPE_CHECKING:
+    from deepcluster.data import ImageCollection
+    from deepcluster.run import RunContext
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PseudoLabels:
-    """The round's k-means result as training targets: every image's cluster, out of ``k``."""
+    """A round's clustering as training targets: every image's cluster out of ``k`` (``table``: with its
+    distance or confidence), the epoch's images (``indices``) and what made them (``kmeans`` or ``scan``)."""
 
-    clusters: np.ndarray
+    table: pd.DataFrame
     k: int
+    indices: np.ndarray | None = None
+    by: str = "kmeans"
+
+    @property
+    def clusters(self) -> np.ndarray:
+        return self.table["cluster"].to_numpy()
 
 
 class DeepCluster(Method):
@@ -38,6 +67,39 @@ class DeepCluster(Method):
         self.head_weight_decay = head_weight_decay
         self.head: torch.nn.Linear | None = None
         self._head_optimizer: torch.optim.SGD | None = None
+
+    @classmethod
+    def create(
+        cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
+    ) -> DeepCluster:
+        training = run.parameters.training
+        views = Augmentation(output_size=run.input_size, **training.augmentation_of(run.resolved).model_dump())
+        return cls(backbone, views, head_weight_decay=training.weight_decay)
+
+    def make_optimizer(self, run: RunContext) -> torch.optim.SGD:
+        """The body's SGD, for the whole run (the round's head has its own)."""
+        training = run.parameters.training
+        return torch.optim.SGD(
+            self.backbone.parameters(), lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay
+        )
+
+    def epoch(
+        self, run: RunContext, targets: PseudoLabels, n_images: int, round_number: int, first_step: int, generator
+    ) -> tuple[np.ndarray, EpochPlan]:
+        """The resampled images at one rate: ``training.lr`` on its per-round schedule, or in a self-labelling
+        round (the method's schedule has all but ended by then) ``scan.training_lr``."""
+        training = run.parameters.training
+        if targets.by == "scan":
+            plan = EpochPlan.constant(
+                training.batch_size, run.parameters.scan.training_lr, "scan.training_lr", first_step
+            )
+        else:
+            lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, run.parameters.rounds)
+            plan = EpochPlan.constant(training.batch_size, lr, "training.lr", first_step)
+        return targets.indices, plan
+
+    def cluster_table(self, targets: PseudoLabels) -> pd.DataFrame:
+        return targets.table
 
     def start_round(self, targets: PseudoLabels, generator: torch.Generator | None = None) -> dict[str, float]:
         """A new head over the round's k clusters, initialised from ``generator``."""
@@ -67,3 +129,142 @@ class DeepCluster(Method):
         accuracy = float(counts[0]) / max(int(counts[1]), 1)
         self.head, self._head_optimizer = None, None
         return {"pseudo_label_accuracy": accuracy}
+
+
+def extract_round_features(
+    previous_checkpoint: dict[str, Any], images: ImageCollection, run: RunContext, *, round_number: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Whitened, L2-normalised PCA features of every image under the previous round's network."""
+    started = time.perf_counter()
+    pca = run.parameters.pca
+    reduced = extract_reduced_features(
+        network_from_checkpoint(previous_checkpoint, run.execution),
+        images,
+        pca_dim=pca.dim,
+        batch_size=run.parameters.features.batch_size,
+        execution=run.execution,
+        crop_size=run.input_size,
+        pca_fit_size=pca.fit_size,
+        seed=run.seed_for(round_number, "pca_sample"),
+    )
+    summary = {
+        "features/collapse_std": reduced.collapse_std,
+        "features/pca_dim": reduced.pca.output_dim,
+        "features/pca_fit_images": reduced.pca_fit_size,
+        "timing/extract_features_seconds": time.perf_counter() - started,
+    }
+    return reduced.features, summary
+
+
+def cluster_round_features(
+    reduced_features: torch.Tensor | np.ndarray, run: RunContext, *, round_number: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The round's ``kmeans.k`` clusters by ``clustering.rounds`` with this round's seed: every image's
+    cluster and its squared distance to the centroid (k-means) or confidence (Ward, PIC)."""
+    started = time.perf_counter()
+    points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
+    settings, clustering = run.block("kmeans"), run.parameters.clustering
+    seed = run.seed_for(round_number, "kmeans")
+    summary: dict[str, Any] = {}
+    # faiss's threads may sum in any order: one process clusters, every process gets its answer
+    if clustering.rounds == "kmeans":
+        result = from_main_process(
+            lambda: kmeans(points, settings.k, n_iter=settings.iterations, seed=seed, backend=settings.backend)
+        )
+        clusters = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
+        summary |= {
+            "kmeans/objective": result.objective,
+            "kmeans/empty_cluster_splits": result.n_splits,
+            "kmeans/backend": result.backend,
+        }
+    else:
+        clusterer = clustering.clusterers(None, [clustering.rounds])[clustering.rounds]
+        partition = from_main_process(lambda: clusterer.fit(points, settings.k, seed))
+        clusters = pd.DataFrame({"cluster": partition.assignments, partition.score_name: partition.scores})
+    return clusters, summary | {"timing/kmeans_seconds": time.perf_counter() - started}
+
+
+def epoch_size(n_images: int, run: RunContext) -> int:
+    """Images in a round's epoch: all of them once, or more (drawn again) so that the epoch takes at least
+    ``training.min_steps`` steps. The round's new head starts from random weights; on a small collection
+    one pass is too few steps for it to learn the clusters before its gradients steer the network."""
+    training = run.parameters.training
+    return max(n_images, training.min_steps * training.batch_size)
+
+
+def sample_targets(clusters: pd.DataFrame, run: RunContext, *, round_number: int) -> PseudoLabels:
+    """The round's targets: its clusters, and the epoch's images (``epoch_size``) drawn uniformly over the
+    non-empty clusters."""
+    rng = np.random.default_rng(run.seed_for(round_number, "sampling"))
+    labels = clusters["cluster"].to_numpy()
+    indices = sample_uniformly_over_clusters(labels, epoch_size(len(labels), run), rng)
+    return PseudoLabels(clusters, run.resolved["kmeans.k"], indices)
+
+
+def extract_round_network_features(
+    previous_checkpoint: dict[str, Any], images: ImageCollection, run: RunContext, *, round_number: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Features of every image under the previous round's network, not reduced (SCAN's neighbours need
+    the network's own geometry: whitening weighs noise directions like the signal)."""
+    started = time.perf_counter()
+    extracted = extract_features(
+        network_from_checkpoint(previous_checkpoint, run.execution),
+        images,
+        batch_size=run.parameters.features.batch_size,
+        execution=run.execution,
+        crop_size=run.input_size,
+    )
+    summary = {
+        "features/collapse_std": feature_collapse_std(extracted),
+        "timing/extract_features_seconds": time.perf_counter() - started,
+    }
+    return extracted, summary
+
+
+def cluster_by_neighbours(
+    features: torch.Tensor, run: RunContext, *, round_number: int
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """A self-labelling round's clusters: SCAN's ``scan.k`` and the head's confidence in each."""
+    started = time.perf_counter()
+    seed = run.seed_for(round_number, "scan")
+    scan = run.block("scan")
+    # like k-means: one process clusters, every process gets its answer
+    result = from_main_process(lambda: scan_clustering(features, scan.k, seed=seed, **scan.head_options()))
+    clusters = pd.DataFrame({"cluster": result.assignments, "confidence": result.confidence})
+    summary = {
+        "scan/loss": result.loss,
+        "scan/confident_fraction": float((result.confidence > scan.confidence).mean()),
+        "timing/scan_seconds": time.perf_counter() - started,
+    }
+    return clusters, summary
+
+
+def sample_confident_targets(clusters: pd.DataFrame, run: RunContext, *, round_number: int) -> PseudoLabels:
+    """SCAN's clusters as targets, the epoch's images drawn uniformly over the clusters from those the head is
+    confident of (all images when it is confident of none)."""
+    scan = run.parameters.scan
+    rng = np.random.default_rng(run.seed_for(round_number, "sampling"))
+    labels = clusters["cluster"].to_numpy()
+    confident = np.flatnonzero(clusters["confidence"].to_numpy() > scan.confidence)
+    if confident.size == 0:
+        logger.warning(
+            "round %d: SCAN's head is confident (> scan.confidence = %s) of no image; training on all of them",
+            round_number,
+            scan.confidence,
+        )
+        confident = np.arange(len(labels))
+    drawn = sample_uniformly_over_clusters(labels[confident], epoch_size(len(labels), run), rng)
+    return PseudoLabels(clusters, run.resolved["scan.k"], confident[drawn], by="scan")
+
+
+DeepCluster.round_steps = (
+    Step(extract_round_features, ("previous_checkpoint", "images", "run_context"), ("reduced_features", "feature_summary"), "extract_features"),  # noqa: E501
+    Step(cluster_round_features, ("reduced_features", "run_context"), ("clusters", "clustering_summary"), "cluster_features"),  # noqa: E501
+    Step(sample_targets, ("clusters", "run_context"), ("targets",), "sample_training_set"),
+)  # fmt: skip
+
+SELF_LABELLING_STEPS = (
+    Step(extract_round_network_features, ("previous_checkpoint", "images", "run_context"), ("features", "feature_summary"), "extract_features"),  # noqa: E501
+    Step(cluster_by_neighbours, ("features", "run_context"), ("clusters", "clustering_summary"), "cluster_features"),
+    Step(sample_confident_targets, ("clusters", "run_context"), ("targets",), "sample_training_set"),
+)  # fmt: skip

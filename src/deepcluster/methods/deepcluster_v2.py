@@ -3,17 +3,32 @@ epoch's projections, centroids copied into fixed prototypes, cross-entropy on th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
+import pandas as pd
 import torch
+from pydantic import Field
 
 from deepcluster.augment import MultiCrop
+from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.clustering.kmeans import check_k, spherical_kmeans
 from deepcluster.distributed import shard
 from deepcluster.losses import assignment_loss
-from deepcluster.methods.base import OnlineMethod
+from deepcluster.methods.base import OnlineMethod, Step, online_settings
+from deepcluster.methods.epoch import fill_memory_bank
 from deepcluster.models import DeepClusterNet
 from deepcluster.reduce import all_gather_rows, all_reduce_max
+
+if TYPE_CHECKING:
+    from deepcluster.data import ImageCollection
+    from deepcluster.run import RunContext
+
+
+class DeepClusterV2Settings(Block):
+    prototypes: Annotated[list[AutoOrClusterCount], Field(min_length=1)]  # type: ignore[valid-type]
+    kmeans_iterations: PositiveInt
 
 
 @dataclass
@@ -65,7 +80,9 @@ class DeepClusterV2(OnlineMethod):
     """
 
     name = "deepcluster_v2"
+    settings_model = DeepClusterV2Settings
     per_image_buffers = ("memory_bank",)
+    prototype_setting = "prototypes"
 
     def __init__(
         self,
@@ -82,6 +99,18 @@ class DeepClusterV2(OnlineMethod):
         self.register_buffer("memory_bank", torch.zeros(self.n_large_views, n_images, projection_dims[1]))
         self.register_buffer("bank_filled", torch.zeros(n_images, dtype=torch.bool))
         self.register_buffer("assignments", torch.full((len(prototype_counts), n_images), -1, dtype=torch.int64))
+
+    @classmethod
+    def create(
+        cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
+    ) -> DeepClusterV2:
+        settings = online_settings(run)
+        counts = cls.prototype_counts(run, config)
+        return cls(backbone, settings["projection_dims"], counts, settings["views"], n_images,
+                   settings["temperature"], settings["seed"])  # fmt: skip
+
+    def cluster_table(self, targets: BankClustering) -> pd.DataFrame:
+        return pd.DataFrame({"cluster": self.assignments[0].cpu().numpy()})
 
     def start_round(
         self, targets: BankClustering | None = None, generator: torch.Generator | None = None
@@ -110,3 +139,37 @@ class DeepClusterV2(OnlineMethod):
         self.remember(projections, indices)
         scores = [self.prototypes(p) for p in projections]
         return assignment_loss(scores, [a[indices] for a in self.assignments], self.temperature)
+
+
+def gather_memory_bank(
+    previous_checkpoint: dict[str, Any], images: ImageCollection, run: RunContext, *, round_number: int
+) -> dict[str, torch.Tensor]:
+    """The memory bank as the last round left it, on the device, with the images written since the last
+    clustering (``bank_filled``); in the first round, when it is still empty, filled by one pass of the
+    untrained method over the images."""
+    method, _ = DeepClusterV2.restore(previous_checkpoint, run, len(images))
+    if not bool(method.bank_filled.any()):
+        generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
+        fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
+    return {"bank": method.memory_bank, "fresh": method.bank_filled}
+
+
+def cluster_bank(
+    memory_bank: dict[str, torch.Tensor], run: RunContext, *, round_number: int
+) -> tuple[BankClustering, dict[str, float]]:
+    """Spherical k-means of the bank's fresh rows for every head (as many clusters as it has prototypes),
+    with this round's seeds."""
+    started = time.perf_counter()
+    counts = run.resolved["method.prototypes"]
+    seeds = [run.seed_for(round_number, f"kmeans_head_{head}") for head in range(len(counts))]
+    iterations = run.parameters.method.deepcluster_v2.kmeans_iterations
+    clustering = cluster_memory_bank(memory_bank["bank"], counts, iterations, seeds, memory_bank["fresh"])
+    summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
+    summary["timing/kmeans_seconds"] = time.perf_counter() - started
+    return clustering, summary
+
+
+DeepClusterV2.round_steps = (
+    Step(gather_memory_bank, ("previous_checkpoint", "images", "run_context"), ("memory_bank",), "gather_memory_bank"),
+    Step(cluster_bank, ("memory_bank", "run_context"), ("targets", "clustering_summary"), "cluster_memory_bank"),
+)

@@ -35,9 +35,9 @@ class EpochPlan:
     lr_setting: str = "method.optimizer.lr"
 
     @classmethod
-    def constant(cls, batch_size: int, lr: float, lr_setting: str) -> EpochPlan:
+    def constant(cls, batch_size: int, lr: float, lr_setting: str, first_step: int = 0) -> EpochPlan:
         """One rate for the whole epoch (DeepCluster's per-round schedule)."""
-        return cls(batch_size, lr, lr, warmup_steps=0, total_steps=1, first_step=0, lr_setting=lr_setting)
+        return cls(batch_size, lr, lr, warmup_steps=0, total_steps=1, first_step=first_step, lr_setting=lr_setting)
 
 
 def _view_batches(

@@ -3,13 +3,29 @@ views, each view's code predicted from the other views."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
+import pandas as pd
 import torch
+from pydantic import Field
 
 from deepcluster.augment import MultiCrop
+from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.distributed import world_size
 from deepcluster.losses import sinkhorn, swapped_prediction_loss
-from deepcluster.methods.base import OnlineMethod
+from deepcluster.methods.base import OnlineMethod, online_settings
 from deepcluster.models import DeepClusterNet
+
+if TYPE_CHECKING:
+    from deepcluster.run import RunContext
+
+
+class SwavSettings(Block):
+    prototypes: AutoOrClusterCount
+    epsilon: Annotated[float, Field(gt=0)]
+    sinkhorn_iterations: PositiveInt
+    freeze_prototypes_steps: Annotated[int, Field(ge=0)]
+    queue_length: Annotated[int, Field(ge=0)]
 
 
 class SwAV(OnlineMethod):
@@ -25,7 +41,9 @@ class SwAV(OnlineMethod):
     """
 
     name = "swav"
+    settings_model = SwavSettings
     per_image_buffers = ("assignments",)
+    prototype_setting = "prototypes"
 
     def __init__(
         self,
@@ -50,6 +68,21 @@ class SwAV(OnlineMethod):
         self.register_buffer("queue_filled", torch.zeros((), dtype=torch.int64))
         # each image's prototype (highest score of its first large view) when it was last seen
         self.register_buffer("assignments", torch.full((1, n_images), -1, dtype=torch.int64))
+
+    @classmethod
+    def create(
+        cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
+    ) -> SwAV:
+        shared, swav = online_settings(run), run.parameters.method.swav
+        return cls(
+            backbone, shared["projection_dims"], cls.prototype_counts(run, config)[0], shared["views"], n_images,
+            shared["temperature"], swav.epsilon, swav.sinkhorn_iterations, swav.freeze_prototypes_steps,
+            swav.queue_length, shared["seed"],
+        )  # fmt: skip
+
+    def cluster_table(self, targets: None) -> pd.DataFrame:
+        """Each image's highest prototype when it was last seen (SwAV makes its targets inside the epoch)."""
+        return pd.DataFrame({"cluster": self.assignments[0].cpu().numpy()})
 
     def codes(self, scores: torch.Tensor, view: int) -> torch.Tensor:
         """Sinkhorn codes of one large view's scores, with the queue's scores in the problem when it is full."""

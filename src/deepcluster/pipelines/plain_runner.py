@@ -70,10 +70,14 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
     rounds = settings.rounds
     read_back = ["ingest_counts", "resolved_settings", "evaluation.report", *keep]
     read_back += [f"{round_name(r)}.round_metrics" for r in range(1, rounds + 1)]
-    datasets = {name: KeptMemoryDataset(copy_mode="assign") for name in read_back} | {
-        f"params:{name}": MemoryDataset(getattr(settings, name), copy_mode="assign")
-        for name in type(settings).model_fields
-    }
+    datasets = (
+        {name: KeptMemoryDataset(copy_mode="assign") for name in read_back}
+        | {
+            f"params:{name}": MemoryDataset(getattr(settings, name), copy_mode="assign")
+            for name in type(settings).model_fields
+        }
+        | {"parameters": MemoryDataset(parameters, copy_mode="assign")}
+    )
     # intermediates are passed on as they are (copies of images and networks would cost time) and
     # released after their last reader, so a long run holds one round's checkpoints, not all of them
     passed_on = {"{default}": {"type": "kedro.io.MemoryDataset", "copy_mode": "assign"}}

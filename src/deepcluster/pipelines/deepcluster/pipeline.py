@@ -10,68 +10,34 @@ import warnings
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from deepcluster.methods import METHODS, Step
+from deepcluster.methods.deepcluster import SELF_LABELLING_STEPS
+from deepcluster.methods.rounds import train_method_round
 from deepcluster.pipelines import bind_round, round_name
 from deepcluster.pipelines.deepcluster.nodes import (
-    cluster_round_features,
-    cluster_round_features_by_neighbours,
+    build_run_context,
     evaluate_round,
-    extract_round_features,
-    extract_round_network_features,
     initialise_network,
     keep_best_network,
     log_resolved_settings,
     measure_network,
     resolve_settings,
     round_metrics_for_mlflow,
-    sample_confident_training_set,
-    sample_training_set,
-    train_round,
-)
-from deepcluster.pipelines.deepcluster.online_nodes import (
-    cluster_bank,
-    gather_memory_bank,
-    train_online_round,
 )
 
-SHARED_INPUTS = {"images", "image_index", "resolved_settings"}
-
-
-def _parameters_of(template: Pipeline) -> set[str]:
-    """The parameters a template reads: shared by every namespace, never prefixed."""
-    return {name for name in template.inputs() if name.startswith("params:")}
+SHARED_INPUTS = {"images", "image_index", "resolved_settings", "run_context"}
 
 
 def initial_pipeline() -> Pipeline:
-    """``round_000``: check the settings, resolve the ``auto`` ones and build the untrained network."""
+    """``round_000``: check the settings, resolve the ``auto`` ones, build the run context (once) and the
+    untrained method."""
     template = Pipeline(
         [
-            node(
-                resolve_settings,
-                [
-                    "images",
-                    "params:method",
-                    "params:model",
-                    "params:kmeans",
-                    "params:scan",
-                    "params:clustering",
-                    "params:training",
-                    "params:runtime",
-                    "params:rounds",
-                ],
-                "resolved_settings",
-                name="resolve_settings",
-            ),
+            node(resolve_settings, ["images", "parameters"], "resolved_settings", name="resolve_settings"),
+            node(build_run_context, ["parameters", "resolved_settings"], "run_context", name="build_run_context"),
             node(
                 initialise_network,
-                [
-                    "images",
-                    "params:method",
-                    "params:model",
-                    "params:pca",
-                    "params:training",
-                    "params:runtime",
-                    "resolved_settings",
-                ],
+                ["images", "run_context"],
                 ["checkpoint", "assignments", "best_network"],
                 name="initialise_network",
             ),
@@ -82,180 +48,69 @@ def initial_pipeline() -> Pipeline:
         template,
         namespace=round_name(0),
         inputs={"images"},
-        outputs={"resolved_settings", "mlflow_resolved_settings"},
-        parameters=_parameters_of(template),
+        outputs={"resolved_settings", "mlflow_resolved_settings", "run_context"},
+        parameters={"parameters"},
     )
 
 
-def clustering_pipeline(round_number: int, checkpoint: str, features: str) -> Pipeline:
-    """Features of every image under ``checkpoint``'s network, PCA-reduced, then k-means (this round's seeds)."""
+def steps_pipeline(steps: tuple[Step, ...], round_number: int) -> Pipeline:
+    """A method's steps before its epoch, each as a node bound to the round."""
     return Pipeline(
         [
             node(
-                bind_round(extract_round_features, round_number),
-                [checkpoint, "images", "params:model", "params:features", "params:pca", "params:runtime"],
-                [features, "feature_summary"],
-                name="extract_features",
-            ),
-            node(
-                bind_round(cluster_round_features, round_number),
-                [features, "params:kmeans", "params:clustering", "params:runtime", "resolved_settings"],
-                ["assignments", "clustering_summary"],
-                name="cluster_features",
-            ),
-        ]
-    )
-
-
-def _training_node(round_number: int, self_labelling: bool) -> Pipeline:
-    """DeepCluster's epoch with a fresh head on the round's clusters (of k-means or, self-labelling, of SCAN)."""
-    return Pipeline(
-        [
-            node(
-                bind_round(train_round, round_number, self_labelling=self_labelling),
-                [
-                    "previous_checkpoint",
-                    "images",
-                    "assignments",
-                    "training_indices",
-                    "params:model",
-                    "params:scan",
-                    "params:training",
-                    "params:runtime",
-                    "params:rounds",
-                    "resolved_settings",
-                ],
-                ["checkpoint", "training_log"],
-                name="train_network",
+                bind_round(step.function, round_number),
+                list(step.inputs),
+                step.outputs[0] if len(step.outputs) == 1 else list(step.outputs),
+                name=step.name,
             )
+            for step in steps
         ]
     )
 
 
-def deepcluster_round(round_number: int) -> Pipeline:
-    """DeepCluster's round: extract, reduce, cluster, resample, train with a fresh head."""
-    template = clustering_pipeline(round_number, checkpoint="previous_checkpoint", features="reduced_features")
-    sampling = node(
-        bind_round(sample_training_set, round_number),
-        ["assignments", "params:training", "params:runtime"],
-        "training_indices",
-        name="sample_training_set",
-    )
-    return template + Pipeline([sampling]) + _training_node(round_number, self_labelling=False)
-
-
-def self_labelling_round(round_number: int) -> Pipeline:
-    """A self-labelling round of DeepCluster: SCAN's k clusters of the network's own features replace
-    PCA and k-means, and the epoch trains on the images the head is confident of."""
-    return Pipeline(
-        [
-            node(
-                extract_round_network_features,
-                ["previous_checkpoint", "images", "params:model", "params:features", "params:runtime"],
-                ["features", "feature_summary"],
-                name="extract_features",
-            ),
-            node(
-                bind_round(cluster_round_features_by_neighbours, round_number),
-                ["features", "params:scan", "params:runtime", "resolved_settings"],
-                ["assignments", "clustering_summary"],
-                name="cluster_features",
-            ),
-            node(
-                bind_round(sample_confident_training_set, round_number),
-                ["assignments", "params:scan", "params:training", "params:runtime"],
-                "training_indices",
-                name="sample_training_set",
-            ),
-        ]
-    ) + _training_node(round_number, self_labelling=True)
-
-
-ONLINE_INPUTS = ["params:model", "params:method", "params:runtime"]
-
-
-def deepcluster_v2_round(round_number: int) -> Pipeline:
-    """DeepCluster-v2's round: gather the memory bank, cluster it per head, train on multi-crop views."""
-    return Pipeline(
-        [
-            node(
-                bind_round(gather_memory_bank, round_number),
-                ["previous_checkpoint", "images", *ONLINE_INPUTS],
-                "memory_bank",
-                name="gather_memory_bank",
-            ),
-            node(
-                bind_round(cluster_bank, round_number),
-                ["memory_bank", "previous_checkpoint", "params:method", "params:runtime"],
-                ["targets", "clustering_summary"],
-                name="cluster_memory_bank",
-            ),
-            node(
-                bind_round(train_online_round, round_number),
-                ["previous_checkpoint", "images", *ONLINE_INPUTS, "resolved_settings", "targets"],
-                ["checkpoint", "training_log", "assignments"],
-                name="train_network",
-            ),
-        ]
-    )
-
-
-def swav_round(round_number: int) -> Pipeline:
-    """SwAV's round: one epoch of swapped prediction; its clustering happens inside (Sinkhorn)."""
-    return Pipeline(
-        [
-            node(
-                bind_round(train_online_round, round_number),
-                ["previous_checkpoint", "images", *ONLINE_INPUTS, "resolved_settings"],
-                ["checkpoint", "training_log", "assignments"],
-                name="train_network",
-            ),
-        ]
-    )
-
-
-ROUNDS = {"deepcluster": deepcluster_round, "deepcluster_v2": deepcluster_v2_round, "swav": swav_round}
-SUMMARIES = {
-    "deepcluster": ["feature_summary", "clustering_summary"],
-    "deepcluster_v2": ["clustering_summary"],
-    "swav": [],
-}
+def training_pipeline(round_number: int, method_name: str, with_targets: bool, self_labelling: bool) -> Pipeline:
+    """The round's epoch of any method (``methods.rounds.train_method_round``)."""
+    train = bind_round(train_method_round, round_number, method_name=method_name, self_labelling=self_labelling)
+    inputs = ["previous_checkpoint", "images", "run_context", *(["targets"] if with_targets else [])]
+    return Pipeline([node(train, inputs, ["checkpoint", "training_log", "assignments"], name="train_network")])
 
 
 def round_pipeline(round_number: int, method: str = "deepcluster", self_labelling: bool = False) -> Pipeline:
     """Round ``round_number`` of ``method`` (or a self-labelling round): its own steps, then measure the new
     network without labels, keep the best network so far, evaluate and log."""
-    steps = self_labelling_round if self_labelling else ROUNDS[method]
-    template = steps(round_number) + Pipeline(
-        [
-            node(
-                measure_network,
-                ["checkpoint", "images", "params:model", "params:features", "params:runtime"],
-                "network_summary",
-                name="measure_network",
-            ),
-            node(
-                keep_best_network,
-                ["previous_best_network", "checkpoint", "network_summary", "params:rounds", "params:final_network"],
-                "best_network",
-                name="keep_best_network",
-            ),
-            node(
-                bind_round(evaluate_round, round_number, clustering="scan" if self_labelling else "kmeans"),
-                [
-                    "assignments",
-                    "previous_assignments",
-                    "image_index",
-                    "training_log",
-                    "resolved_settings",
-                    "network_summary",
-                    *SUMMARIES["deepcluster" if self_labelling else method],
-                ],
-                "round_metrics",
-                name="evaluate_round",
-            ),
-            node(round_metrics_for_mlflow, "round_metrics", "mlflow_metrics", name="log_round_metrics"),
-        ]
+    steps = SELF_LABELLING_STEPS if self_labelling else METHODS[method].round_steps
+    summaries = [name for step in steps for name in step.outputs if name.endswith("_summary")]
+    template = (
+        steps_pipeline(steps, round_number)
+        + training_pipeline(round_number, "deepcluster" if self_labelling else method, bool(steps), self_labelling)
+        + Pipeline(
+            [
+                node(
+                    measure_network, ["checkpoint", "images", "run_context"], "network_summary", name="measure_network"
+                ),
+                node(
+                    keep_best_network,
+                    ["previous_best_network", "checkpoint", "network_summary", "run_context"],
+                    "best_network",
+                    name="keep_best_network",
+                ),
+                node(
+                    bind_round(evaluate_round, round_number, clustering="scan" if self_labelling else "kmeans"),
+                    [
+                        "assignments",
+                        "previous_assignments",
+                        "image_index",
+                        "training_log",
+                        "run_context",
+                        "network_summary",
+                        *summaries,
+                    ],
+                    "round_metrics",
+                    name="evaluate_round",
+                ),
+                node(round_metrics_for_mlflow, "round_metrics", "mlflow_metrics", name="log_round_metrics"),
+            ]
+        )
     )
     previous = round_name(round_number - 1)
     with warnings.catch_warnings():
@@ -269,9 +124,8 @@ def round_pipeline(round_number: int, method: str = "deepcluster", self_labellin
                 "previous_checkpoint": f"{previous}.checkpoint",
                 "previous_assignments": f"{previous}.assignments",
                 "previous_best_network": f"{previous}.best_network",
-                **{name: name for name in SHARED_INPUTS},
+                **{name: name for name in SHARED_INPUTS & template.inputs()},
             },
-            parameters=_parameters_of(template),
         )
 
 
