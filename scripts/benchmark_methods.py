@@ -27,13 +27,13 @@ import numpy as np
 from deepcluster.config import check_parameters
 from deepcluster.evaluation import held_out_split, knn_accuracy
 from deepcluster.features import extract_features
+from deepcluster.methods import METHODS
 from deepcluster.pipelines import round_name
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run, subject_report
 from deepcluster.sources import load_image_collection
 from deepcluster.training import network_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("deepcluster", "deepcluster_v2", "swav")
 COLUMNS = [("acc", "ACC"), ("nmi", "NMI"), ("ari", "ARI"), ("linear_top1", "linear top-1"), ("knn20_top1", "kNN-20")]
 
 
@@ -123,7 +123,7 @@ def plot(results: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", help="a folder of conf/ whose parameters*.yml override conf/base")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--set", action="append", default=[], help="override for every run: a.b=value (YAML)")
     parser.add_argument("--knn-every", type=int, default=1, help="score every n-th round's backbone")

@@ -22,7 +22,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT.parent / "src"))
 from benchmark_collections import one_run, scores  # noqa: E402
+
+from deepcluster.methods import METHODS  # noqa: E402
 
 
 def table(results: list[dict], processes: int) -> str:
@@ -54,7 +57,7 @@ def table(results: list[dict], processes: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=["deepcluster", "deepcluster_v2", "swav", "odc"])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--work", type=Path, default=Path("/tmp/processes_benchmark"))

@@ -10,15 +10,14 @@ import pandas as pd
 import torch
 
 from deepcluster.auto import pixel_pca, pixel_rows
+from deepcluster.blocks import AUTO, resolved
 from deepcluster.clustering.clusterers import choose_partition
 from deepcluster.config import (
-    AUTO,
     ClusteringSettings,
     EvaluationSettings,
     ModelSettings,
     RuntimeSettings,
     ScanSettings,
-    resolved,
 )
 from deepcluster.data import ImageCollection
 from deepcluster.evaluation import (

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from deepcluster.assign import Preprocessing, SimilarityIndex
+from deepcluster.blocks import resolved
 from deepcluster.clustering.clusterers import Partition, choose_partition
-from deepcluster.config import ClusteringSettings, ExportSettings, RuntimeSettings, ScanSettings, resolved
+from deepcluster.config import ClusteringSettings, ExportSettings, RuntimeSettings, ScanSettings
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process
 from deepcluster.evaluation import clustering_points
