@@ -55,7 +55,7 @@ def one_run(env: str, seed: int, overrides: dict) -> dict:
     checked = result.pop("parameters")
     result["protocol"] = {
         "rounds": checked["rounds"],
-        "self_labelling_rounds": checked["scan"]["self_labelling_rounds"],
+        "scan_rounds": checked["scan"]["rounds"],
         "clustering": checked["clustering"]["final"],
     }
     return result
@@ -101,7 +101,7 @@ def table(results: list[dict], faithful: str, best: str, variants: list[str]) ->
     seeds = sorted({r["seed"] for r in results})
     protocols = {r["env"]: r["protocol"] for r in results if "protocol" in r}
     described = "; ".join(
-        f"`{env}`: {p['rounds']} rounds ({p['self_labelling_rounds']} of them self-labelling), "
+        f"`{env}`: {p['rounds']} rounds ({p['scan_rounds']} of them SCAN rounds), "
         f"k = classes clusters by {p['clustering']}"
         for env, p in protocols.items()
     )

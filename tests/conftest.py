@@ -84,5 +84,5 @@ TINY_RUN = {
     "kmeans": {"k": 12},
     "training": {"batch_size": 64},
     "clustering": {"kmeans": {"restarts": 2, "iterations": 20}},
-    "scan": {"self_labelling_rounds": 0},
+    "scan": {"rounds": 0},
 }

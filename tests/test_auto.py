@@ -75,7 +75,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "kmeans.k": 2,
         "scan.k": 6,
         "scan.neighbours": 5,
-        "scan.self_labelling_rounds": 4,
+        "scan.rounds": 4,
         "method.rounds": 12,
         "training.augmentation": "grey at strength 0.25",  # groups of 10 images: fine detail matters
     }

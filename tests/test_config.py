@@ -83,12 +83,12 @@ def test_settings_are_typed_and_read_only():
         chosen.kmeans.k = 8
 
 
-def test_self_labelling_rounds_need_a_round_of_the_method_first():
-    problems = _problems(rounds=40, scan={"self_labelling_rounds": 40})
-    assert "scan.self_labelling_rounds = 40: must be below rounds (40)" in problems
-    assert settings(rounds=40, scan={"self_labelling_rounds": 39}).scan.self_labelling_rounds_of(40) == 39
+def test_scan_rounds_need_a_round_of_the_method_first():
+    problems = _problems(rounds=40, scan={"rounds": 40})
+    assert "scan.rounds = 40: must be below rounds (40)" in problems
+    assert settings(rounds=40, scan={"rounds": 39}).scan.rounds_of(40) == 39
 
 
 @pytest.mark.parametrize("rounds,expected", [(1, 0), (2, 0), (3, 0), (4, 1), (16, 4)])
-def test_auto_self_labelling_is_the_last_quarter_and_lets_a_short_run_run(rounds, expected):
-    assert settings(rounds=rounds).scan.self_labelling_rounds_of(rounds) == expected
+def test_auto_scan_round_is_the_last_quarter_and_lets_a_short_run_run(rounds, expected):
+    assert settings(rounds=rounds).scan.rounds_of(rounds) == expected

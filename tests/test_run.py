@@ -181,8 +181,8 @@ def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy
 
 
 @pytest.mark.parametrize("method", ["deepcluster", "swav"])
-def test_self_labelling_rounds_follow_any_method_log_and_resume_exactly(project_copy, method):
-    settings_ = {**TINY_RUN, "rounds": 3, "scan": {"self_labelling_rounds": 1, "k": 10}}
+def test_scan_rounds_follow_any_method_log_and_resume_exactly(project_copy, method):
+    settings_ = {**TINY_RUN, "rounds": 3, "scan": {"rounds": 1, "k": 10}}
     project = project_copy(**settings_, method={"name": method, "batch_size": 64})
     run_session(project)
     data = project / "data"
@@ -212,12 +212,12 @@ def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_
     for i, pixels in enumerate(images.pixels):
         Image.fromarray(pixels[0]).convert("RGB").save(folder / f"{i:03d}.png")  # grey, saved as RGB
     data = {"source": "folder", "folder": {"path": str(folder), "workers": 0}}
-    # the defaults of a new user, but smaller: two rounds, whose self-labelling share is then none
+    # the defaults of a new user, but smaller: two rounds, whose SCAN rounds share is then none
     small = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
     project = project_copy(rounds=2, data=data, **small)
     run_session(project)
     resolved = json.loads((project / "data/08_reporting/resolved_settings.json").read_text())
-    assert resolved["data.channels"] == 1 and resolved["scan.self_labelling_rounds"] == 0
+    assert resolved["data.channels"] == 1 and resolved["scan.rounds"] == 0
     assert resolved["clustering.groups"] == 8  # estimated from the pixels alone
     report = json.loads((project / "data/08_reporting/evaluation.json").read_text())
     for subject in ("trained", "random_network", "pixels", "pixels_pca"):

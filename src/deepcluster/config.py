@@ -99,7 +99,7 @@ class KMeansSettings(Block):
 
 
 class ScanSettings(Block):
-    self_labelling_rounds: AutoOrCount
+    rounds: AutoOrCount
     k: AutoOrClusterCount
     confidence: Annotated[float, Field(ge=0, lt=1)]
     training_lr: Annotated[float, Field(gt=0)]
@@ -110,9 +110,9 @@ class ScanSettings(Block):
     batch_size: PositiveInt
     lr: Annotated[float, Field(gt=0)]
 
-    def self_labelling_rounds_of(self, rounds: int) -> int:
-        """``self_labelling_rounds``, where ``auto`` is the last quarter of the run (none in a run of 1-3 rounds)."""
-        return rounds // 4 if self.self_labelling_rounds == AUTO else self.self_labelling_rounds
+    def rounds_of(self, rounds: int) -> int:
+        """``rounds``, where ``auto`` is the last quarter of the run (none in a run of 1-3 rounds)."""
+        return rounds // 4 if self.rounds == AUTO else self.rounds
 
     def head_options(self) -> dict[str, Any]:
         """The keyword arguments of ``deepcluster.clustering.scan.scan_clustering`` besides the data, k and the seed
@@ -412,16 +412,16 @@ def check_parameters(raw: dict[str, Any]) -> Parameters:
         raise ParameterError(
             f"{len(problems)} parameter{'s are' if len(problems) > 1 else ' is'} wrong:\n  " + "\n  ".join(problems)
         ) from None
-    _check_self_labelling(parameters)
+    _check_scan_rounds(parameters)
     return parameters
 
 
-def _check_self_labelling(parameters: Parameters) -> None:
-    """The self-labelling rounds follow the method's own rounds: at least one of those must come first."""
-    self_labelling = parameters.scan.self_labelling_rounds
-    if self_labelling != AUTO and self_labelling >= parameters.rounds:
+def _check_scan_rounds(parameters: Parameters) -> None:
+    """The SCAN rounds follow the method's own rounds: at least one of those must come first."""
+    scan_rounds = parameters.scan.rounds
+    if scan_rounds != AUTO and scan_rounds >= parameters.rounds:
         raise ParameterError(
-            f"1 parameter is wrong:\n  scan.self_labelling_rounds = {self_labelling}: must be below rounds "
+            f"1 parameter is wrong:\n  scan.rounds = {scan_rounds}: must be below rounds "
             f"({parameters.rounds}), since the method's own rounds come first; set it lower or to auto in "
             "conf/local/parameters.yml (documented in conf/base/parameters_deepcluster.yml)"
         )

@@ -56,7 +56,7 @@ class DistributedRun:
 
 class CheckParameters:
     """Validate every parameter before any work starts, and refuse a ``rounds``, ``method.name`` or
-    ``scan.self_labelling_rounds`` the pipelines were not built with.
+    ``scan.rounds`` the pipelines were not built with.
 
     Kedro also validates each node's typed parameters, but one block at a time
     and without a top-level view; this reports every unknown key, wrong type and
@@ -74,7 +74,7 @@ class CheckParameters:
         for key, asked, shaped in (
             ("rounds", wanted.rounds, built.rounds),
             ("method.name", wanted.method.name, built.method.name),
-            ("scan.self_labelling_rounds", wanted.scan.self_labelling_rounds, built.scan.self_labelling_rounds),
+            ("scan.rounds", wanted.scan.rounds, built.scan.rounds),
             ("export.registered_model_name", wanted.export.registered_model_name, built.export.registered_model_name),
         ):
             if asked != shaped:

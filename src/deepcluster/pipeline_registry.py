@@ -21,7 +21,7 @@ from deepcluster.pipelines.ingest import pipeline as ingest
 def configured_parameters() -> Parameters:
     """The parameters in conf (base, then local or $KEDRO_ENV), checked.
 
-    ``rounds``, ``method.name`` and ``scan.self_labelling_rounds`` fix the pipeline's shape, so they are read here,
+    ``rounds``, ``method.name`` and ``scan.rounds`` fix the pipeline's shape, so they are read here,
     when pipelines are registered, rather than from ``kedro run --params``.
     """
     project = find_kedro_project(Path.cwd()) or Path.cwd()
@@ -41,7 +41,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         "deepcluster": deepcluster.create_pipeline(
             rounds=rounds,
             method=configured.method.name,
-            self_labelling_rounds=configured.scan.self_labelling_rounds_of(rounds),
+            scan_rounds=configured.scan.rounds_of(rounds),
         ),
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),

@@ -8,7 +8,7 @@ from deepcluster.methods.rounds import train_method_round
 from deepcluster.optim import warmup_cosine
 from tests.conftest import planted_images, round_zero, settings
 
-ROUNDS, SELF_LABELLING = 3, 1
+ROUNDS, SCAN_ROUNDS = 3, 1
 
 
 def method_round(checkpoint, images, run, round_number):
@@ -24,7 +24,7 @@ def method_round(checkpoint, images, run, round_number):
 
 
 @pytest.mark.parametrize("method", ["swav", "deepcluster_v2", "odc"])
-def test_the_schedule_ends_with_the_methods_own_rounds_not_the_self_labelling_ones(method):
+def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(method):
     images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a round
     chosen = settings(
         rounds=ROUNDS,
@@ -32,17 +32,17 @@ def test_the_schedule_ends_with_the_methods_own_rounds_not_the_self_labelling_on
         model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
         pca={"dim": 8},
         kmeans={"k": 6},
-        scan={"self_labelling_rounds": SELF_LABELLING},
+        scan={"rounds": SCAN_ROUNDS},
     )
     checkpoint, _, run = round_zero(images, chosen)
-    assert run.resolved["method.rounds"] == ROUNDS - SELF_LABELLING
+    assert run.resolved["method.rounds"] == ROUNDS - SCAN_ROUNDS
 
     logs = []
-    for round_number in range(1, ROUNDS - SELF_LABELLING + 1):
+    for round_number in range(1, ROUNDS - SCAN_ROUNDS + 1):
         checkpoint, log, assignments = method_round(checkpoint, images, run, round_number)
         logs.append(log)
         assert len(assignments) == len(images)
-    total = 4 * (ROUNDS - SELF_LABELLING)
+    total = 4 * (ROUNDS - SCAN_ROUNDS)
     assert checkpoint["step"] == total
     # the last step of the method's last round is the schedule's last: the rate is down at final_lr
     assert logs[-1]["lr"] == pytest.approx(warmup_cosine(total - 1, total, 0, 0.1, 0.001))

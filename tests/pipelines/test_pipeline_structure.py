@@ -71,7 +71,7 @@ def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
 
     from deepcluster.pipeline_registry import register_pipelines
 
-    bootstrap_project(project_copy(rounds=4, scan={"self_labelling_rounds": 1}))  # the project's config loader
+    bootstrap_project(project_copy(rounds=4, scan={"rounds": 1}))  # the project's config loader
     pipelines = register_pipelines()
     namespaces = {node.namespace for node in pipelines["deepcluster"].nodes}
     assert namespaces == {round_name(r) for r in range(5)}
@@ -97,8 +97,8 @@ def test_the_final_features_are_extracted_once_for_the_export_and_the_evaluation
     assert {"export.partition_images", "evaluation.trained_points"} <= readers
 
 
-def test_self_labelling_rounds_end_the_chain_with_the_same_node_names():
-    pipeline = create_pipeline(rounds=3, self_labelling_rounds=1)
+def test_scan_rounds_end_the_chain_with_the_same_node_names():
+    pipeline = create_pipeline(rounds=3, scan_rounds=1)
     last = pipeline.only_nodes_with_namespaces(["round_003"])
     assert {node.name.split(".", 1)[1] for node in last.nodes} == ROUND_NODES
     # SCAN replaces PCA and k-means; the checkpoint chain is unchanged

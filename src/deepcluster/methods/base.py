@@ -211,7 +211,7 @@ class OnlineMethod(Method):
         self, run: RunContext, targets: Any, n_images: int, round_number: int, first_step: int, generator
     ) -> tuple[np.ndarray, EpochPlan]:
         """Every image once in a fresh order. The learning rate warms up and decays per step over the method's
-        own rounds (``method.rounds``: the run's less the self-labelling ones that follow), so that it is near
+        own rounds (``method.rounds``: the run's less the SCAN rounds that follow), so that it is near
         ``final_lr`` when they end. ``method.batch_size`` is global: N processes take one process's steps."""
         from deepcluster.methods.epoch import EpochPlan
 

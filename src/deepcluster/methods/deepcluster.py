@@ -5,9 +5,9 @@ PCA-whitening -> k-means (or ``clustering.rounds``) -> resampling uniformly over
 The head is new every round, with its own momentum-free SGD, because cluster ids are an
 arbitrary permutation from one clustering to the next; the backbone keeps the run's optimiser.
 
-The self-labelling rounds that end a run (of any method) are DeepCluster's epoch on other
+The SCAN rounds that end a run (of any method) are DeepCluster's epoch on other
 targets: SCAN's clusters of the network's own features, trained on the images its head is
-confident of (``SELF_LABELLING_STEPS``).
+confident of (``SCAN_STEPS``).
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ class DeepCluster(Method):
     def epoch(
         self, run: RunContext, targets: PseudoLabels, n_images: int, round_number: int, first_step: int, generator
     ) -> tuple[np.ndarray, EpochPlan]:
-        """The resampled images at one rate: ``training.lr`` on its per-round schedule, or in a self-labelling
+        """The resampled images at one rate: ``training.lr`` on its per-round schedule, or in a SCAN round
         round (the method's schedule has all but ended by then) ``scan.training_lr``."""
         training = run.parameters.training
         if targets.by == "scan":
@@ -224,7 +224,7 @@ def extract_round_network_features(
 def cluster_by_neighbours(
     features: torch.Tensor, run: RunContext, *, round_number: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """A self-labelling round's clusters: SCAN's ``scan.k`` and the head's confidence in each."""
+    """A SCAN round's clusters: SCAN's ``scan.k`` and the head's confidence in each."""
     started = time.perf_counter()
     seed = run.seed_for(round_number, "scan")
     scan = run.block("scan")
@@ -263,7 +263,7 @@ DeepCluster.round_steps = (
     Step(sample_targets, ("clusters", "run_context"), ("targets",), "sample_training_set"),
 )  # fmt: skip
 
-SELF_LABELLING_STEPS = (
+SCAN_STEPS = (
     Step(extract_round_network_features, ("previous_checkpoint", "images", "run_context"), ("features", "feature_summary"), "extract_features"),  # noqa: E501
     Step(cluster_by_neighbours, ("features", "run_context"), ("clusters", "clustering_summary"), "cluster_features"),
     Step(sample_confident_targets, ("clusters", "run_context"), ("targets",), "sample_training_set"),

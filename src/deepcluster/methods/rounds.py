@@ -53,16 +53,16 @@ def train_method_round(
     *,
     round_number: int,
     method_name: str,
-    self_labelling: bool = False,
+    scan_round: bool = False,
 ) -> tuple[dict[str, Any], dict[str, float], pd.DataFrame]:
     """One round's epoch of ``method_name`` on ``targets`` (what its round's steps made, if any): the new
     checkpoint, the epoch's log and every image's cluster.
 
-    A self-labelling round after another method's rounds starts DeepCluster around that method's backbone,
+    A SCAN round after another method's rounds starts DeepCluster around that method's backbone,
     with a new optimiser; otherwise the method continues from ``previous_checkpoint`` as it left it.
     """
     method_class = METHODS[method_name]
-    if self_labelling and previous_checkpoint["method"] != method_name:
+    if scan_round and previous_checkpoint["method"] != method_name:
         method, optimizer = method_class.from_backbone_of(previous_checkpoint, run, len(images))
     else:
         method, optimizer = method_class.restore(previous_checkpoint, run, len(images))

@@ -87,7 +87,7 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
         + deepcluster.create_pipeline(
             rounds=rounds,
             method=settings.method.name,
-            self_labelling_rounds=settings.scan.self_labelling_rounds_of(rounds),
+            scan_rounds=settings.scan.rounds_of(rounds),
         )
         + evaluation.create_pipeline(rounds=rounds).to_outputs("evaluation.report")  # no plots
     )

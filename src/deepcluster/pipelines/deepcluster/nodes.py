@@ -67,10 +67,10 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     check_k(settings["kmeans.k"], n)
     settings["scan.k"] = groups if scan.k == AUTO else scan.k
     settings["scan.neighbours"] = scan_neighbours_for(n, groups) if scan.neighbours == AUTO else scan.neighbours
-    settings["scan.self_labelling_rounds"] = scan.self_labelling_rounds_of(run.rounds)
-    settings["method.rounds"] = run.rounds - settings["scan.self_labelling_rounds"]
+    settings["scan.rounds"] = scan.rounds_of(run.rounds)
+    settings["method.rounds"] = run.rounds - settings["scan.rounds"]
     settings |= METHODS[run.method.name].resolve_settings(run, settings)
-    if training.augmentation == AUTO:  # DeepCluster's epochs, and the self-labelling ones after any method
+    if training.augmentation == AUTO:  # DeepCluster's epochs, and the SCAN rounds after any method
         name, block = augmentation_for(images.channels, n / groups)
         settings["training.augmentation"] = name
         settings["training.augmentation_block"] = block
@@ -110,7 +110,7 @@ def evaluate_round(
     already named).
 
     ``clustering`` names the block whose ``k`` the round asked for (``kmeans``, or ``scan`` in a
-    self-labelling round). Names are grouped by the prefix before "/", which MLflow's UI turns into chart
+    SCAN round). Names are grouped by the prefix before "/", which MLflow's UI turns into chart
     sections. ``clusters_vs_labels`` scores the round's k clusters against the
     classes: one-to-one (Hungarian) ACC can match only as many clusters as there
     are classes, so with k = 50 and 10 classes it stays low; the final evaluation

@@ -11,7 +11,7 @@ import warnings
 from kedro.pipeline import Pipeline, node, pipeline
 
 from deepcluster.methods import METHODS, Step
-from deepcluster.methods.deepcluster import SELF_LABELLING_STEPS
+from deepcluster.methods.deepcluster import SCAN_STEPS
 from deepcluster.methods.rounds import train_method_round
 from deepcluster.pipelines import bind_round, round_name
 from deepcluster.pipelines.deepcluster.nodes import (
@@ -68,21 +68,21 @@ def steps_pipeline(steps: tuple[Step, ...], round_number: int) -> Pipeline:
     )
 
 
-def training_pipeline(round_number: int, method_name: str, with_targets: bool, self_labelling: bool) -> Pipeline:
+def training_pipeline(round_number: int, method_name: str, with_targets: bool, scan_round: bool) -> Pipeline:
     """The round's epoch of any method (``methods.rounds.train_method_round``)."""
-    train = bind_round(train_method_round, round_number, method_name=method_name, self_labelling=self_labelling)
+    train = bind_round(train_method_round, round_number, method_name=method_name, scan_round=scan_round)
     inputs = ["previous_checkpoint", "images", "run_context", *(["targets"] if with_targets else [])]
     return Pipeline([node(train, inputs, ["checkpoint", "training_log", "assignments"], name="train_network")])
 
 
-def round_pipeline(round_number: int, method: str = "deepcluster", self_labelling: bool = False) -> Pipeline:
-    """Round ``round_number`` of ``method`` (or a self-labelling round): its own steps, then measure the new
+def round_pipeline(round_number: int, method: str = "deepcluster", scan_round: bool = False) -> Pipeline:
+    """Round ``round_number`` of ``method`` (or a SCAN round): its own steps, then measure the new
     network without labels, keep the best network so far, evaluate and log."""
-    steps = SELF_LABELLING_STEPS if self_labelling else METHODS[method].round_steps
+    steps = SCAN_STEPS if scan_round else METHODS[method].round_steps
     summaries = [name for step in steps for name in step.outputs if name.endswith("_summary")]
     template = (
         steps_pipeline(steps, round_number)
-        + training_pipeline(round_number, "deepcluster" if self_labelling else method, bool(steps), self_labelling)
+        + training_pipeline(round_number, "deepcluster" if scan_round else method, bool(steps), scan_round)
         + Pipeline(
             [
                 node(
@@ -95,7 +95,7 @@ def round_pipeline(round_number: int, method: str = "deepcluster", self_labellin
                     name="keep_best_network",
                 ),
                 node(
-                    bind_round(evaluate_round, round_number, clustering="scan" if self_labelling else "kmeans"),
+                    bind_round(evaluate_round, round_number, clustering="scan" if scan_round else "kmeans"),
                     [
                         "assignments",
                         "previous_assignments",
@@ -129,17 +129,17 @@ def round_pipeline(round_number: int, method: str = "deepcluster", self_labellin
         )
 
 
-def create_pipeline(rounds: int = 1, method: str = "deepcluster", self_labelling_rounds: int = 0, **kwargs) -> Pipeline:
+def create_pipeline(rounds: int = 1, method: str = "deepcluster", scan_rounds: int = 0, **kwargs) -> Pipeline:
     """The whole chain: ``round_000`` then ``rounds`` rounds of ``method``, of which the last
-    ``self_labelling_rounds`` are self-labelling rounds."""
+    ``scan_rounds`` are SCAN rounds."""
     if rounds < 1:
         raise ValueError(f"rounds = {rounds}: at least one round is needed (conf/base/parameters_deepcluster.yml)")
-    first_self_labelling = rounds - self_labelling_rounds + 1
+    first_scan_round = rounds - scan_rounds + 1
     # one Pipeline of all the rounds: adding them one by one re-validates the growing
     # chain each time, quadratic in the number of rounds
     return Pipeline(
         [
             initial_pipeline(),
-            *(round_pipeline(r, method, self_labelling=r >= first_self_labelling) for r in range(1, rounds + 1)),
+            *(round_pipeline(r, method, scan_round=r >= first_scan_round) for r in range(1, rounds + 1)),
         ]
     )
