@@ -108,21 +108,27 @@ def _no_batch_norm_backbone() -> DeepClusterNet:
     return DeepClusterNet(trunk, nn.Sequential(nn.Linear(16, 8), nn.ReLU()), 8, None)
 
 
-def _deepcluster_epoch(rank: int, batch_size: int) -> dict:
+def _deepcluster_epoch(rank: int, batch_size: int, batch_norm: bool = False) -> dict:
     images = planted_images(n_per_class=20)  # 60: 3 global batches of 16 and 12 left
-    backbone = _no_batch_norm_backbone()
+    if batch_norm:  # the project's network, its batch norms over the global batch
+        backbone = build_model("small_convnet", 1, seed=0, width=4, feature_dim=8)
+    else:
+        backbone = _no_batch_norm_backbone()
     method = DeepCluster(backbone, Augmentation(8, crop_scale=(0.5, 1.0)), head_weight_decay=1e-5)
     optimizer = torch.optim.SGD(backbone.parameters(), lr=0.1, momentum=0.9)
     order = np.random.default_rng(0).permutation(len(images))
     plan = EpochPlan.constant(batch_size, 0.1, lr_setting="training.lr")
     targets = PseudoLabels(pd.DataFrame({"cluster": images.labels}), 3)
-    log = train_round(method, targets, optimizer, images, order, plan, CPU, torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    log = train_round(method, targets, optimizer, images, order, plan, CPU, generator, sync_batchnorm=batch_norm)
     return {"weights": {k: v.clone() for k, v in backbone.state_dict().items()}, "log": log}
 
 
-def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch(tmp_path):
-    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 16)  # the global batch: 8 images per process
-    alone = _deepcluster_epoch(0, 16)
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch(tmp_path, batch_norm):
+    # the global batch: 8 images per process
+    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 16, batch_norm)
+    alone = _deepcluster_epoch(0, 16, batch_norm)
     for result in ranks:
         assert result["log"]["images"] == 60 and result["log"]["steps"] == 4
         assert result["log"]["loss"] == pytest.approx(alone["log"]["loss"], rel=1e-5)

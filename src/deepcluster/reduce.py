@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 
 
 def distributed() -> bool:
@@ -23,6 +24,14 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """``tensor`` summed over every process (in place), or ``tensor`` itself in one process."""
     if distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def differentiable_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` summed over every process, with gradients flowing back to every process's part (a new
+    tensor; ``tensor`` itself in one process)."""
+    if distributed():
+        return dist_nn.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 

@@ -4,10 +4,18 @@ diverging epoch. Checkpoints are made by ``deepcluster.methods.base.make_checkpo
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import torch
+
+from deepcluster.features import extract_features
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.runtime import Execution
+
+if TYPE_CHECKING:
+    from deepcluster.data import ImageCollection
+    from deepcluster.run import RunContext
 
 
 class NonFiniteLossError(RuntimeError):
@@ -42,3 +50,18 @@ def network_from_checkpoint(checkpoint: dict[str, Any], execution: Execution) ->
     model = build_model(**checkpoint["model_config"])
     model.load_state_dict(checkpoint["model_state"])
     return execution.place_model(model)
+
+
+def features_under(
+    checkpoint: dict[str, Any],
+    images: ImageCollection,
+    run: RunContext,
+    batch_size: int,
+    indices: np.ndarray | None = None,
+) -> torch.Tensor:
+    """Features of the images (all, or ``indices``) under ``checkpoint``'s network: eval mode, centre crop at
+    the run's input size, no augmentation."""
+    network = network_from_checkpoint(checkpoint, run.execution)
+    return extract_features(
+        network, images, batch_size=batch_size, execution=run.execution, crop_size=run.input_size, indices=indices
+    )

@@ -9,13 +9,14 @@ from deepcluster.pipelines.evaluation.nodes import (
     network_points,
     summarise_evaluation,
 )
+from deepcluster.run import RunContext
 from tests.conftest import settings
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
 PARAMETERS = settings(clustering={"kmeans": {"restarts": 3, "iterations": 50}}, scan={"steps": 400})
-RUNTIME, SCAN, CLUSTERING = PARAMETERS.runtime, PARAMETERS.scan, PARAMETERS.clustering
 RESOLVED = {"clustering.groups": 4, "scan.k": 4, "scan.neighbours": 10}
+RUN = RunContext.create(PARAMETERS, RESOLVED)
 BEST_NETWORK = {"round": 5, "rounds": 6}
 
 
@@ -43,7 +44,7 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
 def test_every_clusterer_recovers_planted_classes_under_every_clustering_setting(clustering, headline):
     features, index = planted_blobs()
     points = network_points(features, settings(evaluation={"clustering": clustering}).evaluation)
-    report, clusters = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline=headline)
+    report, clusters = cluster_subject(points, index, RUN, headline=headline)
     assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
     for name, scores in report["clusterers"].items():
         assert scores["acc"] == pytest.approx(1.0), name
@@ -58,8 +59,8 @@ def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_net
     # two classes close together: some clusterers will merge them, split another
     features[index["label"].to_numpy() == 1] = features[index["label"].to_numpy() == 0][:40] + 1.5
     points = network_points(features, PARAMETERS.evaluation)
-    best, _ = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="best")
-    auto, _ = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="auto")
+    best, _ = cluster_subject(points, index, RUN, headline="best")
+    auto, _ = cluster_subject(points, index, RUN, headline="auto")
     scores = best["clusterers"]
     assert best["acc"] == max(s["acc"] for s in scores.values())
     assert auto["partition"] == max(scores, key=lambda name: scores[name]["modularity"])
@@ -69,12 +70,12 @@ def test_unlabelled_images_get_label_free_figures_only():
     features, index = planted_blobs()
     index["label"] = np.nan
     points = network_points(features, PARAMETERS.evaluation)
-    report, clusters = cluster_subject(points, index, CLUSTERING, SCAN, RESOLVED, RUNTIME, headline="best")
+    report, clusters = cluster_subject(points, index, RUN, headline="best")
     assert "acc" not in report
     assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
     assert report["partition"] == max(report["clusterers"], key=lambda n: report["clusterers"][n]["modularity"])
     assert len(np.unique(clusters)) == RESOLVED["clustering.groups"]
-    signals = measure_signals(points, RUNTIME)
+    signals = measure_signals(points, RUN)
     assert signals["communities"] == 4 and signals["knn_modularity"] > 0.7
 
 

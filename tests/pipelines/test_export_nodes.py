@@ -10,6 +10,7 @@ from deepcluster.methods import DeepCluster
 from deepcluster.methods.base import make_checkpoint
 from deepcluster.models import build_model
 from deepcluster.pipelines.export.nodes import export_backbone, partition_images, tabulate_assignments
+from deepcluster.run import RunContext
 from tests.conftest import settings
 from tests.methods.test_deepcluster import CROPS
 
@@ -67,12 +68,10 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     features = centres.repeat_interleave(30, dim=0) + 0.1 * torch.randn(90, 16, generator=generator)
     parameters = settings(clustering={"kmeans": {"restarts": 2}}, scan={"steps": 200})
     resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 10}
-    partition, metrics, tags = partition_images(
-        features, parameters.clustering, parameters.scan, resolved, parameters.runtime
-    )
+    partition, metrics, tags = partition_images(features, RunContext.create(parameters, resolved))
     assert partition.k == 3 and sorted(np.unique(partition.assignments)) == [0, 1, 2]
     assert set(metrics) == {f"final_partition_modularity_{name}" for name in ("kmeans", "ward", "pic", "scan")}
     assert tags == {"final_partition": partition.clusterer}
-    only_ward = parameters.clustering.model_copy(update={"final": "ward"})
-    partition, metrics, _ = partition_images(features, only_ward, parameters.scan, resolved, parameters.runtime)
+    only_ward = settings(clustering={"kmeans": {"restarts": 2}, "final": "ward"}, scan={"steps": 200})
+    partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))
     assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}

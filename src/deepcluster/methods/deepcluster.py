@@ -27,13 +27,13 @@ from deepcluster.clustering.kmeans import kmeans
 from deepcluster.clustering.sampling import sample_uniformly_over_clusters
 from deepcluster.clustering.scan import scan_clustering
 from deepcluster.distributed import from_main_process
-from deepcluster.features import extract_features, extract_reduced_features
+from deepcluster.features import extract_reduced_features
 from deepcluster.methods.base import Method, Step
 from deepcluster.methods.epoch import EpochPlan
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.models import DeepClusterNet, new_head
 from deepcluster.reduce import all_reduce_sum
-from deepcluster.training import learning_rate_for_round, network_from_checkpoint
+from deepcluster.training import features_under, learning_rate_for_round, network_from_checkpoint
 
 if TYPE_CHECKING:
     from deepcluster.data import ImageCollection
@@ -207,13 +207,7 @@ def extract_round_network_features(
     """Features of every image under the previous round's network, not reduced (SCAN's neighbours need
     the network's own geometry: whitening weighs noise directions like the signal)."""
     started = time.perf_counter()
-    extracted = extract_features(
-        network_from_checkpoint(previous_checkpoint, run.execution),
-        images,
-        batch_size=run.parameters.features.batch_size,
-        execution=run.execution,
-        crop_size=run.input_size,
-    )
+    extracted = features_under(previous_checkpoint, images, run, run.parameters.features.batch_size)
     summary = {
         "features/collapse_std": feature_collapse_std(extracted),
         "timing/extract_features_seconds": time.perf_counter() - started,

@@ -11,6 +11,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from deepcluster.augment import Augmentation, MultiCrop, normalise
+from deepcluster.batch_norm import use_global_batch_norm
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 from deepcluster.distributed import shard, shard_batches, world_size
 from deepcluster.methods.base import Method, OnlineMethod
@@ -81,8 +82,8 @@ def train_round(
 
     Under several processes each trains on its share of every batch through
     ``DistributedDataParallel``; ``sync_batchnorm`` makes batch norm use the statistics
-    of the whole batch (CUDA only). Otherwise each process normalises with its own
-    share, and rank 0's running statistics are copied to the others after the epoch.
+    of the whole batch, so that N processes train as one. Otherwise each process normalises
+    with its own share, and rank 0's running statistics are copied to the others after the epoch.
 
     The learning rate follows ``warmup_cosine`` of the run's global step, one step of
     ``optimizer`` and of the method's round optimisers per batch. Raises
@@ -160,7 +161,8 @@ def batch_norms(module: torch.nn.Module) -> list[torch.nn.modules.batchnorm._Bat
 
 
 def distributed_data_parallel(method: Method, execution: Execution, sync_batchnorm: bool) -> torch.nn.Module:
-    """``method`` itself in one process; under several, wrapped so that its gradients are averaged over them.
+    """``method`` itself in one process; under several, wrapped so that its gradients are averaged over them,
+    with ``sync_batchnorm`` its batch norms normalising over the whole global batch (``GlobalBatchNorm``).
 
     Buffers are not broadcast at every step: the memory bank and the queue are each
     process's own until the method shares them at the end of the round.
@@ -168,11 +170,6 @@ def distributed_data_parallel(method: Method, execution: Execution, sync_batchno
     if world_size() == 1:
         return method
     if sync_batchnorm:
-        if execution.device.type != "cuda":
-            raise ValueError(
-                "runtime.sync_batchnorm = true needs CUDA (PyTorch's SyncBatchNorm runs on GPUs only); "
-                "set it to false in conf/local/parameters.yml"
-            )
-        torch.nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        use_global_batch_norm(method)
     device_ids = [execution.device.index] if execution.device.type == "cuda" else None
     return DistributedDataParallel(method, device_ids=device_ids, broadcast_buffers=False)

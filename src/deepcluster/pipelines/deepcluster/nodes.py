@@ -18,13 +18,12 @@ from deepcluster.config import check_parameters
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process, world_size
 from deepcluster.evaluation import label_free_signals, signal_sample
-from deepcluster.features import extract_features
 from deepcluster.methods import METHODS
 from deepcluster.methods.rounds import initialise_method
 from deepcluster.metrics import cluster_size_summary, labelling_agreement
 from deepcluster.run import RunContext
 from deepcluster.runtime import derive_seed
-from deepcluster.training import network_from_checkpoint
+from deepcluster.training import features_under
 
 logger = logging.getLogger(__name__)
 
@@ -161,14 +160,8 @@ def measure_network(checkpoint: dict[str, Any], images: ImageCollection, run_con
     the same sample of images every round."""
     started = time.perf_counter()
     run = run_context
-    extracted = extract_features(
-        network_from_checkpoint(checkpoint, run.execution),
-        images,
-        batch_size=run.parameters.features.batch_size,
-        execution=run.execution,
-        crop_size=run.input_size,
-        indices=signal_sample(len(images), run.seed),
-    )
+    sample = signal_sample(len(images), run.seed)
+    extracted = features_under(checkpoint, images, run, run.parameters.features.batch_size, indices=sample)
     signals = from_main_process(lambda: label_free_signals(extracted, run.seed))
     summary = {f"network/{name}": value for name, value in signals.items()}
     return summary | {"timing/measure_network_seconds": time.perf_counter() - started}

@@ -10,15 +10,9 @@ import pandas as pd
 import torch
 
 from deepcluster.auto import pixel_pca, pixel_rows
-from deepcluster.blocks import AUTO, resolved
+from deepcluster.blocks import AUTO
 from deepcluster.clustering.clusterers import choose_partition
-from deepcluster.config import (
-    ClusteringSettings,
-    EvaluationSettings,
-    ModelSettings,
-    RuntimeSettings,
-    ScanSettings,
-)
+from deepcluster.config import EvaluationSettings
 from deepcluster.data import ImageCollection
 from deepcluster.evaluation import (
     clustering_points,
@@ -29,11 +23,10 @@ from deepcluster.evaluation import (
     score_every_clusterer,
     signal_sample,
 )
-from deepcluster.features import extract_features
 from deepcluster.metrics import majority_accuracy
 from deepcluster.plots import confusion_figure, embedding_scatter, metric_curves
-from deepcluster.runtime import derive_seed
-from deepcluster.training import network_from_checkpoint
+from deepcluster.run import RunContext
+from deepcluster.training import features_under
 
 logger = logging.getLogger(__name__)
 
@@ -57,22 +50,10 @@ def _class_names(image_index: pd.DataFrame) -> list[str]:
 
 
 def extract_network_features(
-    checkpoint: dict[str, Any],
-    images: ImageCollection,
-    model: ModelSettings,
-    evaluation: EvaluationSettings,
-    runtime: RuntimeSettings,
+    checkpoint: dict[str, Any], images: ImageCollection, run_context: RunContext
 ) -> torch.Tensor:
     """Features of every image under a checkpoint's network (eval mode, no augmentation)."""
-    execution = runtime.execution()
-    network = network_from_checkpoint(checkpoint, execution)
-    return extract_features(
-        network,
-        images,
-        batch_size=evaluation.batch_size,
-        execution=execution,
-        crop_size=model.input_size_for(images.image_size),
-    )
+    return features_under(checkpoint, images, run_context, run_context.parameters.evaluation.batch_size)
 
 
 def network_points(features: torch.Tensor, evaluation: EvaluationSettings) -> torch.Tensor:
@@ -85,21 +66,15 @@ def pixel_features(images: ImageCollection, evaluation: EvaluationSettings) -> t
     return clustering_points(pixel_rows(images, np.arange(len(images)), evaluation.batch_size))
 
 
-def pixel_pca_features(images: ImageCollection, evaluation: EvaluationSettings, runtime: RuntimeSettings):
+def pixel_pca_features(images: ImageCollection, run_context: RunContext):
     """The pixels on the principal components that keep 95 % of their variance, not normalised: what a user
     gets in seconds from the ``clustimage`` package (with Ward's clustering, one of the clusterers here)."""
-    pixels = pixel_rows(images, np.arange(len(images)), evaluation.batch_size)
-    return pixel_pca(pixels, derive_seed(runtime.seed, 0, "pixel_pca"))
+    pixels = pixel_rows(images, np.arange(len(images)), run_context.parameters.evaluation.batch_size)
+    return pixel_pca(pixels, run_context.seed_for(0, "pixel_pca"))
 
 
 def cluster_subject(
-    points: torch.Tensor,
-    image_index: pd.DataFrame,
-    clustering: ClusteringSettings,
-    scan: ScanSettings,
-    resolved_settings: dict[str, Any],
-    runtime: RuntimeSettings,
-    headline: str,
+    points: torch.Tensor, image_index: pd.DataFrame, run_context: RunContext, headline: str
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The subject partitioned by every clusterer, and its headline partition's assignments.
 
@@ -110,11 +85,12 @@ def cluster_subject(
     a clusterer that suits it badly). Without labels: k = ``clustering.groups`` and the
     modularity alone.
     """
-    seed = derive_seed(runtime.seed, 0, "evaluation_kmeans")
-    clusterers = clustering.clusterers(resolved(scan, resolved_settings, "scan"), clustering.candidates)
+    seed = run_context.seed_for(0, "evaluation_kmeans")
+    clustering = run_context.block("clustering")
+    clusterers = clustering.clusterers(run_context.block("scan"), clustering.candidates)
     labels = _labels(image_index)
     if labels is None:
-        groups = resolved(clustering, resolved_settings, "clustering").groups
+        groups = clustering.groups
         choice = choose_partition(points, min(groups, points.shape[0]), clusterers, seed)
         report = {"clusterers": {name: {"modularity": value} for name, value in choice.modularity.items()}}
         return report | {"partition": choice.chosen}, choice.partition.assignments
@@ -128,20 +104,19 @@ def cluster_subject(
     return report, choice.partitions[chosen].assignments
 
 
-def measure_signals(points: torch.Tensor, runtime: RuntimeSettings) -> dict[str, float]:
+def measure_signals(points: torch.Tensor, run_context: RunContext) -> dict[str, float]:
     """The label-free signals of the subject (``deepcluster.evaluation.label_free_signals``)."""
-    sample = signal_sample(points.shape[0], runtime.seed)
-    return label_free_signals(points[torch.as_tensor(sample, device=points.device)], runtime.seed)
+    sample = signal_sample(points.shape[0], run_context.seed)
+    return label_free_signals(points[torch.as_tensor(sample, device=points.device)], run_context.seed)
 
 
-def probe_features(
-    features: torch.Tensor, image_index: pd.DataFrame, evaluation: EvaluationSettings, runtime: RuntimeSettings
-) -> dict[str, float]:
+def probe_features(features: torch.Tensor, image_index: pd.DataFrame, run_context: RunContext) -> dict[str, float]:
     """Linear-probe and weighted-kNN top-1 on a stratified held-out part of the images."""
     labels = _labels(image_index)
     if labels is None:
         return {}
-    train, test = held_out_split(labels, evaluation.test_fraction, seed=derive_seed(runtime.seed, 0, "split"))
+    evaluation = run_context.parameters.evaluation
+    train, test = held_out_split(labels, evaluation.test_fraction, seed=run_context.seed_for(0, "split"))
     features = features.float()
     scores = {
         "linear_top1": linear_probe_accuracy(

@@ -39,7 +39,7 @@ def final_features(rounds: int) -> Pipeline:
         [
             node(
                 extract_network_features,
-                [f"{round_name(rounds)}.best_network", "images", "params:model", "params:evaluation", "params:runtime"],
+                [f"{round_name(rounds)}.best_network", "images", "run_context"],
                 "final_features",
                 name="extract_final_features",
             )
@@ -54,21 +54,14 @@ def protocol_pipeline(subject: str, points: str) -> Pipeline:
         [
             node(
                 bind(cluster_subject, headline=headline),
-                [
-                    "points",
-                    "image_index",
-                    "params:clustering",
-                    "params:scan",
-                    "resolved_settings",
-                    "params:runtime",
-                ],
+                ["points", "image_index", "run_context"],
                 ["clustering_scores", "clusters"],
                 name="cluster_into_classes",
             ),
-            node(measure_signals, ["points", "params:runtime"], "signals", name="measure_signals"),
+            node(measure_signals, ["points", "run_context"], "signals", name="measure_signals"),
             node(
                 probe_features,
-                ["points", "image_index", "params:evaluation", "params:runtime"],
+                ["points", "image_index", "run_context"],
                 "probe_scores",
                 name="probe_features",
             ),
@@ -77,14 +70,13 @@ def protocol_pipeline(subject: str, points: str) -> Pipeline:
     return pipeline(
         template,
         namespace=f"evaluation.{subject}",
-        inputs={"image_index": "image_index", "points": points, "resolved_settings": "resolved_settings"},
-        parameters={"params:evaluation", "params:clustering", "params:scan", "params:runtime"},
+        inputs={"image_index": "image_index", "points": points, "run_context": "run_context"},
     )
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     """Evaluate the chosen network against round 0's, the pixels and the pixels' PCA."""
-    network_inputs = ["images", "params:model", "params:evaluation", "params:runtime"]
+    network_inputs = ["images", "run_context"]
     features = final_features(rounds) + Pipeline(
         [
             node(network_points, ["final_features", "params:evaluation"], "evaluation.trained.points",
@@ -105,7 +97,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                  name="evaluation.flatten_pixels"),
             node(
                 pixel_pca_features,
-                ["images", "params:evaluation", "params:runtime"],
+                ["images", "run_context"],
                 "evaluation.pixels_pca.points",
                 name="evaluation.pixel_pca",
             ),

@@ -11,34 +11,31 @@ import torch
 from PIL import Image
 
 from deepcluster.assign import Preprocessing, SimilarityIndex
-from deepcluster.blocks import resolved
 from deepcluster.clustering.clusterers import Partition, choose_partition
-from deepcluster.config import ClusteringSettings, ExportSettings, RuntimeSettings, ScanSettings
+from deepcluster.config import ExportSettings
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process
 from deepcluster.evaluation import clustering_points
 from deepcluster.models import torchvision_state_dict
 from deepcluster.plots import cluster_montage, cluster_size_histogram
-from deepcluster.runtime import Execution, derive_seed
+from deepcluster.run import RunContext
+from deepcluster.runtime import Execution
 from deepcluster.training import network_from_checkpoint
 
 logger = logging.getLogger(__name__)
 
 
 def partition_images(
-    final_features: torch.Tensor,
-    clustering: ClusteringSettings,
-    scan: ScanSettings,
-    resolved_settings: dict[str, Any],
-    runtime: RuntimeSettings,
+    final_features: torch.Tensor, run_context: RunContext
 ) -> tuple[Partition, dict[str, dict[str, float]], dict[str, str]]:
     """The final partition: ``clustering.groups`` clusters of the final network's L2-normalised features by
     ``clustering.final`` (``auto``: every candidate, the highest modularity wins, no labels used); its MLflow
     metrics (each candidate's modularity) and tag (which clusterer)."""
     points = clustering_points(final_features)
-    groups = min(resolved(clustering, resolved_settings, "clustering").groups, points.shape[0])
-    clusterers = clustering.clusterers(resolved(scan, resolved_settings, "scan"))
-    seed = derive_seed(runtime.seed, 0, "final_partition")
+    clustering = run_context.block("clustering")
+    groups = min(clustering.groups, points.shape[0])
+    clusterers = clustering.clusterers(run_context.block("scan"))
+    seed = run_context.seed_for(0, "final_partition")
     # one process clusters (faiss and SCAN's head may sum in any order), every process gets its answer
     choice = from_main_process(lambda: choose_partition(points, groups, clusterers, seed))
     logger.info(
@@ -83,9 +80,9 @@ def normalised_features(final_features: torch.Tensor) -> np.ndarray:
     return clustering_points(final_features).cpu().numpy()
 
 
-def describe_preprocessing(images: ImageCollection, resolved_settings: dict[str, Any]) -> dict[str, Any]:
+def describe_preprocessing(images: ImageCollection, run_context: RunContext) -> dict[str, Any]:
     """What the run's images went through before the network, for new images to go through the same."""
-    return Preprocessing.of(images, resolved_settings["model.input_size"]).to_dict()
+    return Preprocessing.of(images, run_context.input_size).to_dict()
 
 
 def index_features(features: np.ndarray, image_index: pd.DataFrame) -> SimilarityIndex:

@@ -28,7 +28,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         [
             node(
                 partition_images,
-                ["final_features", "params:clustering", "params:scan", "resolved_settings", "params:runtime"],
+                ["final_features", "run_context"],
                 ["partition", "mlflow_metrics", "mlflow_tags"],
                 name="partition_images",
             ),
@@ -40,9 +40,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
             node(normalised_features, "final_features", "features", name="normalise_features"),
             node(index_features, ["features", "image_index"], "similarity_index", name="index_features"),
-            node(
-                describe_preprocessing, ["images", "resolved_settings"], "preprocessing", name="describe_preprocessing"
-            ),
+            node(describe_preprocessing, ["images", "run_context"], "preprocessing", name="describe_preprocessing"),
             node(export_backbone, "best_network", "backbone", name="export_backbone"),
             node(plot_cluster_sizes, "partition", "cluster_sizes_plot", name="plot_cluster_sizes"),
             node(
@@ -61,8 +59,8 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             "final_features": "final_features",
             "images": "images",
             "image_index": "image_index",
-            "resolved_settings": "resolved_settings",
+            "run_context": "run_context",
         },
-        parameters={"params:clustering", "params:scan", "params:runtime", "params:export"},
+        parameters={"params:export"},
     )
     return final_features(rounds) + exported
