@@ -7,7 +7,8 @@ Each (method, seed, processes) is `kedro run` on the digits default in a fresh s
 project (``scripts/benchmark_collections.py``'s ``one_run``) whose conf/local/parameters.yml sets
 only ``method.name`` and ``runtime.seed``; with N > 1 it runs under ``torchrun --standalone
 --nproc_per_node=N`` (gloo on this CPU). Results are appended to ``<out>.jsonl`` as each run ends;
-``--from-jsonl`` tabulates without running. The table gives, per method, each seed's trained ACC
+``--from-jsonl`` tabulates without running (several files: e.g. the 1-process and the N-process runs
+made by two commands with ``--only``). The table gives, per method, each seed's trained ACC
 with 1 and N processes, the means over seeds, and the differences.
 """
 
@@ -59,7 +60,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="N, compared with one process")
+    parser.add_argument("--only", type=int, choices=[1, 2, 3, 4, 8], help="run only this many processes (1 or N)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/processes_benchmark"))
     parser.add_argument("--checkout", type=Path, default=ROOT.parent, help="the project to run, e.g. a git worktree")
     parser.add_argument("--out", type=Path, help="markdown table; raw results go to <out>.jsonl")
@@ -72,7 +74,7 @@ def main() -> None:
         results = []
         for method in args.methods:
             for seed in args.seeds:
-                for processes in (1, args.processes):
+                for processes in [args.only] if args.only else [1, args.processes]:
                     extra = {"method": {"name": method}}
                     result = one_run("digits", seed, args.work / method, extra, args.checkout.resolve(), processes)
                     result["method"] = method
