@@ -4,12 +4,14 @@ the values the run resolved for the ``auto`` settings, where networks run, and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deepcluster.blocks import BlockT, resolved
-from deepcluster.config import Parameters, check_parameters
 from deepcluster.distributed import world_size
 from deepcluster.runtime import Execution, derive_seed
+
+if TYPE_CHECKING:
+    from deepcluster.config import Parameters
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class RunContext:
 
     @classmethod
     def create(cls, parameters: Parameters | dict[str, Any], resolved_settings: dict[str, Any]) -> RunContext:
+        # imported here: the settings model is assembled from the method registry, whose steps take a RunContext
+        from deepcluster.config import Parameters, check_parameters
+
         if not isinstance(parameters, Parameters):
             parameters = check_parameters(parameters)
         return cls(parameters, dict(resolved_settings), parameters.runtime.execution())

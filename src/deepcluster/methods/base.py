@@ -24,10 +24,10 @@ from deepcluster.heads import ProjectionHead, Prototypes
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.optim import LARS, parameter_groups
 from deepcluster.reduce import merge_written
+from deepcluster.run import RunContext
 
 if TYPE_CHECKING:
     from deepcluster.methods.epoch import EpochPlan
-    from deepcluster.run import RunContext
 
 CHECKPOINT_FORMAT = 3
 BACKBONE = "backbone."  # the prefix of the backbone's entries in a method's state_dict

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from deepcluster.augment import Augmentation
 from deepcluster.clustering.kmeans import kmeans
 from deepcluster.clustering.sampling import sample_uniformly_over_clusters
 from deepcluster.clustering.scan import scan_clustering
+from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process
 from deepcluster.features import extract_reduced_features
 from deepcluster.methods.base import Method, Step
@@ -33,11 +34,8 @@ from deepcluster.methods.epoch import EpochPlan
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.models import DeepClusterNet, new_head
 from deepcluster.reduce import all_reduce_sum
+from deepcluster.run import RunContext
 from deepcluster.training import features_under, learning_rate_for_round, network_from_checkpoint
-
-if TYPE_CHECKING:
-    from deepcluster.data import ImageCollection
-    from deepcluster.run import RunContext
 
 logger = logging.getLogger(__name__)
 

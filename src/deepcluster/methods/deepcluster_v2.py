@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import pandas as pd
 import torch
@@ -14,16 +14,14 @@ from pydantic import Field
 from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.clustering.kmeans import check_k, spherical_kmeans
+from deepcluster.data import ImageCollection
 from deepcluster.distributed import shard
 from deepcluster.losses import assignment_loss
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.epoch import fill_memory_bank
 from deepcluster.models import DeepClusterNet
 from deepcluster.reduce import all_gather_rows, all_reduce_max
-
-if TYPE_CHECKING:
-    from deepcluster.data import ImageCollection
-    from deepcluster.run import RunContext
+from deepcluster.run import RunContext
 
 
 class DeepClusterV2Settings(Block):

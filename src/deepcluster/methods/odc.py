@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import pandas as pd
 import torch
@@ -27,15 +27,13 @@ from pydantic import Field
 
 from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
+from deepcluster.data import ImageCollection
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.deepcluster_v2 import BankClustering, cluster_memory_bank
 from deepcluster.methods.epoch import fill_memory_bank
 from deepcluster.models import DeepClusterNet
 from deepcluster.reduce import all_gather_rows
-
-if TYPE_CHECKING:
-    from deepcluster.data import ImageCollection
-    from deepcluster.run import RunContext
+from deepcluster.run import RunContext
 
 
 class OdcSettings(Block):

@@ -3,7 +3,7 @@ views, each view's code predicted from the other views."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import pandas as pd
 import torch
@@ -15,9 +15,7 @@ from deepcluster.distributed import world_size
 from deepcluster.losses import sinkhorn, swapped_prediction_loss
 from deepcluster.methods.base import OnlineMethod, online_settings
 from deepcluster.models import DeepClusterNet
-
-if TYPE_CHECKING:
-    from deepcluster.run import RunContext
+from deepcluster.run import RunContext
 
 
 class SwavSettings(Block):
