@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, Field, ValidationError, create_model
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, create_model
 
 from deepcluster.auto import cluster_count_for
 from deepcluster.blocks import (
@@ -401,7 +401,9 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def check_parameters(raw: dict[str, Any]) -> Parameters:
-    """The whole parameter tree, validated; ``ParameterError`` lists every problem at once."""
+    """The whole parameter tree, validated; ``ParameterError`` lists every problem at once. Blocks that Kedro
+    already typed are read as their values (a notebook's ``%reload_kedro`` loads the models' classes anew)."""
+    raw = {key: value.model_dump() if isinstance(value, BaseModel) else value for key, value in raw.items()}
     try:
         parameters = Parameters.model_validate(raw)
     except ValidationError as error:
