@@ -175,7 +175,8 @@ def _online_round(rank: int, name: str) -> dict:
     optimizer = torch.optim.SGD(method.parameters(), lr=0.05, momentum=0.9)
     plan = EpochPlan(8, 0.05, 0.005, 1, 10, 0)
     order = np.random.default_rng(1).permutation(len(images))
-    log = train_round(method, targets, optimizer, images, order, plan, CPU, torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    log = train_round(method, targets, optimizer, images, order, plan, CPU, generator, sync_batchnorm=True)
     return {"state": {k: v.clone() for k, v in method.state_dict().items()}, "log": log, "filled": filled}
 
 
