@@ -1,11 +1,14 @@
 """Batch norm over the global batch: two processes, each with half a batch, give one process's outputs,
 gradients and running statistics on the whole batch (gloo, CPU)."""
 
+import pytest
 import torch
 from torch import nn
 
 from deepcluster.batch_norm import GlobalBatchNorm, use_global_batch_norm
 from tests.test_distributed import _in_two_processes
+
+pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
 
 def _network() -> nn.Module:

@@ -1,6 +1,7 @@
 """ODC's memories against direct computations: the momentum update and relabelling, the centroids, the
 dissolved small clusters, the loss weights; and two processes updating the memory as one."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -9,6 +10,8 @@ from deepcluster.methods import ODC
 from deepcluster.methods.odc import min_cluster_size_for
 from deepcluster.models import build_model
 from tests.test_distributed import _in_two_processes
+
+pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
 VIEWS = MultiCrop((CropGroup(2, 8, (0.5, 1.0)),), flip_probability=0.0, colour=None)
 
