@@ -11,8 +11,6 @@ from deepcluster.methods.odc import min_cluster_size_for
 from deepcluster.models import build_model
 from tests.test_distributed import _in_two_processes
 
-pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
-
 VIEWS = MultiCrop((CropGroup(2, 8, (0.5, 1.0)),), flip_probability=0.0, colour=None)
 
 
@@ -90,6 +88,7 @@ def _memory_after_one_update(rank: int, processes: int) -> dict:
     return {"features": method.memory_features.clone(), "labels": method.memory_labels.clone()}
 
 
+@pytest.mark.learning  # CI runs it again on other floating-point paths
 def test_two_processes_update_the_memory_as_one_with_the_whole_batch(tmp_path):
     ranks = _in_two_processes(_memory_after_one_update, tmp_path, 2)
     alone = _memory_after_one_update(0, 1)
