@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from deepcluster.blocks import BlockT, resolved
-from deepcluster.distributed import world_size
 from deepcluster.runtime import Execution, derive_seed
 
 if TYPE_CHECKING:
@@ -34,10 +33,6 @@ class RunContext:
     @property
     def seed(self) -> int:
         return self.parameters.runtime.seed
-
-    @property
-    def processes(self) -> int:
-        return world_size()
 
     def seed_for(self, round_number: int, stage: str) -> int:
         """The seed of one stage of one round (``runtime.derive_seed``)."""

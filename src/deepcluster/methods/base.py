@@ -85,11 +85,8 @@ class Method(nn.Module):
         return {}
 
     @classmethod
-    def restore(
-        cls, checkpoint: dict[str, Any], run: RunContext, n_images: int
-    ) -> tuple[Method, torch.optim.Optimizer]:
-        """The method and its optimiser as ``checkpoint`` left them (momentum buffers included, the current
-        settings taken); a checkpoint of another method or format is refused with the way out."""
+    def check_made_by(cls, checkpoint: dict[str, Any]) -> None:
+        """Refuse, with the way out, a checkpoint of another method or format."""
         if checkpoint.get("format") != CHECKPOINT_FORMAT or checkpoint.get("method") != cls.name:
             made_by = checkpoint.get("method", "an older version of this project")
             raise ValueError(
@@ -97,6 +94,14 @@ class Method(nn.Module):
                 f"method.name = {cls.name!r}: set method.name back, or start a new run "
                 "(delete data/06_models/checkpoints and run `kedro run` without --only-missing-outputs)"
             )
+
+    @classmethod
+    def restore(
+        cls, checkpoint: dict[str, Any], run: RunContext, n_images: int
+    ) -> tuple[Method, torch.optim.Optimizer]:
+        """The method and its optimiser as ``checkpoint`` left them (momentum buffers included, the current
+        settings taken); a checkpoint of another method or format is refused with the way out."""
+        cls.check_made_by(checkpoint)
         method = cls.create(build_model(**checkpoint["model_config"]), run, n_images, checkpoint["method_config"])
         backbone = {BACKBONE + k: v for k, v in checkpoint["model_state"].items()}
         method.load_state_dict({**backbone, **checkpoint["method_state"]})

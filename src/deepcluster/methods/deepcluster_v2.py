@@ -145,10 +145,13 @@ def gather_memory_bank(
     """The memory bank as the last round left it, on the device, with the images written since the last
     clustering (``bank_filled``); in the first round, when it is still empty, filled by one pass of the
     untrained method over the images."""
+    DeepClusterV2.check_made_by(previous_checkpoint)
+    state, device = previous_checkpoint["method_state"], run.execution.device
+    if bool(state["bank_filled"].any()):  # no method to build: the bank is in the checkpoint
+        return {"bank": state["memory_bank"].to(device), "fresh": state["bank_filled"].to(device)}
     method, _ = DeepClusterV2.restore(previous_checkpoint, run, len(images))
-    if not bool(method.bank_filled.any()):
-        generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
-        fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
+    generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
+    fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
     return {"bank": method.memory_bank, "fresh": method.bank_filled}
 
 

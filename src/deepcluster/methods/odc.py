@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from deepcluster.augment import MultiCrop
-from deepcluster.blocks import AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
+from deepcluster.blocks import AUTO, AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
 from deepcluster.data import ImageCollection
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.deepcluster_v2 import BankClustering, cluster_memory_bank
@@ -99,11 +99,19 @@ class ODC(OnlineMethod):
     ) -> ODC:
         shared, odc = online_settings(run), run.parameters.method.odc
         k = cls.prototype_counts(run, config)[0]
-        min_size = min_cluster_size_for(n_images, k) if odc.min_cluster_size == "auto" else odc.min_cluster_size
+        min_size = run.resolved.get("method.odc.min_cluster_size", odc.min_cluster_size)
         return cls(
             backbone, shared["projection_dims"], k, shared["views"], n_images, shared["temperature"],
             odc.memory_momentum, odc.centroid_update_steps, min_size, odc.reweight_power, shared["seed"],
         )  # fmt: skip
+
+    @classmethod
+    def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
+        settings = super().resolve_settings(run_parameters, resolved)
+        min_size = run_parameters.method.odc.min_cluster_size
+        if min_size == AUTO:
+            min_size = min_cluster_size_for(resolved["data.images"], settings["method.prototypes"][0])
+        return settings | {"method.odc.min_cluster_size": min_size}
 
     @property
     def k(self) -> int:
@@ -213,9 +221,10 @@ def initialise_memory(
     """Round 1: the memory filled by one pass of the untrained method, and its k-means (mmselfsup's
     initialisation). Later rounds: nothing, since ODC's memory carries on by itself."""
     started = time.perf_counter()
-    method, _ = ODC.restore(previous_checkpoint, run, len(images))
-    if method.initialised:
+    ODC.check_made_by(previous_checkpoint)
+    if bool((previous_checkpoint["method_state"]["memory_labels"] >= 0).all()):
         return MemoryStart(), {}
+    method, _ = ODC.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
     fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
     seed = run.seed_for(round_number, "kmeans_head_0")
