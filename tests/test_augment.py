@@ -5,6 +5,7 @@ import torch
 
 from deepcluster.augment import (
     Augmentation,
+    Draws,
     affine_matrices,
     center_crop,
     crop_matrices,
@@ -16,19 +17,19 @@ from deepcluster.augment import (
 
 def test_full_crop_without_flip_is_the_identity():
     images = torch.rand(4, 3, 16, 16)
-    out = warp(images, crop_matrices(4, torch.Generator(), scale=(1, 1), ratio=(1, 1), flip_probability=0), 16)
+    out = warp(images, crop_matrices(Draws(torch.Generator(), 4), scale=(1, 1), ratio=(1, 1), flip_probability=0), 16)
     torch.testing.assert_close(out, images, atol=1e-5, rtol=0)
 
 
 def test_full_crop_with_certain_flip_mirrors():
     images = torch.rand(2, 1, 8, 8)
-    out = warp(images, crop_matrices(2, torch.Generator(), scale=(1, 1), ratio=(1, 1), flip_probability=1), 8)
+    out = warp(images, crop_matrices(Draws(torch.Generator(), 2), scale=(1, 1), ratio=(1, 1), flip_probability=1), 8)
     torch.testing.assert_close(out, images.flip(-1), atol=1e-5, rtol=0)
 
 
 def test_each_image_gets_its_own_crop_at_the_output_size():
     image = torch.rand(1, 3, 32, 32).repeat(8, 1, 1, 1)
-    out = warp(image, crop_matrices(8, torch.Generator().manual_seed(1), scale=(0.2, 0.5)), 24)
+    out = warp(image, crop_matrices(Draws(torch.Generator().manual_seed(1), 8), scale=(0.2, 0.5)), 24)
     assert out.shape == (8, 3, 24, 24)
     assert len({tuple(o.flatten()[:5].tolist()) for o in out}) == 8
     # a crop of at most half the area is a zoom: it differs from the resized whole image
@@ -77,7 +78,7 @@ def test_composed_maps_equal_applying_one_after_the_other():
     image = (torch.sin(x) * torch.cos(0.7 * y + x / 3)).expand(6, 1, 32, 32)
     generator = torch.Generator().manual_seed(3)
     affine = affine_matrices(6, generator, rotation_degrees=30, zoom=0.1, translate=0.1)
-    crop = crop_matrices(6, generator, scale=(0.5, 1.0), flip_probability=0.5)
+    crop = crop_matrices(Draws(generator, 6), scale=(0.5, 1.0), flip_probability=0.5)
     two_steps = warp(warp(image, affine, 32), crop, 32)
     one_step = warp(image, then(affine, crop), 32)
     wrong_order = warp(image, then(crop, affine), 32)

@@ -2,8 +2,9 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from deepcluster.losses import assignment_loss, sinkhorn, swapped_prediction_loss
+from deepcluster.losses import assignment_loss, global_cross_entropy, sinkhorn, swapped_prediction_loss
 
 
 def test_sinkhorn_spreads_a_lopsided_batch_evenly_over_the_prototypes():
@@ -42,3 +43,18 @@ def test_assignment_loss_averages_heads_and_views_and_ignores_unassigned():
     assert float(assignment_loss(right, targets, temperature=1.0)) < 1e-3
     flat = [[torch.zeros(3, 3), torch.zeros(3, 3)]]
     assert float(assignment_loss(flat, targets, temperature=0.1)) == pytest.approx(math.log(3))
+
+
+def test_global_cross_entropy_is_the_weighted_mean_of_torch_in_one_process():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 4, generator=generator)
+    targets = torch.tensor([0, 1, 2, 3, 0, -1, 1, 1, 2, -1, 3, 0])
+    weights = torch.tensor([0.5, 2.0, 1.0, 3.0])
+    torch.testing.assert_close(
+        global_cross_entropy(logits, targets, weights, ignore_index=-1),
+        F.cross_entropy(logits, targets, weight=weights, ignore_index=-1),
+    )
+    torch.testing.assert_close(
+        global_cross_entropy(logits, targets.clamp(min=0)), F.cross_entropy(logits, targets.clamp(min=0))
+    )
+    assert float(global_cross_entropy(logits, torch.full((12,), -1), ignore_index=-1)) == 0.0  # nothing to learn from

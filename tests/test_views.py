@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 from deepcluster.augment import (
     ColourAugmentation,
     CropGroup,
+    Draws,
     MultiCrop,
     _adjust_hue,
     colour_jitter,
@@ -58,7 +59,7 @@ def batch(image: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("jitter", [dict(brightness=0.4), dict(contrast=0.6), dict(saturation=0.8), dict(hue=0.2)])
 def test_each_colour_jitter_matches_torchvision(jitter):
     settings = dict(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0) | jitter
-    ours = colour_jitter(batch(planted()), torch.Generator().manual_seed(1), **settings)
+    ours = colour_jitter(batch(planted()), Draws(torch.Generator().manual_seed(1), N), **settings)
     assert same_distribution(ours, torchvision_outputs(v2.ColorJitter(**jitter), planted()))
     stronger = {name: min(0.5, 2 * value) if name == "hue" else 2 * value for name, value in jitter.items()}
     assert not same_distribution(ours, torchvision_outputs(v2.ColorJitter(**stronger), planted()))
@@ -66,7 +67,7 @@ def test_each_colour_jitter_matches_torchvision(jitter):
 
 def test_the_full_jitter_in_random_order_matches_torchvision():
     jitter = dict(brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)  # solo-learn's CIFAR setting
-    ours = colour_jitter(batch(planted()), torch.Generator().manual_seed(2), **jitter)
+    ours = colour_jitter(batch(planted()), Draws(torch.Generator().manual_seed(2), N), **jitter)
     assert same_distribution(ours, torchvision_outputs(v2.ColorJitter(**jitter), planted()))
 
 
@@ -79,32 +80,58 @@ def test_hue_shift_equals_torchvision_for_a_fixed_factor():
 
 def test_grayscale_blur_and_solarize_match_torchvision():
     image = planted(16)
-    generator = torch.Generator().manual_seed(3)
+    draws = Draws(torch.Generator().manual_seed(3), N)
     pairs = [
-        (random_grayscale(batch(image), generator, 0.2), v2.RandomGrayscale(p=0.2)),
-        (random_solarize(batch(image), generator, 0.3), v2.RandomSolarize(threshold=0.5, p=0.3)),
+        (random_grayscale(batch(image), draws, 0.2), v2.RandomGrayscale(p=0.2)),
+        (random_solarize(batch(image), draws, 0.3), v2.RandomSolarize(threshold=0.5, p=0.3)),
         (
-            random_gaussian_blur(batch(image), generator, 1.0, kernel_fraction=0.2),
+            random_gaussian_blur(batch(image), draws, 1.0, kernel_fraction=0.2),
             v2.GaussianBlur(kernel_size=3, sigma=(0.1, 2.0)),
         ),
     ]
     for ours, transform in pairs:
         assert same_distribution(ours, torchvision_outputs(transform, image))
     assert not same_distribution(
-        random_grayscale(batch(image), generator, 0.6), torchvision_outputs(v2.RandomGrayscale(p=0.2), image)
+        random_grayscale(batch(image), draws, 0.6), torchvision_outputs(v2.RandomGrayscale(p=0.2), image)
     )
 
 
 def test_grey_images_skip_saturation_and_hue():
     grey = torch.rand(8, 1, 6, 6, generator=torch.Generator().manual_seed(0))
-    out = colour_jitter(grey, torch.Generator().manual_seed(0), brightness=0.0, contrast=0.0, saturation=0.9, hue=0.4)
+    out = colour_jitter(
+        grey, Draws(torch.Generator().manual_seed(0), 8), brightness=0.0, contrast=0.0, saturation=0.9, hue=0.4
+    )
     torch.testing.assert_close(out, grey)
 
 
 def test_multi_crop_gives_large_views_first_at_their_sizes():
     views = MultiCrop((CropGroup(2, 16, (0.14, 1.0)), CropGroup(3, 8, (0.05, 0.14))), colour=ColourAugmentation())(
-        torch.rand(5, 3, 24, 24), torch.Generator().manual_seed(0)
+        torch.rand(5, 3, 24, 24), Draws(torch.Generator().manual_seed(0), 5)
     )
     assert [tuple(v.shape) for v in views] == [(5, 3, 16, 16)] * 2 + [(5, 3, 8, 8)] * 3
     assert not torch.equal(views[0], views[1])  # two independent draws
     assert all(0 <= float(v.min()) and float(v.max()) <= 1 for v in views)
+
+
+def test_multi_crop_gives_a_position_the_same_views_whichever_process_takes_it():
+    """One process takes global batches of 8 positions; two take interleaved halves of each (as
+    ``shard_batches`` shares them), and the memory bank's fill takes batches that straddle two global
+    batches. Every position gets the same views in each, and another epoch's generator other views."""
+    views = MultiCrop((CropGroup(2, 8, (0.3, 1.0)),), colour=ColourAugmentation(grayscale_probability=0.5))
+    images = torch.rand(20, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    cpu = torch.device("cpu")
+
+    def epoch_views(batches: list[torch.Tensor], seed: int = 4) -> list[torch.Tensor]:
+        """Each view of every position, in position order."""
+        make = views.for_epoch(len(images), torch.Generator().manual_seed(seed), cpu, 8)
+        made = [make(images[positions], positions) for positions in batches]
+        order = torch.argsort(torch.cat(batches))
+        return [torch.cat(view)[order] for view in zip(*made)]
+
+    one_process = epoch_views(list(torch.arange(20).split(8)))
+    two_processes = epoch_views([step[rank::2] for rank in (0, 1) for step in torch.arange(20).split(8)])
+    straddling = epoch_views(list(torch.arange(20).split(6)))
+    for ours in (two_processes, straddling):
+        for view, reference in zip(ours, one_process):
+            torch.testing.assert_close(view, reference, rtol=0, atol=1e-6)
+    assert not torch.allclose(epoch_views(list(torch.arange(20).split(8)), seed=5)[0], one_process[0])

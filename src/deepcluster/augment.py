@@ -19,11 +19,34 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from deepcluster.distributed import rank
 from deepcluster.runtime import derive_seed
 
 # an epoch's view maker: (a batch of float images in [0, 1], their positions in the epoch) -> their views
-EpochViews = Callable[[torch.Tensor, int], list[torch.Tensor]]
+EpochViews = Callable[[torch.Tensor, torch.Tensor], list[torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class Draws:
+    """The random draws of a batch's images: each draw is made for ``count`` images from ``generator`` and the
+    batch keeps its ``rows`` (None: all ``count``). With ``count`` the global batch and ``rows`` a process's
+    share of it, an image's crops and colours depend on its place in the global batch, not on the process."""
+
+    generator: torch.Generator
+    count: int
+    rows: torch.Tensor | None = None
+
+    def _kept(self, values: torch.Tensor) -> torch.Tensor:
+        return values if self.rows is None else values[self.rows]
+
+    def uniform(self, low: float, high: float) -> torch.Tensor:
+        return self._kept(torch.empty(self.count).uniform_(low, high, generator=self.generator))
+
+    def chosen(self, probability: float) -> torch.Tensor:
+        return self._kept(torch.rand(self.count, generator=self.generator) < probability)
+
+    def permutation(self, size: int) -> list[int]:
+        """One order for the whole batch."""
+        return torch.randperm(size, generator=self.generator).tolist()
 
 
 def normalise(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -48,28 +71,27 @@ def center_crop(batch: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def crop_matrices(
-    n: int,
-    generator: torch.Generator,
+    draws: Draws,
     scale: Sequence[float] = (0.08, 1.0),
     ratio: Sequence[float] = (3 / 4, 4 / 3),
     flip_probability: float = 0.5,
 ) -> torch.Tensor:
     """(n, 2, 3) maps from output to input coordinates (``affine_grid``'s convention) of
     random resized crops (area fraction in ``scale``, aspect in ``ratio``), mirrored
-    with ``flip_probability``.
+    with ``flip_probability``; one per image of ``draws``.
 
     Unlike torchvision's RandomResizedCrop, a crop that would not fit is shrunk to
     the image's side rather than re-drawn, so that no loop is needed.
     """
-    area = torch.empty(n).uniform_(scale[0], scale[1], generator=generator)
-    log_ratio = torch.empty(n).uniform_(math.log(ratio[0]), math.log(ratio[1]), generator=generator)
-    aspect = torch.exp(log_ratio)
+    area = draws.uniform(scale[0], scale[1])
+    aspect = torch.exp(draws.uniform(math.log(ratio[0]), math.log(ratio[1])))
     # crop sides as fractions of the image's width and height
     width = torch.sqrt(area * aspect).clamp(max=1.0)
     height = torch.sqrt(area / aspect).clamp(max=1.0)
-    centre_x = (torch.rand(n, generator=generator) * 2 - 1) * (1 - width)
-    centre_y = (torch.rand(n, generator=generator) * 2 - 1) * (1 - height)
-    mirror = torch.where(torch.rand(n, generator=generator) < flip_probability, -1.0, 1.0)
+    centre_x = (draws.uniform(0.0, 1.0) * 2 - 1) * (1 - width)
+    centre_y = (draws.uniform(0.0, 1.0) * 2 - 1) * (1 - height)
+    mirror = torch.where(draws.chosen(flip_probability), -1.0, 1.0)
+    n = area.shape[0]
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = width * mirror
     theta[:, 0, 2] = centre_x
@@ -148,7 +170,7 @@ class Augmentation:
     def matrices(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, 2, 3) maps, one per image."""
         crop = {"scale": self.crop_scale} if self.crop_scale is not None else {"scale": (1, 1), "ratio": (1, 1)}
-        maps = crop_matrices(n, generator, flip_probability=self.flip_probability, **crop)
+        maps = crop_matrices(Draws(generator, n), flip_probability=self.flip_probability, **crop)
         if self.rotation_degrees or self.translate or self.zoom or self.shear:
             affine = affine_matrices(n, generator, self.rotation_degrees, self.translate, self.zoom, self.shear)
             maps = then(affine, maps)
@@ -157,8 +179,9 @@ class Augmentation:
     def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return warp(images, self.matrices(images.shape[0], generator), self.output_size)
 
-    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
-        """One view per image; the epoch's ``n`` maps are drawn at once and moved to ``device`` once."""
+    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device, global_batch: int) -> EpochViews:
+        """One view per image; the epoch's ``n`` maps are drawn at once, per position (whatever the batches),
+        and moved to ``device`` once."""
         maps = self.matrices(n, generator).to(device)
         return lambda images, positions: [warp(images, maps[positions], self.output_size)]
 
@@ -213,17 +236,9 @@ def _blend(images: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> t
     return (factor * images + (1 - factor) * other).clamp(0, 1)
 
 
-def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> torch.Tensor:
-    return torch.empty(n).uniform_(low, high, generator=generator)
-
-
-def _chosen(n: int, probability: float, generator: torch.Generator) -> torch.Tensor:
-    return torch.rand(n, generator=generator) < probability
-
-
 def colour_jitter(
     images: torch.Tensor,
-    generator: torch.Generator,
+    draws: Draws,
     brightness: float = 0.4,
     contrast: float = 0.4,
     saturation: float = 0.4,
@@ -235,7 +250,6 @@ def colour_jitter(
     wheel), applied in a random order as torchvision does; the order is drawn once per
     batch, so each image's order is still uniformly random.
     """
-    n = images.shape[0]
     steps = {
         "brightness": lambda x, f: _blend(x, torch.zeros_like(x), f),
         "contrast": lambda x, f: _blend(x, _grey(x).mean(dim=(1, 2, 3), keepdim=True), f),
@@ -249,8 +263,8 @@ def colour_jitter(
         "hue": (-hue, hue),
     }
     strengths = {"brightness": brightness, "contrast": contrast, "saturation": saturation, "hue": hue}
-    factors = {name: _uniform(n, *ranges[name], generator) for name in steps}
-    for index in torch.randperm(len(steps), generator=generator).tolist():
+    factors = {name: draws.uniform(*ranges[name]) for name in steps}
+    for index in draws.permutation(len(steps)):
         name = list(steps)[index]
         colour_only = name in ("saturation", "hue")  # grey images have neither
         if strengths[name] and (images.shape[1] == 3 or not colour_only):
@@ -258,15 +272,15 @@ def colour_jitter(
     return images
 
 
-def random_grayscale(images: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
+def random_grayscale(images: torch.Tensor, draws: Draws, probability: float) -> torch.Tensor:
     """Each image replaced by its luminance (on every channel) with ``probability``."""
-    chosen = _per_image(_chosen(images.shape[0], probability, generator).float(), images)
+    chosen = _per_image(draws.chosen(probability).float(), images)
     return chosen * _grey(images).expand_as(images) + (1 - chosen) * images
 
 
 def random_gaussian_blur(
     images: torch.Tensor,
-    generator: torch.Generator,
+    draws: Draws,
     probability: float,
     sigma: tuple[float, float] = (0.1, 2.0),
     kernel_fraction: float = 0.1,
@@ -275,7 +289,7 @@ def random_gaussian_blur(
     ``kernel_fraction`` of the side (odd, at least 3), as in SimCLR and SwAV."""
     n, channels, height, width = images.shape
     size = max(3, int(kernel_fraction * height) // 2 * 2 + 1)
-    sigmas = torch.where(_chosen(n, probability, generator), _uniform(n, *sigma, generator), torch.zeros(n)).to(
+    sigmas = torch.where(draws.chosen(probability), draws.uniform(*sigma), torch.zeros(n)).to(
         images.device, images.dtype
     )
     offsets = torch.arange(size, device=images.device, dtype=images.dtype) - size // 2
@@ -290,9 +304,9 @@ def random_gaussian_blur(
     return flat.view(n, channels, height, width)
 
 
-def random_solarize(images: torch.Tensor, generator: torch.Generator, probability: float) -> torch.Tensor:
+def random_solarize(images: torch.Tensor, draws: Draws, probability: float) -> torch.Tensor:
     """Pixels at or above 0.5 inverted, with ``probability`` per image."""
-    chosen = _per_image(_chosen(images.shape[0], probability, generator).float(), images).bool()
+    chosen = _per_image(draws.chosen(probability).float(), images).bool()
     return torch.where(chosen & (images >= 0.5), 1 - images, images)
 
 
@@ -309,17 +323,17 @@ class ColourAugmentation:
     blur_probability: float = 0.0
     solarize_probability: float = 0.0
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, draws: Draws) -> torch.Tensor:
         if self.jitter_probability:
-            jittered = colour_jitter(images, generator, self.brightness, self.contrast, self.saturation, self.hue)
-            chosen = _per_image(_chosen(images.shape[0], self.jitter_probability, generator).float(), images)
+            jittered = colour_jitter(images, draws, self.brightness, self.contrast, self.saturation, self.hue)
+            chosen = _per_image(draws.chosen(self.jitter_probability).float(), images)
             images = chosen * jittered + (1 - chosen) * images
         if self.grayscale_probability:
-            images = random_grayscale(images, generator, self.grayscale_probability)
+            images = random_grayscale(images, draws, self.grayscale_probability)
         if self.blur_probability:
-            images = random_gaussian_blur(images, generator, self.blur_probability)
+            images = random_gaussian_blur(images, draws, self.blur_probability)
         if self.solarize_probability:
-            images = random_solarize(images, generator, self.solarize_probability)
+            images = random_solarize(images, draws, self.solarize_probability)
         return images
 
 
@@ -349,19 +363,39 @@ class MultiCrop:
     def n_views(self) -> int:
         return sum(group.count for group in self.groups)
 
-    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device) -> EpochViews:
-        """Each batch's views drawn as the batch comes, from ``generator`` in one process; under several,
-        every other process draws from its own stream, so that no two share their crops."""
-        if rank() > 0:
-            generator = torch.Generator().manual_seed(derive_seed(generator.initial_seed(), rank(), "views"))
-        return lambda images, positions: self(images, generator)
+    def for_epoch(self, n: int, generator: torch.Generator, device: torch.device, global_batch: int) -> EpochViews:
+        """The views of the epoch's positions, drawn per block of ``global_batch`` consecutive positions from a
+        generator of the block's own: a position gets the same views whichever process takes it, so that N
+        processes, each with its share of every global batch, train on the views one process trains on."""
+        epoch_seed = int(torch.randint(2**31, (1,), generator=generator))
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator) -> list[torch.Tensor]:
+        def views(images: torch.Tensor, positions: torch.Tensor) -> list[torch.Tensor]:
+            positions = positions.cpu()
+            blocks = positions // global_batch
+            parts, places = [], []
+            for block in blocks.unique().tolist():
+                inside = (blocks == block).nonzero().squeeze(1)
+                draws = Draws(
+                    torch.Generator().manual_seed(derive_seed(epoch_seed, block, "views")),
+                    global_batch,
+                    positions[inside] - block * global_batch,
+                )
+                parts.append(self(images[inside.to(images.device)], draws))
+                places.append(inside)
+            if len(parts) == 1:
+                return parts[0]
+            back = torch.argsort(torch.cat(places)).to(images.device)
+            return [torch.cat(same_view)[back] for same_view in zip(*parts)]
+
+        return views
+
+    def __call__(self, images: torch.Tensor, draws: Draws) -> list[torch.Tensor]:
         """Float images in [0, 1] -> ``n_views`` batches of views, large crops first."""
         views = []
         for group in self.groups:
             for _ in range(group.count):
-                maps = crop_matrices(images.shape[0], generator, group.scale, flip_probability=self.flip_probability)
-                view = warp(images, maps, group.size)
-                views.append(view if self.colour is None else self.colour(view, generator))
+                view = warp(
+                    images, crop_matrices(draws, group.scale, flip_probability=self.flip_probability), group.size
+                )
+                views.append(view if self.colour is None else self.colour(view, draws))
         return views

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from deepcluster.distributed import world_size
 from deepcluster.reduce import all_reduce_max, all_reduce_sum
 
 
@@ -50,6 +51,20 @@ def swapped_prediction_loss(
     return total / pairs
 
 
+def global_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None, ignore_index: int = -100
+) -> torch.Tensor:
+    """``F.cross_entropy``'s weighted mean over the global batch: the weights of the targets (or their count)
+    summed over every process. Scaled by the number of processes, since ``DistributedDataParallel``
+    averages the processes' gradients; a per-process mean would weigh each process's share alike however
+    many targets or how much weight it holds."""
+    losses = F.cross_entropy(logits, targets, weight=weight, ignore_index=ignore_index, reduction="none")
+    kept = (targets != ignore_index).to(losses.dtype)
+    mass = kept if weight is None else weight[targets.clamp(min=0)].to(losses.dtype) * kept
+    total = all_reduce_sum(mass.sum().detach().clone()).clamp(min=torch.finfo(losses.dtype).tiny)
+    return losses.sum() * world_size() / total
+
+
 def assignment_loss(
     scores: list[list[torch.Tensor]], targets: list[torch.Tensor], temperature: float = 0.1
 ) -> torch.Tensor:
@@ -60,7 +75,7 @@ def assignment_loss(
     Targets of -1 (an image not yet clustered) are ignored.
     """
     losses = [
-        F.cross_entropy(view[h].float() / temperature, targets[h], ignore_index=-1)
+        global_cross_entropy(view[h].float() / temperature, targets[h], ignore_index=-1)
         for view in scores
         for h in range(len(targets))
     ]

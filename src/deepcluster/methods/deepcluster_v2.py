@@ -151,7 +151,10 @@ def gather_memory_bank(
         return {"bank": state["memory_bank"].to(device), "fresh": state["bank_filled"].to(device)}
     method, _ = DeepClusterV2.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
-    fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
+    parameters = run.parameters
+    fill_memory_bank(
+        method, images, parameters.method.batch_size, run.execution, generator, parameters.runtime.sync_batchnorm
+    )
     return {"bank": method.memory_bank, "fresh": method.bank_filled}
 
 

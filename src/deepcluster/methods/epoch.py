@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 from deepcluster.augment import Augmentation, MultiCrop, normalise
 from deepcluster.batch_norm import use_global_batch_norm
 from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.distributed import shard, shard_batches, world_size
+from deepcluster.distributed import shard_batches, world_size
 from deepcluster.methods.base import Method, OnlineMethod
 from deepcluster.optim import warmup_cosine
 from deepcluster.progress import progress_bar
@@ -47,15 +47,17 @@ def _view_batches(
     indices: np.ndarray,
     positions: np.ndarray,
     batch_size: int,
+    global_batch: int,
     execution: Execution,
     generator: torch.Generator,
 ):
     """(normalised views, their image indices on the device) per batch of ``indices[positions]``
-    (``positions``: this process's share of the epoch, ``distributed.shard_batches``)."""
+    (``positions``: this process's share of the epoch, ``distributed.shard_batches``, ``batch_size`` at a
+    time, of ``global_batch`` positions a step for all processes together)."""
     device = execution.device
-    make_views = views.for_epoch(len(indices), generator, device)
+    make_views = views.for_epoch(len(indices), generator, device, global_batch)
     order = torch.as_tensor(indices[positions], dtype=torch.int64, device=device)
-    where = torch.as_tensor(positions, dtype=torch.int64, device=device)
+    where = torch.as_tensor(positions, dtype=torch.int64)
     batches = iterate_pixel_batches(collection, indices[positions], batch_size, device)
     for start, pixels in zip(range(0, len(positions), batch_size), batches):
         end = start + pixels.shape[0]
@@ -98,7 +100,8 @@ def train_round(
     seen, step, lr = 0, plan.first_step, plan.base_lr
     started = time.perf_counter()
     positions, share = shard_batches(len(indices), plan.batch_size)
-    batches = _view_batches(method.views, collection, indices, positions, share, execution, generator)
+    global_batch = share * world_size()
+    batches = _view_batches(method.views, collection, indices, positions, share, global_batch, execution, generator)
     trained = distributed_data_parallel(method, execution, sync_batchnorm)
     with progress_bar("training", len(positions)) as advance:
         for views, batch_indices in batches:
@@ -139,20 +142,26 @@ def fill_memory_bank(
     batch_size: int,
     execution: Execution,
     generator: torch.Generator,
+    sync_batchnorm: bool = False,
 ) -> None:
     """Project the large views of every image once and remember them (DeepCluster-v2's first round), in
     training mode as the reference's ``init_memory``: batch norm normalises with each batch's statistics,
-    not the untrained network's running ones."""
+    not the untrained network's running ones. The batches are the training epoch's (``batch_size`` global,
+    shared as ``shard_batches`` shares them), so that with ``sync_batchnorm`` N processes fill what one
+    fills; a last batch too small to share is left out, as the epoch leaves it out."""
     method.train()
     large = MultiCrop(method.views.groups[:1], method.views.flip_probability, method.views.colour)
     indices = np.arange(len(collection))
-    positions = indices[shard(len(indices))]
-    batches = _view_batches(large, collection, indices, positions, batch_size, execution, generator)
+    positions, share = shard_batches(len(indices), batch_size)
+    if world_size() > 1 and sync_batchnorm:
+        use_global_batch_norm(method)
+    batches = _view_batches(large, collection, indices, positions, share, share * world_size(), execution, generator)
     with progress_bar("filling the memory bank", len(positions)) as advance:
         for views, batch_indices in batches:
             with execution.autocast():
                 method.remember(method.project(views), batch_indices)
             advance(batch_indices.shape[0])
+    same_as_main_process([buffer for module in batch_norms(method) for buffer in module.buffers()])
     method.share_across_processes()
 
 

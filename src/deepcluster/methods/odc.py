@@ -28,6 +28,7 @@ from pydantic import Field
 from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AUTO, AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
 from deepcluster.data import ImageCollection
+from deepcluster.losses import global_cross_entropy
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.deepcluster_v2 import BankClustering, cluster_memory_bank
 from deepcluster.methods.epoch import fill_memory_bank
@@ -148,7 +149,7 @@ class ODC(OnlineMethod):
         labels = self.memory_labels[indices]
         weights = self.class_weights.clone()  # the memory moves below, before backward
         losses = [
-            F.cross_entropy(self.prototypes(p)[0].float() / self.temperature, labels, weight=weights)
+            global_cross_entropy(self.prototypes(p)[0].float() / self.temperature, labels, weight=weights)
             for p in projections
         ]
         self.update_memory(projections[: self.n_large_views], indices)
@@ -226,7 +227,10 @@ def initialise_memory(
         return MemoryStart(), {}
     method, _ = ODC.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
-    fill_memory_bank(method, images, run.parameters.method.batch_size, run.execution, generator)
+    parameters = run.parameters
+    fill_memory_bank(
+        method, images, parameters.method.batch_size, run.execution, generator, parameters.runtime.sync_batchnorm
+    )
     seed = run.seed_for(round_number, "kmeans_head_0")
     iterations = run.parameters.method.odc.kmeans_iterations
     clustering = cluster_memory_bank(method.memory_features, [method.k], iterations, [seed])
