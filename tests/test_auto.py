@@ -5,7 +5,13 @@ import pytest
 import torch
 from PIL import Image
 
-from deepcluster.auto import architecture_for, augmentation_for, cluster_count_for, image_size_cap
+from deepcluster.auto import (
+    architecture_for,
+    augmentation_for,
+    cluster_count_for,
+    image_size_cap,
+    pooling_grid_for,
+)
 from deepcluster.sources import load_image_collection, median_short_side
 from tests.conftest import distinct_images, round_zero, settings
 
@@ -21,6 +27,17 @@ def test_the_digits_default_keeps_its_tuned_values():
 @pytest.mark.parametrize("n,k", [(10, 2), (300, 8), (3000, 83), (10_000, 100), (1_000_000, 100)])
 def test_k_follows_the_number_of_images(n, k):
     assert cluster_count_for(n) == k
+
+
+@pytest.mark.parametrize(
+    "n,groups,k,grid",
+    [(1797, 15, 50, 1), (10_000, 16, 100, 1), (575, 22, 22, 4), (2000, 113, 113, 4), (1000, 10, 28, 1)],
+)
+def test_k_and_the_pooling_grid_follow_the_groups(n, groups, k, grid):
+    """The suite's collections as estimated: digits, MNIST, faces, palms, photos. k is at least one cluster
+    per group, and groups of fewer than 50 images keep a grid of regions."""
+    assert cluster_count_for(n, groups) == k
+    assert pooling_grid_for(n / groups) == grid
 
 
 def test_the_network_follows_size_and_device():
@@ -72,7 +89,8 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "model.input_size": 12,
         "runtime.processes": 1,
         "clustering.groups": 6,  # the planted classes, counted without their labels
-        "kmeans.k": 2,
+        "kmeans.k": 6,  # one per 36 images would be 2: at least one per group
+        "model.options.small_convnet.grid": 4,  # groups of 10 images: where things are matters
         "scan.k": 6,
         "scan.neighbours": 5,
         "scan.rounds": 4,
@@ -80,7 +98,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "training.augmentation": "grey at strength 0.25",  # groups of 10 images: fine detail matters
     }
     assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins
-    assert checkpoint["model_config"]["name"] == "small_convnet"
+    assert checkpoint["model_config"]["name"] == "small_convnet" and checkpoint["model_config"]["grid"] == 4
 
 
 @pytest.mark.parametrize(

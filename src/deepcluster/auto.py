@@ -38,9 +38,25 @@ def architecture_for(image_size: int, device: torch.device) -> tuple[str, dict]:
     return "resnet18", {"small_input": image_size <= 64}
 
 
-def cluster_count_for(n_images: int) -> int:
-    """``kmeans.k: auto``: about ``IMAGES_PER_CLUSTER`` images per cluster, between 2 and ``MAX_AUTO_K``."""
-    return int(min(MAX_AUTO_K, max(2, round(n_images / IMAGES_PER_CLUSTER))))
+def cluster_count_for(n_images: int, groups: int = 1) -> int:
+    """``kmeans.k: auto``: about ``IMAGES_PER_CLUSTER`` images per cluster, between 2 and ``MAX_AUTO_K``, and
+    at least one cluster per estimated group: fewer clusters than groups would train the network to merge
+    groups (100 palms in 56 clusters: ACC 0.83, in 113: 0.86; docs/benchmarks/collections.md)."""
+    return int(max(groups, min(MAX_AUTO_K, max(2, round(n_images / IMAGES_PER_CLUSTER)))))
+
+
+# a group of few images (one palm, one face) differs from the next by where its lines and features are,
+# which the small convnet's average over the whole of its last maps throws away; below this many images
+# per group it averages over a 4 x 4 grid of regions instead (palm: ACC 0.72 -> 0.83; CIFAR-10 photos,
+# 100 per class, lose kNN accuracy with it: docs/benchmarks/collections.md)
+FINE_DETAIL_IMAGES_PER_GROUP = 50
+FINE_DETAIL_GRID = 4
+
+
+def pooling_grid_for(images_per_group: float) -> int:
+    """``model.options.small_convnet.grid: auto``: ``FINE_DETAIL_GRID`` for groups of fewer than
+    ``FINE_DETAIL_IMAGES_PER_GROUP`` images, else 1 (the whole image)."""
+    return FINE_DETAIL_GRID if images_per_group < FINE_DETAIL_IMAGES_PER_GROUP else 1
 
 
 # the groups are estimated on at most this many images: Louvain on networkx takes ~1 s per 2,000

@@ -49,7 +49,7 @@ class RuntimeSettings(Block):
 class SmallConvnetOptions(Block):
     width: PositiveInt
     feature_dim: PositiveInt
-    grid: PositiveInt
+    grid: AutoOrPositiveInt
 
 
 class ResNetOptions(Block):
@@ -93,9 +93,9 @@ class KMeansSettings(Block):
     iterations: PositiveInt
     backend: Literal["auto", "faiss", "torch"]
 
-    def k_for(self, n_images: int) -> int:
-        """``k``, where ``auto`` follows the number of images (see ``deepcluster.auto``)."""
-        return cluster_count_for(n_images) if self.k == AUTO else self.k
+    def k_for(self, n_images: int, groups: int) -> int:
+        """``k``, where ``auto`` follows the number of images and of groups (see ``deepcluster.auto``)."""
+        return cluster_count_for(n_images, groups) if self.k == AUTO else self.k
 
 
 class ScanSettings(Block):

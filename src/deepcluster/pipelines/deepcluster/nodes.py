@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import normalized_mutual_info_score
 
-from deepcluster.auto import architecture_for, augmentation_for, estimate_groups, scan_neighbours_for
+from deepcluster.auto import (
+    architecture_for,
+    augmentation_for,
+    estimate_groups,
+    pooling_grid_for,
+    scan_neighbours_for,
+)
 from deepcluster.blocks import AUTO
 from deepcluster.clustering.kmeans import check_k
 from deepcluster.config import check_parameters
@@ -62,7 +68,9 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
         groups = min(estimate.count, n)
         settings["clustering.groups_estimate_modularity"] = estimate.modularity
     settings["clustering.groups"] = groups
-    settings["kmeans.k"] = kmeans.k_for(n) if kmeans.k == AUTO else kmeans.k
+    settings["kmeans.k"] = kmeans.k_for(n, groups)
+    if settings["model.name"] == "small_convnet" and model.options.small_convnet.grid == AUTO:
+        settings["model.options.small_convnet.grid"] = pooling_grid_for(n / groups)
     check_k(settings["kmeans.k"], n)
     settings["scan.k"] = groups if scan.k == AUTO else scan.k
     settings["scan.neighbours"] = scan_neighbours_for(n, groups) if scan.neighbours == AUTO else scan.neighbours
