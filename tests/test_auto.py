@@ -13,7 +13,7 @@ from deepcluster.auto import (
     pooling_grid_for,
 )
 from deepcluster.sources import load_image_collection, median_short_side
-from tests.conftest import distinct_images, round_zero, settings
+from tests.conftest import distinct_images, planted_images, round_zero, settings
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
@@ -129,3 +129,20 @@ def test_a_collection_of_ten_images_per_group_resolves_to_its_groups_and_fewer_n
     resolved = round_zero(images, settings(model={"input_size": 8}, pca={"dim": 16}))[2].resolved
     assert resolved["clustering.groups"] == 30 and resolved["scan.k"] == 30
     assert resolved["scan.neighbours"] == 5  # fewer than a group holds: neighbours stay inside it
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_the_online_methods_views_follow_the_channels_unless_set(channels):
+    from deepcluster.methods.base import multi_crop_views
+
+    images = planted_images(n_per_class=10, channels=channels)
+    chosen = {"method": {"name": "swav"}, "model": {"input_size": 8}, "pca": {"dim": 8}}
+    views = multi_crop_views(round_zero(images, settings(**chosen))[2])
+    large, small = views.groups
+    expected = {1: (0.0, (0.5, 1.0), (0.3, 0.5)), 3: (0.5, (0.14, 1.0), (0.05, 0.14))}[channels]
+    assert (views.flip_probability, large.scale, small.scale) == expected  # grey: no mirrors, no few-pixel crops
+    chosen["method"]["views"] = {"flip_probability": 0.2, "small": {"scale": [0.1, 0.2]}}
+    run = round_zero(images, settings(**chosen))[2]
+    views = multi_crop_views(run)
+    assert (views.flip_probability, views.groups[0].scale, views.groups[1].scale) == (0.2, expected[1], (0.1, 0.2))
+    assert run.resolved["method.views.flip_probability"] == 0.2

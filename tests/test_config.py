@@ -44,6 +44,14 @@ def _problems(**overrides) -> str:
             "training.augmentation.crop_scale = [0.9, 0.2]: must be [low, high]",
         ),
         (
+            {"method": {"views": {"large": {"scale": [0.9, 0.2]}}}},
+            "1 parameter is wrong:\n  method.views.large.scale = [0.9, 0.2]: must be [low, high]",
+        ),
+        (
+            {"method": {"views": {"flip_probability": "often"}}},
+            "method.views.flip_probability = 'often': must be 'auto' or a number from 0 to 1",
+        ),
+        (
             {"evaluation": {"test_fraction": 1.5}},
             "evaluation.test_fraction = 1.5: Input should be less than 1; change it in conf/local/parameters.yml"
             " (documented in conf/base/parameters_evaluation.yml)",

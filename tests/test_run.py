@@ -150,13 +150,15 @@ def test_rounds_from_params_are_refused_with_the_fix(project_copy):
 
 @pytest.mark.parametrize("method", ["deepcluster_v2", "swav", "odc"])
 def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_copy, method):
-    online = {**TINY_RUN, "rounds": 3, "method": {"name": method, "batch_size": 64}}
+    # 240 images at 64 a step: 4 steps a pass, two passes a round
+    online = {**TINY_RUN, "rounds": 3, "method": {"name": method, "batch_size": 64, "min_steps": 8}}
     project = project_copy(**online)
     run_session(project)
     data = project / "data"
     checkpoint = data / "06_models/checkpoints/round_003.pt"
     uninterrupted = torch.load(checkpoint, weights_only=False)
     assert uninterrupted["method"] == method and uninterrupted["format"] == 3
+    assert uninterrupted["step"] == 3 * 8
     assert set(metric_history(project, "training/loss")) == {1, 2, 3}
     assert (data / "08_reporting/evaluation.json").is_file()
     # as if the run had stopped during round 3
@@ -183,7 +185,7 @@ def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy
 @pytest.mark.parametrize("method", ["deepcluster", "swav"])
 def test_scan_rounds_follow_any_method_log_and_resume_exactly(project_copy, method):
     settings_ = {**TINY_RUN, "rounds": 3, "scan": {"rounds": 1, "k": 10}}
-    project = project_copy(**settings_, method={"name": method, "batch_size": 64})
+    project = project_copy(**settings_, method={"name": method, "batch_size": 64, "min_steps": 0})
     run_session(project)
     data = project / "data"
     checkpoint = data / "06_models/checkpoints/round_003.pt"

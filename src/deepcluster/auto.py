@@ -132,6 +132,20 @@ def augmentation_for(channels: int, images_per_group: float) -> tuple[str, dict]
     return f"grey at strength {strength:.2f}", {**scaled, "crop_scale": None}
 
 
+# method.views' auto values (the online methods' multi-crop). Photos keep SwAV's crops and flips; grey
+# images (digits, faces, palms) are told apart by strokes and where things are, so they are neither
+# mirrored nor cut down to a few pixels: on digits these views took DeepCluster-v2 from ACC 0.59 to
+# 0.87 (docs/benchmarks/quality.md)
+COLOUR_VIEWS = {"flip_probability": 0.5, "large.scale": (0.14, 1.0), "small.scale": (0.05, 0.14)}
+GREY_VIEWS = {"flip_probability": 0.0, "large.scale": (0.5, 1.0), "small.scale": (0.3, 0.5)}
+
+
+def views_for(channels: int) -> dict[str, float | tuple[float, float]]:
+    """``method.views``' ``auto`` values (``flip_probability``, ``large.scale``, ``small.scale``) for images
+    with ``channels``."""
+    return GREY_VIEWS if channels == 1 else COLOUR_VIEWS
+
+
 # SCAN pairs each image with one of its nearest neighbours; more neighbours than a group holds pair
 # images across groups. Half the images of an average group, between these bounds
 MIN_SCAN_NEIGHBOURS, MAX_SCAN_NEIGHBOURS = 3, 20

@@ -50,6 +50,26 @@ def crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None:
 AutoOrCount = _auto_or("a whole number of at least 0", 0)
 
 
+def _auto_or_fraction(value: Any) -> Any:
+    if value == AUTO:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError("must be 'auto' or a number from 0 to 1")
+    return float(value)
+
+
+def _auto_or_crop_scale(value: Any) -> Any:
+    if value == AUTO:
+        return value
+    if not isinstance(value, list | tuple) or len(value) != 2 or not all(isinstance(v, int | float) for v in value):
+        raise ValueError("must be 'auto' or [low, high] with 0 < low <= high <= 1, e.g. [0.2, 1.0]")
+    return crop_scale(tuple(float(v) for v in value))
+
+
+AutoOrFraction = Annotated[Any, AfterValidator(_auto_or_fraction)]
+AutoOrCropScale = Annotated[Any, AfterValidator(_auto_or_crop_scale)]
+
+
 BlockT = TypeVar("BlockT", bound=Block)
 
 

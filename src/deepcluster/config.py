@@ -20,6 +20,8 @@ from deepcluster.blocks import (
     AutoOrBool,
     AutoOrClusterCount,
     AutoOrCount,
+    AutoOrCropScale,
+    AutoOrFraction,
     AutoOrPositiveInt,
     Block,
     Fraction,
@@ -200,7 +202,7 @@ class ProjectionSettings(Block):
 class CropGroupSettings(Block):
     count: Annotated[int, Field(ge=0)]
     size: AutoOrPositiveInt
-    scale: Annotated[tuple[float, float], AfterValidator(crop_scale)]
+    scale: AutoOrCropScale
 
 
 class ColourSettings(Block):
@@ -217,7 +219,7 @@ class ColourSettings(Block):
 class ViewSettings(Block):
     large: CropGroupSettings
     small: CropGroupSettings
-    flip_probability: Fraction
+    flip_probability: AutoOrFraction
     colour: ColourSettings | None
 
 
@@ -235,6 +237,7 @@ class MethodBlock(Block):
     """What every method shares; ``MethodSettings`` adds each registered method's own block."""
 
     batch_size: Annotated[int, Field(ge=2)]
+    min_steps: Annotated[int, Field(ge=0)]
     temperature: Annotated[float, Field(gt=0)]
     projection: ProjectionSettings
     views: ViewSettings

@@ -83,6 +83,12 @@ def shard(count: int) -> slice:
     return slice(int(bounds[rank()]), int(bounds[rank() + 1]))
 
 
+def global_batch_size(batch_size: int) -> int:
+    """The positions a step takes for all processes together (``shard_batches``): ``batch_size`` rounded down
+    to a multiple of the processes, at least two each."""
+    return max(2, batch_size // world_size()) * world_size()
+
+
 def shard_batches(count: int, batch_size: int) -> tuple[np.ndarray, int]:
     """The positions (of 0..count-1, in an epoch's order) that this process trains on, and how many per step.
 
@@ -95,7 +101,7 @@ def shard_batches(count: int, batch_size: int) -> tuple[np.ndarray, int]:
     alike; in one process that is a single last image.
     """
     processes = world_size()
-    share = max(2, batch_size // processes)
+    share = global_batch_size(batch_size) // processes
     full, rest = divmod(count, share * processes)
     usable = full * share * processes + (rest if rest >= 2 * processes else 0)
     return np.arange(usable)[rank() :: processes], share

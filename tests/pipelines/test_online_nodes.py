@@ -1,9 +1,12 @@
 """The online methods' rounds through the one round API: the learning-rate schedule spans the method's own
 rounds, and ODC's memory is initialised once."""
 
+import numpy as np
 import pytest
+import torch
 
 from deepcluster.methods import METHODS
+from deepcluster.methods.base import passes_without_repeats
 from deepcluster.methods.rounds import train_method_round
 from deepcluster.optim import warmup_cosine
 from tests.conftest import planted_images, round_zero, settings
@@ -28,7 +31,12 @@ def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(m
     images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a round
     chosen = settings(
         rounds=ROUNDS,
-        method={"name": method, "batch_size": 16, "optimizer": {"warmup_rounds": 0, "lr": 0.1, "final_lr": 0.001}},
+        method={
+            "name": method,
+            "batch_size": 16,
+            "min_steps": 0,
+            "optimizer": {"warmup_rounds": 0, "lr": 0.1, "final_lr": 0.001},
+        },
         model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
         pca={"dim": 8},
         kmeans={"k": 6},
@@ -47,3 +55,33 @@ def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(m
     # the last step of the method's last round is the schedule's last: the rate is down at final_lr
     assert logs[-1]["lr"] == pytest.approx(warmup_cosine(total - 1, total, 0, 0.1, 0.001))
     assert logs[-1]["lr"] < 0.01
+
+
+@pytest.mark.parametrize("min_steps,passes", [(0, 1), (4, 1), (10, 3)])
+def test_a_small_collection_is_passed_over_until_a_round_has_min_steps(min_steps, passes):
+    images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a pass
+    chosen = settings(
+        rounds=2,
+        method={"name": "swav", "batch_size": 16, "min_steps": min_steps, "optimizer": {"warmup_rounds": 0}},
+        model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
+        pca={"dim": 8},
+        kmeans={"k": 6},
+        scan={"rounds": 0},
+    )
+    checkpoint, _, run = round_zero(images, chosen)
+    steps = -(-passes * len(images) // 16)
+    for round_number in (1, 2):
+        checkpoint, log, _ = method_round(checkpoint, images, run, round_number)
+        assert (log["images"], log["steps"], checkpoint["step"]) == (passes * 60, steps, round_number * steps)
+    optimizer = chosen.method.optimizer
+    assert log["lr"] == pytest.approx(warmup_cosine(2 * steps - 1, 2 * steps, 0, optimizer.lr, optimizer.final_lr))
+
+
+@pytest.mark.parametrize("n_images,batch_size,passes", [(240, 64, 2), (60, 16, 3), (1797, 128, 4), (65, 64, 5)])
+def test_passes_over_the_images_never_put_one_image_twice_in_a_batch(n_images, batch_size, passes):
+    order = passes_without_repeats(n_images, batch_size, passes, torch.Generator().manual_seed(0))
+    assert np.array_equal(np.bincount(order, minlength=n_images), np.full(n_images, passes))
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    assert all(len(np.unique(batch)) == len(batch) for batch in batches)
+    for each_pass in order.reshape(passes, n_images):  # every pass holds every image once
+        assert np.array_equal(np.sort(each_pass), np.arange(n_images))

@@ -19,7 +19,9 @@ import torch
 from torch import nn
 
 from deepcluster.augment import Augmentation, ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.auto import views_for
 from deepcluster.blocks import AUTO, Block
+from deepcluster.distributed import global_batch_size
 from deepcluster.heads import ProjectionHead, Prototypes
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.optim import LARS, parameter_groups
@@ -194,7 +196,17 @@ class OnlineMethod(Method):
     def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
         wanted = getattr(getattr(run_parameters.method, cls.name), cls.prototype_setting)
         counts = wanted if isinstance(wanted, list) else [wanted]
-        return {"method.prototypes": [resolved["kmeans.k"] if k == AUTO else k for k in counts]}
+        views = run_parameters.method.views
+        configured = {
+            "flip_probability": views.flip_probability,
+            "large.scale": views.large.scale,
+            "small.scale": views.small.scale,
+        }
+        for_images = views_for(resolved["data.channels"])
+        return {
+            "method.prototypes": [resolved["kmeans.k"] if k == AUTO else k for k in counts],
+            **{f"method.views.{key}": for_images[key] if value == AUTO else value for key, value in configured.items()},
+        }
 
     @staticmethod
     def prototype_counts(run: RunContext, config: dict[str, Any] | None) -> list[int]:
@@ -215,13 +227,16 @@ class OnlineMethod(Method):
     def epoch(
         self, run: RunContext, targets: Any, n_images: int, round_number: int, first_step: int, generator
     ) -> tuple[np.ndarray, EpochPlan]:
-        """Every image once in a fresh order. The learning rate warms up and decays per step over the method's
-        own rounds (``method.rounds``: the run's less the SCAN rounds that follow), so that it is near
-        ``final_lr`` when they end. ``method.batch_size`` is global: N processes take one process's steps."""
+        """Every image once in a fresh order, or as many times, each in a fresh order, as make ``method.min_steps``
+        steps. The learning rate warms up and decays per step over the method's own rounds (``method.rounds``:
+        the run's less the SCAN rounds that follow), so that it is near ``final_lr`` when they end.
+        ``method.batch_size`` is global: N processes take one process's steps."""
         from deepcluster.methods.epoch import EpochPlan
 
         method = run.parameters.method
-        steps_per_round = math.ceil(n_images / method.batch_size)
+        passes = max(1, math.ceil(method.min_steps / math.ceil(n_images / method.batch_size)))
+        order = passes_without_repeats(n_images, global_batch_size(method.batch_size), passes, generator)
+        steps_per_round = math.ceil(len(order) / method.batch_size)
         plan = EpochPlan(
             batch_size=method.batch_size,
             base_lr=method.optimizer.lr,
@@ -230,7 +245,7 @@ class OnlineMethod(Method):
             total_steps=run.resolved["method.rounds"] * steps_per_round,
             first_step=first_step,
         )
-        return torch.randperm(n_images, generator=generator).numpy(), plan
+        return order, plan
 
     @property
     def n_large_views(self) -> int:
@@ -267,17 +282,37 @@ class OnlineMethod(Method):
         return {}
 
 
+def passes_without_repeats(n_images: int, batch_size: int, passes: int, generator: torch.Generator) -> np.ndarray:
+    """``passes`` fresh orders of the images, one after the other, cut into batches of ``batch_size`` where no
+    batch holds an image twice (a second write of one image's memory in one step would be a race): a pass
+    starts with images that the batch it completes does not hold. A collection smaller than a batch has one
+    pass."""
+    order = torch.randperm(n_images, generator=generator).numpy()
+    for _ in range(passes - 1 if n_images > batch_size else 0):
+        following = torch.randperm(n_images, generator=generator).numpy()
+        pending = order[len(order) - len(order) % batch_size :]
+        clash = np.isin(following, pending)
+        first = following[~clash][: batch_size - len(pending)] if len(pending) else following[:0]
+        order = np.concatenate([order, first, following[~np.isin(following, first)]])
+    return order
+
+
 def multi_crop_views(run: RunContext) -> MultiCrop:
-    """The online methods' views (``method.views``); ``auto`` sizes: the input size, and half of it."""
+    """The online methods' views (``method.views``); ``auto`` sizes: the input size, and half of it; ``auto``
+    scales and flips: as resolved for the images' channels (``auto.views_for``)."""
     views = run.parameters.method.views
     sizes = {"large": run.input_size, "small": max(4, run.input_size // 2)}
     groups = tuple(
-        CropGroup(block.count, sizes[name] if block.size == AUTO else block.size, tuple(block.scale))
+        CropGroup(
+            block.count,
+            sizes[name] if block.size == AUTO else block.size,
+            tuple(run.resolved[f"method.views.{name}.scale"]),
+        )
         for name, block in (("large", views.large), ("small", views.small))
         if block.count
     )
     colour = None if views.colour is None else ColourAugmentation(**views.colour.model_dump())
-    return MultiCrop(groups, views.flip_probability, colour)
+    return MultiCrop(groups, run.resolved["method.views.flip_probability"], colour)
 
 
 def online_settings(run: RunContext) -> dict[str, Any]:
