@@ -234,7 +234,8 @@ class OnlineMethod(Method):
         from deepcluster.methods.epoch import EpochPlan
 
         method = run.parameters.method
-        passes = max(1, math.ceil(method.min_steps / math.ceil(n_images / method.batch_size)))
+        steps_per_pass = math.ceil(n_images / method.batch_size)
+        passes = max(1, math.ceil(method.min_steps / steps_per_pass))
         order = passes_without_repeats(n_images, global_batch_size(method.batch_size), passes, generator)
         steps_per_round = math.ceil(len(order) / method.batch_size)
         plan = EpochPlan(
@@ -292,7 +293,7 @@ def passes_without_repeats(n_images: int, batch_size: int, passes: int, generato
         following = torch.randperm(n_images, generator=generator).numpy()
         pending = order[len(order) - len(order) % batch_size :]
         clash = np.isin(following, pending)
-        first = following[~clash][: batch_size - len(pending)] if len(pending) else following[:0]
+        first = following[~clash][: batch_size - len(pending)]
         order = np.concatenate([order, first, following[~np.isin(following, first)]])
     return order
 
