@@ -55,6 +55,16 @@ def round_zero(images: ImageCollection, chosen: Parameters):
     return checkpoint, assignments, run
 
 
+@pytest.fixture(scope="session")
+def two_processes(tmp_path_factory):
+    """Two gloo processes for the session's tests of several processes (``tests/two_processes.py``)."""
+    from tests.two_processes import TwoProcesses
+
+    pair = TwoProcesses(tmp_path_factory.mktemp("two_processes"))
+    yield pair
+    pair.close()
+
+
 @pytest.fixture
 def planted() -> ImageCollection:
     return planted_images()

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from deepcluster.batch_norm import GlobalBatchNorm, use_global_batch_norm
-from tests.test_distributed import _in_two_processes
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
@@ -30,8 +29,8 @@ def _one_step(rank: int, processes: int) -> dict:
     }
 
 
-def test_two_processes_normalise_and_differentiate_as_one(tmp_path):
-    ranks = _in_two_processes(_one_step, tmp_path, 2)
+def test_two_processes_normalise_and_differentiate_as_one(two_processes, tmp_path):
+    ranks = two_processes.run(_one_step, tmp_path, 2)
     alone = _one_step(0, 1)
     torch.testing.assert_close(torch.cat([r["output"] for r in ranks]), alone["output"], atol=1e-5, rtol=1e-4)
     for name, gradient in alone["gradients"].items():  # each process's own part; DDP sums them

@@ -9,8 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
@@ -40,21 +38,6 @@ pytestmark = pytest.mark.learning  # CI runs these again on other floating-point
 CPU = Execution()
 
 
-def _in_two_processes(work, tmp_path, *args) -> list:
-    """``work(rank, *args)`` in two gloo processes; what each returned, by rank."""
-    mp.spawn(_process, args=(work, tmp_path, args), nprocs=2, join=True)
-    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=False) for rank in range(2)]
-
-
-def _process(rank: int, work, tmp_path, args) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=rank, world_size=2)
-    try:
-        torch.save(work(rank, *args), tmp_path / f"rank{rank}.pt")
-    finally:
-        dist.destroy_process_group()
-
-
 def _features_and_clusters(rank: int) -> dict:
     images = planted_images(n_per_class=21)  # 63 images: shares of 31 and 32
     model = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)
@@ -63,8 +46,8 @@ def _features_and_clusters(rank: int) -> dict:
     return {"features": reduced.features, "eigenvalues": reduced.pca.eigenvalues, "assignments": clusters.assignments}
 
 
-def test_two_processes_extract_reduce_and_cluster_as_one(tmp_path):
-    ranks = _in_two_processes(_features_and_clusters, tmp_path)
+def test_two_processes_extract_reduce_and_cluster_as_one(two_processes, tmp_path):
+    ranks = two_processes.run(_features_and_clusters, tmp_path)
     alone = _features_and_clusters(0)
     for result in ranks:  # the same on both processes, to the bit
         torch.testing.assert_close(result["features"], ranks[0]["features"], atol=0, rtol=0)
@@ -88,8 +71,8 @@ def _shares(rank: int) -> dict:
     }
 
 
-def test_shares_gather_merge_and_cover_every_item_once(tmp_path):
-    ranks = _in_two_processes(_shares, tmp_path)
+def test_shares_gather_merge_and_cover_every_item_once(two_processes, tmp_path):
+    ranks = two_processes.run(_shares, tmp_path)
     expected = torch.cat([torch.arange(5.0)[:, None].repeat(1, 2), torch.arange(6.0)[:, None].repeat(1, 2) + 10])
     for result in ranks:
         torch.testing.assert_close(result["gathered"], expected)
@@ -125,9 +108,9 @@ def _deepcluster_epoch(rank: int, batch_size: int, batch_norm: bool = False) -> 
 
 
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch(tmp_path, batch_norm):
+def test_a_distributed_deepcluster_round_matches_one_process_with_the_same_batch(two_processes, tmp_path, batch_norm):
     # the global batch: 8 images per process
-    ranks = _in_two_processes(_deepcluster_epoch, tmp_path, 16, batch_norm)
+    ranks = two_processes.run(_deepcluster_epoch, tmp_path, 16, batch_norm)
     alone = _deepcluster_epoch(0, 16, batch_norm)
     for result in ranks:
         assert result["log"]["images"] == 60 and result["log"]["steps"] == 4
@@ -150,8 +133,8 @@ def _swav_codes_with_a_queue(rank: int, processes: int) -> torch.Tensor:
     return method.codes(method.prototypes(batches[2][share])[0], view=0)
 
 
-def test_swav_queue_is_global_two_processes_give_the_codes_of_one(tmp_path):
-    ranks = _in_two_processes(_swav_codes_with_a_queue, tmp_path, 2)
+def test_swav_queue_is_global_two_processes_give_the_codes_of_one(two_processes, tmp_path):
+    ranks = two_processes.run(_swav_codes_with_a_queue, tmp_path, 2)
     alone = _swav_codes_with_a_queue(0, 1)  # the queue holds the second batch, the codes balance it with the third
     torch.testing.assert_close(torch.cat(ranks), alone, atol=1e-6, rtol=1e-5)
 
@@ -182,8 +165,8 @@ def _online_round(rank: int, name: str, lr: float = 0.05, steps: int | None = No
 
 
 @pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])
-def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(tmp_path, name):
-    ranks = _in_two_processes(_online_round, tmp_path, name)
+def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(two_processes, tmp_path, name):
+    ranks = two_processes.run(_online_round, tmp_path, name)
     for key, value in ranks[0]["state"].items():  # weights, batch norm statistics, bank, assignments
         torch.testing.assert_close(ranks[1]["state"][key], value, msg=key)
     assert ranks[0]["log"]["images"] == 60
@@ -202,13 +185,13 @@ def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(t
 
 
 @pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])
-def test_two_processes_train_an_online_round_as_one_process(tmp_path, name):
+def test_two_processes_train_an_online_round_as_one_process(two_processes, tmp_path, name):
     """The same views for each image, batch norm and Sinkhorn over the global batch, the memory filled and
     updated from all of it, ODC's class weights normalised over all of it: two processes take the steps one
     takes, to 1e-3 of what the steps change (ODC's per-process weighted mean was 0.04 off). Two steps at a
     small learning rate: on these tiny planted images a longer round is chaotic (a change of 1e-7 in the
     weights moves SwAV's fourth loss by 1 %, as much as the order of the processes' sums does)."""
-    ranks = _in_two_processes(_online_round, tmp_path, name, 0.002, 2)
+    ranks = two_processes.run(_online_round, tmp_path, name, 0.002, 2)
     alone, start = _online_round(0, name, 0.002, 2), _online_round(0, name, 0.0, 2)
     assert ranks[0]["log"]["loss"] == pytest.approx(alone["log"]["loss"], rel=1e-4)
     keys = [key for key, value in alone["state"].items() if value.is_floating_point() and value.numel()]

@@ -9,7 +9,6 @@ from deepcluster.augment import CropGroup, MultiCrop
 from deepcluster.methods import ODC
 from deepcluster.methods.odc import min_cluster_size_for
 from deepcluster.models import build_model
-from tests.test_distributed import _in_two_processes
 
 VIEWS = MultiCrop((CropGroup(2, 8, (0.5, 1.0)),), flip_probability=0.0, colour=None)
 
@@ -89,8 +88,8 @@ def _memory_after_one_update(rank: int, processes: int) -> dict:
 
 
 @pytest.mark.learning  # CI runs it again on other floating-point paths
-def test_two_processes_update_the_memory_as_one_with_the_whole_batch(tmp_path):
-    ranks = _in_two_processes(_memory_after_one_update, tmp_path, 2)
+def test_two_processes_update_the_memory_as_one_with_the_whole_batch(two_processes, tmp_path):
+    ranks = two_processes.run(_memory_after_one_update, tmp_path, 2)
     alone = _memory_after_one_update(0, 1)
     for result in ranks:
         torch.testing.assert_close(result["features"], alone["features"])
