@@ -86,6 +86,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "data.image_size": 12,
         "data.channels": 1,
         "model.name": "small_convnet",
+        "model.representation": "trunk_and_neck",  # the small convnet's trunk beside its features
         "model.input_size": 12,
         "runtime.processes": 1,
         "clustering.groups": 6,  # the planted classes, counted without their labels
@@ -99,6 +100,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
     }
     assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins
     assert checkpoint["model_config"]["name"] == "small_convnet" and checkpoint["model_config"]["grid"] == 4
+    assert checkpoint["model_config"]["representation"] == "trunk_and_neck"
 
 
 @pytest.mark.parametrize(

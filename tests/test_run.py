@@ -83,7 +83,9 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     pd.testing.assert_frame_equal(
         pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False
     )
-    assert np.load(final / "features.npy").shape == (240, 32)
+    # the representation: the trunk's 4 x width maps on a grid x grid of regions beside the 32 features
+    grid = json.loads((data / "08_reporting/resolved_settings.json").read_text())["model.options.small_convnet.grid"]
+    assert np.load(final / "features.npy").shape == (240, 4 * 8 * grid**2 + 32)
     assert torch.load(data / "06_models/backbone.pt", weights_only=True)["round"] == chosen
     assert (data / "08_reporting/cluster_montage.png").is_file()
 

@@ -28,6 +28,7 @@ from deepcluster.clustering.clusterers import Partition, assign_to_partition
 from deepcluster.data import ImageCollection, UnreadableImage, decode_image
 from deepcluster.evaluation import clustering_points
 from deepcluster.features import extract_features
+from deepcluster.models import Representation
 from deepcluster.runtime import Execution
 from deepcluster.sources import IngestResult, load_folder
 from deepcluster.training import network_from_checkpoint
@@ -100,8 +101,8 @@ class Preprocessing:
 def image_points(
     backbone: dict, images: ImageCollection, preprocessing: Preprocessing, execution: Execution, batch_size: int = 256
 ) -> torch.Tensor:
-    """The run's network's L2-normalised features of ``images``, as its partition and index hold them."""
-    network = network_from_checkpoint(backbone, execution)
+    """The run's network's L2-normalised representation of ``images``, as its partition and index hold them."""
+    network = Representation(network_from_checkpoint(backbone, execution))
     features = extract_features(network, images, batch_size, execution, preprocessing.input_size)
     return clustering_points(features)
 

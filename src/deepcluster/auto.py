@@ -38,6 +38,14 @@ def architecture_for(image_size: int, device: torch.device) -> tuple[str, dict]:
     return "resnet18", {"small_input": image_size <= 64}
 
 
+def representation_for(model_name: str) -> str:
+    """``model.representation: auto``: the small convnet's trunk output beside its features (on digits, objects,
+    faces and palms the trained network's partition gains 0.01-0.03 ACC, seed 0: docs/benchmarks/collections.md);
+    the features alone for the others, whose trunk is a flattened map of 9,216 (AlexNet) or 25,088 (VGG)
+    values, or the features themselves (ResNet-18)."""
+    return "trunk_and_neck" if model_name == "small_convnet" else "neck"
+
+
 def cluster_count_for(n_images: int, groups: int = 1) -> int:
     """``kmeans.k: auto``: about ``IMAGES_PER_CLUSTER`` images per cluster, between 2 and ``MAX_AUTO_K``, and
     at least one cluster per estimated group: fewer clusters than groups would train the network to merge

@@ -30,7 +30,7 @@ from deepcluster.blocks import (
 )
 from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
 from deepcluster.methods import METHODS
-from deepcluster.models import ARCHITECTURES
+from deepcluster.models import ARCHITECTURES, REPRESENTATIONS
 from deepcluster.runtime import Execution, execution_from_settings
 from deepcluster.sources import SOURCES
 
@@ -67,6 +67,7 @@ class ModelOptions(Block):
 
 class ModelSettings(Block):
     name: Literal[(AUTO, *ARCHITECTURES)]  # type: ignore[valid-type]
+    representation: Literal[(AUTO, *REPRESENTATIONS)]  # type: ignore[valid-type]
     sobel: bool
     input_size: AutoOrPositiveInt
     options: ModelOptions

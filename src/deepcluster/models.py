@@ -2,7 +2,8 @@
 
 The features used for clustering are the neck's output before its last ReLU
 (fc7 before the ReLU for AlexNet, as in the paper); training applies the ReLU
-and then the round's linear head.
+and then the round's linear head. What a run evaluates, exports and searches is the network's
+*representation* (``model.representation``): those features, or them beside the trunk's output.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+REPRESENTATIONS = ("neck", "trunk_and_neck")
 
 
 class Sobel(nn.Module):
@@ -32,17 +36,42 @@ class Sobel(nn.Module):
 class DeepClusterNet(nn.Module):
     """Optional Sobel filter -> trunk -> neck; ``forward`` returns the clustering features."""
 
-    def __init__(self, trunk: nn.Module, neck: nn.Module, feature_dim: int, sobel: Sobel | None):
+    def __init__(
+        self, trunk: nn.Module, neck: nn.Module, feature_dim: int, sobel: Sobel | None, representation: str = "neck"
+    ):
         super().__init__()
         self.sobel = sobel
         self.trunk = trunk
         self.neck = neck
         self.feature_dim = feature_dim
+        self.representation = representation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.sobel is not None:
-            x = self.sobel(x)
-        return self.neck(self.trunk(x))
+        return self.neck(self._trunk_output(x))
+
+    def _trunk_output(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x if self.sobel is None else self.sobel(x))
+
+    def represent(self, x: torch.Tensor) -> torch.Tensor:
+        """The representation of ``x``: the features (``neck``), or the trunk's output and the features side
+        by side, each L2-normalised and the whole of unit norm (``trunk_and_neck``): the trunk keeps what the
+        pixels hold (where a palm's lines are), the features what training gathered into groups."""
+        if self.representation == "neck":
+            return self(x)
+        trunk = self._trunk_output(x)
+        both = torch.cat([F.normalize(trunk, dim=1), F.normalize(self.neck(trunk), dim=1)], dim=1)
+        return both / 2**0.5
+
+
+class Representation(nn.Module):
+    """A network's ``represent`` as a module, for the feature extraction that runs modules."""
+
+    def __init__(self, network: DeepClusterNet):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network.represent(x)
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, **conv: Any) -> list[nn.Module]:
@@ -162,10 +191,14 @@ ARCHITECTURES: dict[str, Callable[..., tuple]] = {
 }
 
 
-def build_model(name: str, in_channels: int, sobel: bool = False, seed: int = 0, **options: Any) -> DeepClusterNet:
+def build_model(
+    name: str, in_channels: int, sobel: bool = False, seed: int = 0, representation: str = "neck", **options: Any
+) -> DeepClusterNet:
     """A freshly initialised network; the same arguments always give the same weights."""
     if name not in ARCHITECTURES:
         raise ValueError(f"model.name = {name!r} is unknown; choose one of {sorted(ARCHITECTURES)}")
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"model.representation = {representation!r} is unknown; choose one of {REPRESENTATIONS}")
     # seed the construction without touching the caller's random state
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -174,7 +207,7 @@ def build_model(name: str, in_channels: int, sobel: bool = False, seed: int = 0,
             trunk, neck, feature_dim = ARCHITECTURES[name](trunk_channels, **options)
         except TypeError as error:
             raise ValueError(f"model options {options} do not fit model.name = {name!r}: {error}")
-    return DeepClusterNet(trunk, neck, feature_dim, Sobel(in_channels) if sobel else None)
+    return DeepClusterNet(trunk, neck, feature_dim, Sobel(in_channels) if sobel else None, representation)
 
 
 def new_head(feature_dim: int, k: int, generator: torch.Generator) -> nn.Linear:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from deepcluster.features import extract_features
-from deepcluster.models import DeepClusterNet, build_model
+from deepcluster.models import DeepClusterNet, Representation, build_model
 from deepcluster.runtime import Execution
 
 if TYPE_CHECKING:
@@ -58,10 +58,14 @@ def features_under(
     run: RunContext,
     batch_size: int,
     indices: np.ndarray | None = None,
+    *,
+    representation: bool,
 ) -> torch.Tensor:
     """Features of the images (all, or ``indices``) under ``checkpoint``'s network: eval mode, centre crop at
-    the run's input size, no augmentation."""
+    the run's input size, no augmentation. ``representation``: what the run evaluates and exports
+    (``DeepClusterNet.represent``), else the features that training clusters."""
     network = network_from_checkpoint(checkpoint, run.execution)
+    model = Representation(network) if representation else network
     return extract_features(
-        network, images, batch_size=batch_size, execution=run.execution, crop_size=run.input_size, indices=indices
+        model, images, batch_size=batch_size, execution=run.execution, crop_size=run.input_size, indices=indices
     )

@@ -205,7 +205,9 @@ def extract_round_network_features(
     """Features of every image under the previous round's network, not reduced (SCAN's neighbours need
     the network's own geometry: whitening weighs noise directions like the signal)."""
     started = time.perf_counter()
-    extracted = features_under(previous_checkpoint, images, run, run.parameters.features.batch_size)
+    extracted = features_under(
+        previous_checkpoint, images, run, run.parameters.features.batch_size, representation=False
+    )
     summary = {
         "features/collapse_std": feature_collapse_std(extracted),
         "timing/extract_features_seconds": time.perf_counter() - started,

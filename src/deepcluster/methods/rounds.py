@@ -21,13 +21,15 @@ from deepcluster.run import RunContext
 
 
 def model_config(images: ImageCollection, run: RunContext) -> dict[str, Any]:
-    """The backbone's constructor arguments: the resolved architecture and its options, the images' channels."""
+    """The backbone's constructor arguments: the resolved architecture, its representation and options, the
+    images' channels."""
     model = run.parameters.model
     name = run.resolved["model.name"]
     prefix = f"model.options.{name}."
     options = {key.removeprefix(prefix): value for key, value in run.resolved.items() if key.startswith(prefix)}
     return {
         "name": name,
+        "representation": run.resolved["model.representation"],
         "in_channels": images.channels,
         "sobel": model.sobel,
         "seed": run.seed,

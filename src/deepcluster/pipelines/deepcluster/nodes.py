@@ -16,6 +16,7 @@ from deepcluster.auto import (
     augmentation_for,
     estimate_groups,
     pooling_grid_for,
+    representation_for,
     scan_neighbours_for,
 )
 from deepcluster.blocks import AUTO
@@ -60,7 +61,8 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     name, options = model.name, {}
     if name == AUTO:
         name, options = architecture_for(images.image_size, run.runtime.execution().device)
-    settings |= {"model.name": name, "model.input_size": input_size}
+    representation = representation_for(name) if model.representation == AUTO else model.representation
+    settings |= {"model.name": name, "model.representation": representation, "model.input_size": input_size}
     settings |= {f"model.options.{name}.{key}": value for key, value in options.items()}
     groups = clustering.groups
     if groups == AUTO:
@@ -169,7 +171,8 @@ def measure_network(checkpoint: dict[str, Any], images: ImageCollection, run_con
     started = time.perf_counter()
     run = run_context
     sample = signal_sample(len(images), run.seed)
-    extracted = features_under(checkpoint, images, run, run.parameters.features.batch_size, indices=sample)
+    batch_size = run.parameters.features.batch_size
+    extracted = features_under(checkpoint, images, run, batch_size, indices=sample, representation=True)
     signals = from_main_process(lambda: label_free_signals(extracted, run.seed))
     summary = {f"network/{name}": value for name, value in signals.items()}
     return summary | {"timing/measure_network_seconds": time.perf_counter() - started}

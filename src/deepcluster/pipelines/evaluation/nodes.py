@@ -52,8 +52,9 @@ def _class_names(image_index: pd.DataFrame) -> list[str]:
 def extract_network_features(
     checkpoint: dict[str, Any], images: ImageCollection, run_context: RunContext
 ) -> torch.Tensor:
-    """Features of every image under a checkpoint's network (eval mode, no augmentation)."""
-    return features_under(checkpoint, images, run_context, run_context.parameters.evaluation.batch_size)
+    """The representation of every image under a checkpoint's network (eval mode, no augmentation)."""
+    batch_size = run_context.parameters.evaluation.batch_size
+    return features_under(checkpoint, images, run_context, batch_size, representation=True)
 
 
 def network_points(features: torch.Tensor, evaluation: EvaluationSettings) -> torch.Tensor:
