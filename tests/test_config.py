@@ -38,6 +38,10 @@ def _problems(**overrides) -> str:
         ({"kmeans": {"k": "ten"}}, "kmeans.k = 'ten': must be 'auto' or a whole number of at least 2"),
         ({"data": {"image_size": 0}}, "data.image_size = 0: must be 'auto' or a whole number of at least 1"),
         ({"model": {"name": "resnet"}}, "model.name = 'resnet': Input should be 'auto', 'small_convnet'"),
+        (
+            {"model": {"representation": "trunk"}},
+            "model.representation = 'trunk': Input should be 'auto', 'neck' or 'trunk_and_neck'",
+        ),
         ({"runtime": {"mixed_precision": "yes"}}, "runtime.mixed_precision = 'yes': must be 'auto', true or false"),
         (
             {"training": {"augmentation": {"crop_scale": [0.9, 0.2]}}},

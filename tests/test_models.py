@@ -1,8 +1,10 @@
 import pytest
 import torch
+import torch.nn.functional as F
 from torchvision import models as tv_models
 
-from deepcluster.models import ARCHITECTURES, Sobel, build_model, new_head, torchvision_state_dict
+from deepcluster.auto import representation_for
+from deepcluster.models import ARCHITECTURES, Representation, Sobel, build_model, new_head, torchvision_state_dict
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,32 @@ def test_no_torchvision_export_where_the_input_layer_differs():
     assert torchvision_state_dict(build_model("resnet18", 3, small_input=True), "resnet18") is None
     assert torchvision_state_dict(build_model("resnet18", 3, sobel=True), "resnet18") is None
     assert torchvision_state_dict(build_model("small_convnet", 1, width=4, feature_dim=8), "small_convnet") is None
+
+
+@pytest.mark.parametrize("sobel", [False, True])
+def test_the_representation_is_the_features_or_the_trunk_beside_them_each_of_equal_weight(sobel):
+    images = torch.randn(5, 3, 16, 16)
+    options = {"width": 4, "feature_dim": 8, "grid": 2, "sobel": sobel}
+    neck = build_model("small_convnet", 3, representation="neck", **options).eval()
+    both = build_model("small_convnet", 3, representation="trunk_and_neck", **options).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(Representation(neck)(images), neck(images), rtol=0, atol=0)
+        trunk = both.trunk(both.sobel(images) if sobel else images)  # 4 x width maps on a 2 x 2 grid
+        expected = torch.cat([F.normalize(trunk, dim=1), F.normalize(both.neck(trunk), dim=1)], dim=1) / 2**0.5
+        represented = Representation(both)(images)
+        torch.testing.assert_close(both(images), neck(images))  # training sees the same features either way
+    assert represented.shape == (5, 16 * 4 + 8)
+    torch.testing.assert_close(represented, expected)
+    # each half weighs the same in a cosine similarity: half of every row's squared norm
+    torch.testing.assert_close(represented[:, :64].norm(dim=1) ** 2, torch.full((5,), 0.5))
+
+
+def test_auto_takes_the_trunk_for_the_small_convnet_alone_and_a_wrong_value_is_named():
+    assert representation_for("small_convnet") == "trunk_and_neck"
+    for name in ("alexnet_bn", "vgg16_bn", "resnet18"):
+        assert representation_for(name) == "neck"
+    with pytest.raises(ValueError, match=r"model.representation = 'trunk' is unknown; choose one of"):
+        build_model("small_convnet", 1, representation="trunk")
 
 
 def test_unknown_model_names_the_setting_and_choices():
