@@ -106,18 +106,24 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
 @pytest.mark.parametrize(
     "channels,images_per_group,expected",
     [
-        (1, 120, (20, 0.15, None, 0.0)),
-        (1, 50, (10, 0.075, None, 0.0)),
-        (1, 10, (5, 0.0375, None, 0.0)),
-        (3, 25, (0, 0, (0.2, 1.0), 0.5)),
+        (1, 120, (20, 0.15, None, 0.0, None)),
+        (1, 50, (10, 0.075, None, 0.0, None)),
+        (1, 10, (5, 0.0375, None, 0.0, None)),
+        (3, 25, (0, 0, (0.2, 1.0), 0.5, (0.8, 0.4, 0.2))),
     ],
 )
 def test_augmentation_follows_the_channels_and_the_size_of_the_groups(channels, images_per_group, expected):
     _, block = augmentation_for(channels, images_per_group)
     chosen = settings().training.augmentation_of({"training.augmentation_block": block})
-    rotation, translate, crop_scale, flip = expected
+    rotation, translate, crop_scale, flip, colour = expected
     assert (chosen.rotation_degrees, chosen.translate) == pytest.approx((rotation, translate))
     assert (chosen.crop_scale, chosen.flip_probability) == (crop_scale, flip)
+    if colour is None:  # grey images: the geometry alone, as measured on digits, faces, palms and objects
+        assert chosen.colour is None
+    else:  # photos: jitter (as the online methods' views) and grayscale, so colour alone groups nothing
+        jitter, strength, grayscale = colour
+        assert (chosen.colour.jitter_probability, chosen.colour.saturation) == (jitter, strength)
+        assert chosen.colour.grayscale_probability == grayscale
 
 
 def test_an_explicit_augmentation_is_kept():

@@ -12,6 +12,7 @@ from scipy.stats import ks_2samp
 from torchvision.transforms import v2
 
 from deepcluster.augment import (
+    Augmentation,
     ColourAugmentation,
     CropGroup,
     Draws,
@@ -21,6 +22,7 @@ from deepcluster.augment import (
     random_gaussian_blur,
     random_grayscale,
     random_solarize,
+    warp,
 )
 
 N = 1500
@@ -113,11 +115,18 @@ def test_multi_crop_gives_large_views_first_at_their_sizes():
     assert all(0 <= float(v.min()) and float(v.max()) <= 1 for v in views)
 
 
-def test_multi_crop_gives_a_position_the_same_views_whichever_process_takes_it():
+@pytest.mark.parametrize(
+    "views",
+    [
+        MultiCrop((CropGroup(2, 8, (0.3, 1.0)),), colour=ColourAugmentation(grayscale_probability=0.5)),
+        Augmentation(8, crop_scale=(0.3, 1.0), colour=ColourAugmentation(grayscale_probability=0.5)),
+    ],
+    ids=["multi_crop", "deepcluster_augmentation_with_colour"],
+)
+def test_a_position_gets_the_same_views_whichever_process_takes_it(views):
     """One process takes global batches of 8 positions; two take interleaved halves of each (as
     ``shard_batches`` shares them), and the memory bank's fill takes batches that straddle two global
     batches. Every position gets the same views in each, and another epoch's generator other views."""
-    views = MultiCrop((CropGroup(2, 8, (0.3, 1.0)),), colour=ColourAugmentation(grayscale_probability=0.5))
     images = torch.rand(20, 3, 12, 12, generator=torch.Generator().manual_seed(0))
     cpu = torch.device("cpu")
 
@@ -135,3 +144,24 @@ def test_multi_crop_gives_a_position_the_same_views_whichever_process_takes_it()
         for view, reference in zip(ours, one_process):
             torch.testing.assert_close(view, reference, rtol=0, atol=1e-6)
     assert not torch.allclose(epoch_views(list(torch.arange(20).split(8)), seed=5)[0], one_process[0])
+
+
+def test_deepcluster_augmentation_recolours_the_views_of_its_own_geometry():
+    """Colour comes after the crops: with every image turned grey, each view is the luminance of the view
+    that the same epoch's maps give without colour; with no colour block, the views are those maps' alone."""
+    images = torch.rand(12, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    positions = torch.arange(12)
+    cpu = torch.device("cpu")
+
+    def epoch_view(colour: ColourAugmentation | None) -> torch.Tensor:
+        augmentation = Augmentation(8, crop_scale=(0.3, 1.0), colour=colour)
+        return augmentation.for_epoch(12, torch.Generator().manual_seed(3), cpu, 4)(images, positions)[0]
+
+    geometry = epoch_view(None)
+    maps = Augmentation(8, crop_scale=(0.3, 1.0)).matrices(12, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(geometry, warp(images, maps, 8), rtol=0, atol=0)
+    grey = epoch_view(ColourAugmentation(jitter_probability=0.0, grayscale_probability=1.0))
+    luminance = (geometry * torch.tensor([0.2989, 0.587, 0.114]).view(1, 3, 1, 1)).sum(dim=1, keepdim=True)
+    torch.testing.assert_close(grey, luminance.expand_as(geometry))
+    jittered = epoch_view(ColourAugmentation())
+    assert not torch.allclose(jittered, geometry) and not torch.allclose(jittered, grey)

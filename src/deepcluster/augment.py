@@ -156,7 +156,8 @@ class Augmentation:
     compose into one map per image, drawn for a whole epoch at once
     (``matrices``), so each batch costs one ``grid_sample`` and no host-to-device
     copy. Works on float images in [0, 1], before normalisation, so that what the
-    affine map uncovers is black.
+    affine map uncovers is black. ``colour``, when given, then recolours each view (photos: so that
+    colour alone does not tell the clusters apart).
     """
 
     output_size: int
@@ -166,6 +167,7 @@ class Augmentation:
     translate: float = 0.0
     zoom: float = 0.0
     shear: float = 0.0
+    colour: ColourAugmentation | None = None
 
     def matrices(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, 2, 3) maps, one per image."""
@@ -181,9 +183,16 @@ class Augmentation:
 
     def for_epoch(self, n: int, generator: torch.Generator, device: torch.device, global_batch: int) -> EpochViews:
         """One view per image; the epoch's ``n`` maps are drawn at once, per position (whatever the batches),
-        and moved to ``device`` once."""
+        and moved to ``device`` once; colours are drawn per block of positions, as ``MultiCrop``'s views."""
         maps = self.matrices(n, generator).to(device)
-        return lambda images, positions: [warp(images, maps[positions], self.output_size)]
+        if self.colour is None:
+            return lambda images, positions: [warp(images, maps[positions], self.output_size)]
+        colour = self.colour
+        return drawn_per_block(
+            lambda images, draws, positions: [colour(warp(images, maps[positions], self.output_size), draws)],
+            int(torch.randint(2**31, (1,), generator=generator)),
+            global_batch,
+        )
 
 
 # ---------------------------------------------------------------- colour
@@ -340,6 +349,35 @@ class ColourAugmentation:
 # ---------------------------------------------------------------- views
 
 
+def drawn_per_block(
+    make: Callable[[torch.Tensor, Draws, torch.Tensor], list[torch.Tensor]], epoch_seed: int, global_batch: int
+) -> EpochViews:
+    """An epoch's views by ``make(images, draws, positions)``, its draws made per block of ``global_batch``
+    consecutive positions from a generator of the block's own: a position gets the same views whichever
+    process takes it and however the batches are cut, so that N processes, each with its share of every
+    global batch, train on the views one process trains on."""
+
+    def views(images: torch.Tensor, positions: torch.Tensor) -> list[torch.Tensor]:
+        positions = positions.cpu()
+        blocks = positions // global_batch
+        parts, places = [], []
+        for block in blocks.unique().tolist():
+            inside = (blocks == block).nonzero().squeeze(1)
+            draws = Draws(
+                torch.Generator().manual_seed(derive_seed(epoch_seed, block, "views")),
+                global_batch,
+                positions[inside] - block * global_batch,
+            )
+            parts.append(make(images[inside.to(images.device)], draws, positions[inside]))
+            places.append(inside)
+        if len(parts) == 1:
+            return parts[0]
+        back = torch.argsort(torch.cat(places)).to(images.device)
+        return [torch.cat(same_view)[back] for same_view in zip(*parts)]
+
+    return views
+
+
 @dataclass(frozen=True)
 class CropGroup:
     """``count`` random resized crops per image at ``size`` pixels, area fraction in ``scale``."""
@@ -364,30 +402,9 @@ class MultiCrop:
         return sum(group.count for group in self.groups)
 
     def for_epoch(self, n: int, generator: torch.Generator, device: torch.device, global_batch: int) -> EpochViews:
-        """The views of the epoch's positions, drawn per block of ``global_batch`` consecutive positions from a
-        generator of the block's own: a position gets the same views whichever process takes it, so that N
-        processes, each with its share of every global batch, train on the views one process trains on."""
+        """The views of the epoch's positions, the same whichever process takes them (``drawn_per_block``)."""
         epoch_seed = int(torch.randint(2**31, (1,), generator=generator))
-
-        def views(images: torch.Tensor, positions: torch.Tensor) -> list[torch.Tensor]:
-            positions = positions.cpu()
-            blocks = positions // global_batch
-            parts, places = [], []
-            for block in blocks.unique().tolist():
-                inside = (blocks == block).nonzero().squeeze(1)
-                draws = Draws(
-                    torch.Generator().manual_seed(derive_seed(epoch_seed, block, "views")),
-                    global_batch,
-                    positions[inside] - block * global_batch,
-                )
-                parts.append(self(images[inside.to(images.device)], draws))
-                places.append(inside)
-            if len(parts) == 1:
-                return parts[0]
-            back = torch.argsort(torch.cat(places)).to(images.device)
-            return [torch.cat(same_view)[back] for same_view in zip(*parts)]
-
-        return views
+        return drawn_per_block(lambda images, draws, positions: self(images, draws), epoch_seed, global_batch)
 
     def __call__(self, images: torch.Tensor, draws: Draws) -> list[torch.Tensor]:
         """Float images in [0, 1] -> ``n_views`` batches of views, large crops first."""

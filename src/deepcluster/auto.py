@@ -8,10 +8,13 @@ size and the device, and the number of clusters follows the number of images.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
+from deepcluster.augment import ColourAugmentation
 from deepcluster.clustering.graph import Communities, communities
 from deepcluster.data import ImageCollection, iterate_pixel_batches
 
@@ -104,7 +107,9 @@ def estimate_groups(images: ImageCollection, seed: int) -> Communities:
 
 # training.augmentation: auto. Grey images get a random affine map, at full strength the one tuned
 # on digits (crops cut digits apart, flips mirror them); colour images get random resized crops
-# and flips, which beat the affine map on CIFAR-10 photos (docs/benchmarks/photo_defaults.md)
+# and flips, which beat the affine map on CIFAR-10 photos (docs/benchmarks/photo_defaults.md), then
+# the online methods' colour jitter and grayscale, without which a network groups photos by their
+# colours alone (docs/benchmarks/collections.md)
 GREY_AUGMENTATION = {
     "rotation_degrees": 20.0,
     "translate": 0.15,
@@ -120,6 +125,7 @@ COLOUR_AUGMENTATION = {
     "shear": 0.0,
     "crop_scale": (0.2, 1.0),
     "flip_probability": 0.5,
+    "colour": asdict(ColourAugmentation()),
 }
 # a group of many images spans much variation, and invariance to a strong map joins its members;
 # a small group (one face, one palm, one object's views) differs from the next by detail that a

@@ -170,6 +170,17 @@ class ClusteringSettings(Block):
         return {name: CLUSTERERS[name](**options[name]()) for name in names}
 
 
+class ColourSettings(Block):
+    jitter_probability: Fraction
+    brightness: Annotated[float, Field(ge=0)]
+    contrast: Annotated[float, Field(ge=0)]
+    saturation: Annotated[float, Field(ge=0)]
+    hue: Annotated[float, Field(ge=0, le=0.5)]
+    grayscale_probability: Fraction
+    blur_probability: Fraction
+    solarize_probability: Fraction
+
+
 class AugmentationSettings(Block):
     rotation_degrees: Annotated[float, Field(ge=0, le=180)]
     translate: Fraction
@@ -177,6 +188,7 @@ class AugmentationSettings(Block):
     shear: Annotated[float, Field(ge=0)]
     crop_scale: Annotated[tuple[float, float] | None, AfterValidator(crop_scale)]
     flip_probability: Fraction
+    colour: ColourSettings | None = None  # none: the geometry alone
 
 
 class TrainingSettings(Block):
@@ -204,17 +216,6 @@ class CropGroupSettings(Block):
     count: Annotated[int, Field(ge=0)]
     size: AutoOrPositiveInt
     scale: AutoOrCropScale
-
-
-class ColourSettings(Block):
-    jitter_probability: Fraction
-    brightness: Annotated[float, Field(ge=0)]
-    contrast: Annotated[float, Field(ge=0)]
-    saturation: Annotated[float, Field(ge=0)]
-    hue: Annotated[float, Field(ge=0, le=0.5)]
-    grayscale_probability: Fraction
-    blur_probability: Fraction
-    solarize_probability: Fraction
 
 
 class ViewSettings(Block):

@@ -312,8 +312,12 @@ def multi_crop_views(run: RunContext) -> MultiCrop:
         for name, block in (("large", views.large), ("small", views.small))
         if block.count
     )
-    colour = None if views.colour is None else ColourAugmentation(**views.colour.model_dump())
-    return MultiCrop(groups, run.resolved["method.views.flip_probability"], colour)
+    return MultiCrop(groups, run.resolved["method.views.flip_probability"], colour_augmentation(views.colour))
+
+
+def colour_augmentation(colour: Block | None) -> ColourAugmentation | None:
+    """A ``colour`` block of settings as the transform; none: colours as they are."""
+    return None if colour is None else ColourAugmentation(**colour.model_dump())
 
 
 def online_settings(run: RunContext) -> dict[str, Any]:

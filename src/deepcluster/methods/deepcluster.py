@@ -29,7 +29,7 @@ from deepcluster.clustering.scan import scan_clustering
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process
 from deepcluster.features import extract_reduced_features
-from deepcluster.methods.base import Method, Step
+from deepcluster.methods.base import Method, Step, colour_augmentation
 from deepcluster.methods.epoch import EpochPlan
 from deepcluster.metrics import feature_collapse_std
 from deepcluster.models import DeepClusterNet, new_head
@@ -71,7 +71,12 @@ class DeepCluster(Method):
         cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
     ) -> DeepCluster:
         training = run.parameters.training
-        views = Augmentation(output_size=run.input_size, **training.augmentation_of(run.resolved).model_dump())
+        augmentation = training.augmentation_of(run.resolved)
+        views = Augmentation(
+            output_size=run.input_size,
+            **augmentation.model_dump(exclude={"colour"}),
+            colour=colour_augmentation(augmentation.colour),
+        )
         return cls(backbone, views, head_weight_decay=training.weight_decay)
 
     def make_optimizer(self, run: RunContext) -> torch.optim.SGD:
