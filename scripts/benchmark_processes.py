@@ -8,7 +8,8 @@ project (``scripts/benchmark_collections.py``'s ``one_run``) whose conf/local/pa
 only ``method.name`` and ``runtime.seed``; with N > 1 it runs under ``torchrun --standalone
 --nproc_per_node=N`` (gloo on this CPU). Results are appended to ``<out>.jsonl`` as each run ends;
 ``--from-jsonl`` tabulates without running (several files: e.g. the 1-process and the N-process runs
-made by two commands with ``--only``). The table gives, per method, each seed's trained ACC
+made by two commands with ``--only``); ``--pool`` pools the per-seed differences of several machines'
+runs (one comma-separated group of files each). The table gives, per method, each seed's trained ACC
 with 1 and N processes, the means over seeds, and the differences.
 """
 
@@ -56,6 +57,26 @@ def table(results: list[dict], processes: int) -> str:
     return "\n".join(lines)
 
 
+def pooled_differences(groups: list[list[dict]], processes: int) -> str:
+    """Per method, the ACC differences (N processes - one) of every seed run both ways, pooled over groups
+    of results that pair only among themselves (one group per machine): their mean and standard error."""
+    differences: dict[str, list[float]] = {}
+    for results in groups:
+        acc = {(r["method"], r["seed"], r["processes"]): scores(r["report"], "trained")["acc"] for r in results}
+        for method, seed, count in acc:
+            if count == 1 and (method, seed, processes) in acc:
+                differences.setdefault(method, []).append(acc[method, seed, processes] - acc[method, seed, 1])
+    lines = ["| method | pairs | mean difference | standard error |", "|---|---|---|---|"]
+    for method, values in differences.items():
+        error = np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
+        lines.append(f"| {method} | {len(values)} | {np.mean(values):+.4f} | {error:.4f} |")
+    return "\n".join(lines)
+
+
+def read_jsonl(paths: list[Path]) -> list[dict]:
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -66,9 +87,18 @@ def main() -> None:
     parser.add_argument("--checkout", type=Path, default=ROOT.parent, help="the project to run, e.g. a git worktree")
     parser.add_argument("--out", type=Path, help="markdown table; raw results go to <out>.jsonl")
     parser.add_argument("--from-jsonl", nargs="+", type=Path, help="tabulate these instead of running")
+    parser.add_argument(
+        "--pool",
+        nargs="+",
+        help="instead: comma-separated jsonl files of one machine per argument; the differences pooled over all",
+    )
     args = parser.parse_args()
+    if args.pool:
+        groups = [read_jsonl([Path(name) for name in group.split(",")]) for group in args.pool]
+        print(pooled_differences(groups, args.processes))
+        return
     if args.from_jsonl:
-        results = [json.loads(line) for path in args.from_jsonl for line in path.read_text().splitlines() if line]
+        results = read_jsonl(args.from_jsonl)
     else:
         args.work.mkdir(parents=True, exist_ok=True)
         results = []
