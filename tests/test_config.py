@@ -38,6 +38,11 @@ def _problems(**overrides) -> str:
         ({"kmeans": {"k": "ten"}}, "kmeans.k = 'ten': must be 'auto' or a whole number of at least 2"),
         ({"data": {"image_size": 0}}, "data.image_size = 0: must be 'auto' or a whole number of at least 1"),
         ({"model": {"name": "resnet"}}, "model.name = 'resnet': Input should be 'auto', 'small_convnet'"),
+        ({"clustering": {"preferred": "dbscan"}}, "clustering.preferred = 'dbscan': Input should be 'kmeans'"),
+        (
+            {"clustering": {"tolerance": -0.1}},
+            "clustering.tolerance = -0.1: Input should be greater than or equal",
+        ),
         (
             {"model": {"representation": "trunk"}},
             "model.representation = 'trunk': Input should be 'auto', 'neck' or 'trunk_and_neck'",

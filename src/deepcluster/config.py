@@ -152,6 +152,8 @@ class ClusteringSettings(Block):
     rounds: Literal["kmeans", "ward", "pic"]
     final: Literal[(AUTO, *CLUSTERERS)]  # type: ignore[valid-type]
     candidates: Annotated[list[ClustererName], Field(min_length=1), AfterValidator(_distinct)]
+    preferred: ClustererName | None
+    tolerance: Annotated[float, Field(ge=0)]
     kmeans: FinalKMeansSettings
     ward: WardSettings
     pic: PicSettings
@@ -168,6 +170,10 @@ class ClusteringSettings(Block):
             "scan": lambda: {"options": scan.head_options()},
         }
         return {name: CLUSTERERS[name](**options[name]()) for name in names}
+
+    def choice_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``choose_partition`` that say how ``auto`` breaks near-ties."""
+        return {"preferred": self.preferred, "tolerance": self.tolerance}
 
 
 class ColourSettings(Block):

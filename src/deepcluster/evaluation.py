@@ -7,6 +7,8 @@ makes a stratified split when the data has no test split of its own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -123,10 +125,11 @@ def clustering_points(features: torch.Tensor, pca_dim: int = 0, whiten: bool = F
 
 
 def score_every_clusterer(
-    points: torch.Tensor, labels: np.ndarray, clusterers: dict[str, Clusterer], seed: int
+    points: torch.Tensor, labels: np.ndarray, clusterers: dict[str, Clusterer], seed: int, **choice_options: Any
 ) -> tuple[Choice, dict[str, dict[str, float]]]:
-    """Each clusterer's k = number of classes partition, with its ACC, NMI, ARI and (no labels) modularity."""
-    choice = choose_partition(points, int(np.unique(labels).size), clusterers, seed)
+    """Each clusterer's k = number of classes partition, with its ACC, NMI, ARI and (no labels) modularity;
+    ``choice_options`` go to ``choose_partition``."""
+    choice = choose_partition(points, int(np.unique(labels).size), clusterers, seed, **choice_options)
     scores = {}
     for name, partition in choice.partitions.items():
         agreement = labelling_agreement(labels, partition.assignments)

@@ -102,6 +102,21 @@ def test_the_label_free_choice_prefers_the_clusterer_that_follows_the_rings():
     assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95
 
 
+def test_a_preferred_clusterer_wins_only_within_the_tolerance():
+    points, labels = rings()
+    candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
+    fitted = choose_partition(points, 2, candidates, seed=0)
+    gap = fitted.modularity["pic"] - fitted.modularity["kmeans"]
+    assert gap > 0.01  # k-means halves both rings: worse on the graph
+    beyond = choose_partition(points, 2, candidates, seed=0, preferred="kmeans", tolerance=gap / 2)
+    assert beyond.chosen == beyond.highest == "pic"
+    within = choose_partition(points, 2, candidates, seed=0, preferred="kmeans", tolerance=gap * 2)
+    assert within.highest == "pic" and within.chosen == "kmeans"
+    assert (within.partition.assignments == within.partitions["kmeans"].assignments).all()
+    # a preferred clusterer that did not run (not a candidate) leaves the highest to win
+    assert choose_partition(points, 2, candidates, seed=0, preferred="scan", tolerance=1.0).chosen == "pic"
+
+
 def test_a_clusterer_that_cannot_run_is_left_out_and_said_so():
     points, _ = blobs(n=60)
     choice = choose_partition(points, 4, {"kmeans": KMeansClusterer(), "ward": WardClusterer(max_images=50)}, seed=0)

@@ -54,6 +54,13 @@ def test_every_clusterer_recovers_planted_classes_under_every_clustering_setting
     assert (report["acc"], report["nmi"], report["ari"]) == pytest.approx((1.0, 1.0, 1.0))
 
 
+def _label_free_choice(modularity: dict[str, float]) -> str:
+    """The highest modularity, or the preferred clusterer where it falls short by no more than the tolerance."""
+    preferred, tolerance = PARAMETERS.clustering.preferred, PARAMETERS.clustering.tolerance
+    highest = max(modularity, key=modularity.get)
+    return preferred if modularity[highest] - modularity[preferred] <= tolerance else highest
+
+
 def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_network_its_label_free_choice():
     features, index = planted_blobs(classes=3)
     # two classes close together: some clusterers will merge them, split another
@@ -63,7 +70,7 @@ def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_net
     auto, _ = cluster_subject(points, index, RUN, headline="auto")
     scores = best["clusterers"]
     assert best["acc"] == max(s["acc"] for s in scores.values())
-    assert auto["partition"] == max(scores, key=lambda name: scores[name]["modularity"])
+    assert auto["partition"] == _label_free_choice({name: s["modularity"] for name, s in scores.items()})
 
 
 def test_unlabelled_images_get_label_free_figures_only():
@@ -73,7 +80,7 @@ def test_unlabelled_images_get_label_free_figures_only():
     report, clusters = cluster_subject(points, index, RUN, headline="best")
     assert "acc" not in report
     assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
-    assert report["partition"] == max(report["clusterers"], key=lambda n: report["clusterers"][n]["modularity"])
+    assert report["partition"] == _label_free_choice({n: s["modularity"] for n, s in report["clusterers"].items()})
     assert len(np.unique(clusters)) == RESOLVED["clustering.groups"]
     signals = measure_signals(points, RUN)
     assert signals["communities"] == 4 and signals["knn_modularity"] > 0.7

@@ -11,7 +11,9 @@ assignment of new images later:
 The rule for new points follows the clusterer: k-means the nearest centroid; SCAN its
 head; Ward and PIC, whose clusters are chains rather than round cells, a vote of the
 nearest fitted points. ``choose_partition`` fits every candidate and keeps the one
-with the highest modularity on the points' nearest-neighbour graph, which reads no labels.
+with the highest modularity on the points' nearest-neighbour graph, which reads no labels;
+a preferred clusterer wins when it falls short of the highest by no more than a tolerance,
+a difference the criterion cannot resolve.
 """
 
 from __future__ import annotations
@@ -192,27 +194,46 @@ def assign_to_partition(partition: Partition, points: torch.Tensor) -> tuple[np.
 
 @dataclass
 class Choice:
-    """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner."""
+    """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner: the
+    highest modularity, or ``preferred`` where it is within ``tolerance`` of the highest."""
 
     partitions: dict[str, Partition]
     modularity: dict[str, float]
     skipped: list[str]
+    preferred: str | None = None
+    tolerance: float = 0.0
+
+    @property
+    def highest(self) -> str:
+        return max(self.modularity, key=self.modularity.get)
 
     @property
     def chosen(self) -> str:
-        return max(self.modularity, key=self.modularity.get)
+        highest = self.highest
+        if self.preferred in self.modularity:
+            if self.modularity[highest] - self.modularity[self.preferred] <= self.tolerance:
+                return self.preferred
+        return highest
 
     @property
     def partition(self) -> Partition:
         return self.partitions[self.chosen]
 
 
-def choose_partition(points: torch.Tensor, k: int, candidates: dict[str, Clusterer], seed: int) -> Choice:
-    """Fit every candidate that can run on these points and compare them by modularity (no labels)."""
+def choose_partition(
+    points: torch.Tensor,
+    k: int,
+    candidates: dict[str, Clusterer],
+    seed: int,
+    preferred: str | None = None,
+    tolerance: float = 0.0,
+) -> Choice:
+    """Fit every candidate that can run on these points and compare them by modularity (no labels); ``preferred``
+    wins unless another candidate's modularity is higher by more than ``tolerance``."""
     graph = knn_graph(points, CRITERION_NEIGHBOURS)
     usable = {name: clusterer for name, clusterer in candidates.items() if clusterer.fits(points.shape[0])}
     if not usable:
         raise ValueError(f"none of the clusterers {list(candidates)} can run on {points.shape[0]} images")
     partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in usable.items()}
     scores = {name: modularity(graph, partition.assignments) for name, partition in partitions.items()}
-    return Choice(partitions, scores, sorted(set(candidates) - set(usable)))
+    return Choice(partitions, scores, sorted(set(candidates) - set(usable)), preferred, tolerance)

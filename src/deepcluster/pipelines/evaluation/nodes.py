@@ -92,10 +92,10 @@ def cluster_subject(
     labels = _labels(image_index)
     if labels is None:
         groups = clustering.groups
-        choice = choose_partition(points, min(groups, points.shape[0]), clusterers, seed)
+        choice = choose_partition(points, min(groups, points.shape[0]), clusterers, seed, **clustering.choice_options())
         report = {"clusterers": {name: {"modularity": value} for name, value in choice.modularity.items()}}
         return report | {"partition": choice.chosen}, choice.partition.assignments
-    choice, scores = score_every_clusterer(points, labels, clusterers, seed)
+    choice, scores = score_every_clusterer(points, labels, clusterers, seed, **clustering.choice_options())
     if headline == "best":
         chosen = max(scores, key=lambda name: scores[name]["acc"])
     else:

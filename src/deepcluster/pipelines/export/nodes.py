@@ -29,15 +29,18 @@ def partition_images(
     final_features: torch.Tensor, run_context: RunContext
 ) -> tuple[Partition, dict[str, dict[str, float]], dict[str, str]]:
     """The final partition: ``clustering.groups`` clusters of the final network's L2-normalised features by
-    ``clustering.final`` (``auto``: every candidate, the highest modularity wins, no labels used); its MLflow
-    metrics (each candidate's modularity) and tag (which clusterer)."""
+    ``clustering.final`` (``auto``: every candidate, the highest modularity wins, or ``clustering.preferred``
+    within ``clustering.tolerance`` of it; no labels used); its MLflow metrics (each candidate's modularity)
+    and tag (which clusterer)."""
     points = clustering_points(final_features)
     clustering = run_context.block("clustering")
     groups = min(clustering.groups, points.shape[0])
     clusterers = clustering.clusterers(run_context.block("scan"))
     seed = run_context.seed_for(0, "final_partition")
     # one process clusters (faiss and SCAN's head may sum in any order), every process gets its answer
-    choice = from_main_process(lambda: choose_partition(points, groups, clusterers, seed))
+    choice = from_main_process(
+        lambda: choose_partition(points, groups, clusterers, seed, **clustering.choice_options())
+    )
     logger.info(
         "final partition: %d groups by %s (modularity %s)%s",
         groups,
@@ -45,6 +48,13 @@ def partition_images(
         ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
         f"; {', '.join(choice.skipped)} left out (too many images)" if choice.skipped else "",
     )
+    if choice.chosen != choice.highest:
+        logger.info(
+            "final partition: %s preferred, within clustering.tolerance = %s of %s's modularity",
+            choice.chosen,
+            clustering.tolerance,
+            choice.highest,
+        )
     metrics = {
         f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()
     }
