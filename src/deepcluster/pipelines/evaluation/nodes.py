@@ -81,8 +81,9 @@ def cluster_subject(
 
     With labels: k = number of classes, each clusterer scored by ACC, NMI and ARI; the
     headline is the clusterer of the final partition (``headline = "auto"``: ``clustering.final``,
-    or with ``auto`` the highest modularity on the points' nearest-neighbour graph, chosen
-    without labels) or the one that scores best (``"best"``: a baseline, never handicapped by
+    or with ``auto`` the highest modularity on the points' nearest-neighbour graph, or
+    ``clustering.preferred`` within ``clustering.tolerance`` of it, chosen without labels)
+    or the one that scores best (``"best"``: a baseline, never handicapped by
     a clusterer that suits it badly). Without labels: k = ``clustering.groups`` and the
     modularity alone.
     """
