@@ -62,7 +62,7 @@ def scan_clustering(
     k: int,
     neighbours: int = 20,
     entropy_weight: float = 5.0,
-    heads: int = 10,
+    heads: int = 50,
     steps: int = 300,
     batch_size: int = 512,
     lr: float = 0.01,
