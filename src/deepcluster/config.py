@@ -109,6 +109,7 @@ class ScanSettings(Block):
     neighbours: AutoOrPositiveInt
     entropy_weight: Annotated[float, Field(ge=0)]
     heads: PositiveInt
+    kept_heads: PositiveInt
     steps: PositiveInt
     batch_size: PositiveInt
     lr: Annotated[float, Field(gt=0)]
@@ -120,7 +121,7 @@ class ScanSettings(Block):
     def head_options(self) -> dict[str, Any]:
         """The keyword arguments of ``deepcluster.clustering.scan.scan_clustering`` besides the data, k and the seed
         (``neighbours`` as resolved: call on ``resolved(scan, ...)``)."""
-        return self.model_dump(include={"neighbours", "entropy_weight", "heads", "steps", "batch_size", "lr"})
+        return self.model_dump(include={"neighbours", "entropy_weight", "heads", "kept_heads", "steps", "batch_size", "lr"})
 
 
 ClustererName = Literal[tuple(CLUSTERERS)]  # type: ignore[valid-type]

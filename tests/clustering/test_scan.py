@@ -66,3 +66,18 @@ def test_same_seed_same_clusters_and_k_is_checked():
     assert (first.assignments == again.assignments).all() and first.loss == again.loss
     with pytest.raises(ValueError, match="2 <= k <= the number of images"):
         scan_clustering(features[:5], 6, neighbours=2)
+
+
+def test_dropping_heads_leaves_the_kept_ones_as_they_were():
+    # each head's loss and Adam moments are its own: a kept head trains as if none had been dropped, so the
+    # pruned run's winner is one of the full run's heads, and no better than the full run's best
+    features, labels = _wide_and_tight_blobs(3)
+    options = dict(neighbours=10, steps=90, batch_size=128, seed=5)
+    everyone = scan_clustering(features, 2, heads=8, kept_heads=8, **options)
+    pruned = scan_clustering(features, 2, heads=8, kept_heads=3, **options)
+    unpruned_twin = scan_clustering(features, 2, heads=8, kept_heads=20, **options)
+    assert unpruned_twin.loss == everyone.loss and (unpruned_twin.weight == everyone.weight).all()
+    assert pruned.loss >= everyone.loss - 1e-6
+    # here the full run's winner leads at the cut as well, so the pruned run ends on the same head
+    assert np.allclose(pruned.weight, everyone.weight, atol=1e-4) and pruned.loss == pytest.approx(everyone.loss)
+    assert hungarian_accuracy(labels, pruned.assignments) > 0.9
