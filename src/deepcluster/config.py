@@ -121,7 +121,8 @@ class ScanSettings(Block):
     def head_options(self) -> dict[str, Any]:
         """The keyword arguments of ``deepcluster.clustering.scan.scan_clustering`` besides the data, k and the seed
         (``neighbours`` as resolved: call on ``resolved(scan, ...)``)."""
-        return self.model_dump(include={"neighbours", "entropy_weight", "heads", "kept_heads", "steps", "batch_size", "lr"})
+        options = {"neighbours", "entropy_weight", "heads", "kept_heads", "steps", "batch_size", "lr"}
+        return self.model_dump(include=options)
 
 
 ClustererName = Literal[tuple(CLUSTERERS)]  # type: ignore[valid-type]
