@@ -141,6 +141,11 @@ class PicSettings(Block):
     neighbours: PositiveInt
 
 
+class FinalScanSettings(Block):
+    heads: PositiveInt
+    kept_heads: PositiveInt
+
+
 def _distinct(names: list[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise ValueError("must not name a clusterer twice")
@@ -159,17 +164,18 @@ class ClusteringSettings(Block):
     kmeans: FinalKMeansSettings
     ward: WardSettings
     pic: PicSettings
+    scan: FinalScanSettings
 
     def clusterers(self, scan: ScanSettings | None, names: list[str] | None = None) -> dict[str, Clusterer]:
         """The clusterers called ``names`` (default: the final one, or every candidate when it is ``auto``);
-        SCAN's head takes the ``scan`` block's settings (as resolved)."""
+        SCAN's head takes the ``scan`` block's settings (as resolved), with this block's own number of heads."""
         if names is None:
             names = self.candidates if self.final == AUTO else [self.final]
         options = {
             "kmeans": lambda: self.kmeans.model_dump(),
             "ward": lambda: self.ward.model_dump(),
             "pic": lambda: self.pic.model_dump(),
-            "scan": lambda: {"options": scan.head_options()},
+            "scan": lambda: {"options": scan.head_options() | self.scan.model_dump()},
         }
         return {name: CLUSTERERS[name](**options[name]()) for name in names}
 

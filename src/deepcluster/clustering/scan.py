@@ -6,10 +6,10 @@ cells around centroids; a class that is not one round blob (a digit written two 
 gets split and glued to parts of others. Nearest neighbours in a trained feature space
 mostly share a class, so a head whose predictions agree across neighbour pairs follows
 the classes' shapes instead. An entropy term on the mean prediction keeps every cluster
-in use. Many heads train at once from different starts; after a third of the steps only
-the lowest-loss few go on, and the lowest loss at the end wins, which uses no labels. Of
-ten starts the best still lands in a poor optimum now and then (two classes merged, one
-split); fifty starts rarely do, and pruning them early costs a fraction of training all.
+in use. Several heads train at once from different starts, and the lowest loss wins,
+which uses no labels. Of ten starts the best still lands in a poor optimum now and then
+(two classes merged, one split); of fifty, rarely. Many starts can be pruned early: after
+a third of the steps only the lowest-loss few go on, at a fraction of the cost of all.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def scan_clustering(
     k: int,
     neighbours: int = 20,
     entropy_weight: float = 5.0,
-    heads: int = 50,
+    heads: int = 10,
     kept_heads: int = 10,
     steps: int = 300,
     batch_size: int = 512,
@@ -95,8 +95,8 @@ def scan_clustering(
     ``steps`` Adam steps of ``batch_size`` anchors (passes over shuffled data, so that
     small collections get as many updates as large ones); each anchor is paired with
     one of its ``neighbours`` nearest neighbours, drawn anew every pass. ``heads`` start;
-    after ``steps // 3`` steps the ``kept_heads`` lowest losses over the last pass's worth
-    of batches go on, and the lowest such loss at the end wins.
+    after ``steps // 3`` steps the ``kept_heads`` lowest losses in the pass under way go on,
+    and the lowest loss in the last pass wins.
     """
     n = features.shape[0]
     if not 2 <= k <= n:
@@ -114,13 +114,15 @@ def scan_clustering(
     prune_at = steps // 3 if kept_heads < heads else 0
     losses = []  # each step's loss per head still training
 
-    def recent_loss() -> torch.Tensor:
-        return torch.stack(losses[-batches_per_pass:]).mean(dim=0)
+    def recent_loss(step: int) -> torch.Tensor:
+        """Each head's mean loss over the pass under way, or the last whole pass at a pass's start."""
+        count = step % batches_per_pass or batches_per_pass
+        return sum(losses[-count:]) / count
 
     with torch.enable_grad():
         for step in range(steps):
             if step and step == prune_at:
-                kept = recent_loss().argsort()[:kept_heads]
+                kept = recent_loss(step).argsort()[:kept_heads]
                 rows = (kept[:, None] * k + torch.arange(k, device=device)).flatten()
                 head, optimizer = _rows_of(head, optimizer, rows)
                 losses = [loss[kept] for loss in losses]
@@ -139,7 +141,7 @@ def scan_clustering(
             loss.sum().backward()
             optimizer.step()
             losses.append(loss.detach())
-    final_loss = recent_loss()
+    final_loss = recent_loss(steps)
     best = int(final_loss.argmin())
     chosen = slice(best * k, (best + 1) * k)  # the rows of the stacked heads that belong to the winner
     weight, bias = head.weight.detach()[chosen].cpu().numpy(), head.bias.detach()[chosen].cpu().numpy()
