@@ -109,3 +109,13 @@ def test_scan_rounds_need_a_round_of_the_method_first():
 @pytest.mark.parametrize("rounds,expected", [(1, 0), (2, 0), (3, 0), (4, 1), (16, 4)])
 def test_auto_scan_round_is_the_last_quarter_and_lets_a_short_run_run(rounds, expected):
     assert settings(rounds=rounds).scan.rounds_of(rounds) == expected
+
+
+def test_the_final_partitions_scan_head_takes_its_own_starts_and_the_rounds_keep_theirs():
+    chosen = settings(scan={"heads": 7, "kept_heads": 3, "entropy_weight": 2.0, "neighbours": 4})
+    options = chosen.clustering.clusterers(chosen.scan, ["scan"])["scan"].options
+    assert options["heads"] == 50 and options["kept_heads"] == 10  # clustering.scan's
+    assert options["entropy_weight"] == 2.0 and options["neighbours"] == 4  # the rest: the scan block's
+    assert chosen.scan.head_options()["heads"] == 7 and chosen.scan.head_options()["kept_heads"] == 3
+    problems = _problems(clustering={"scan": {"heads": 0}})
+    assert "clustering.scan.heads = 0: Input should be greater than or equal to 1" in problems
