@@ -359,6 +359,7 @@ class Parameters(Block):
 
     rounds: PositiveInt
     final_network: Literal["best", "last"]
+    final_network_tolerance: Annotated[float, Field(ge=0)]
     method: MethodSettings
     data: DataSettings
     runtime: RuntimeSettings

@@ -185,15 +185,20 @@ def keep_best_network(
     run_context: RunContext,
 ) -> dict[str, Any]:
     """The network the export and the evaluation will use, as of this round: with ``final_network: best``
-    the one so far with the highest label-free signal (``network/knn_modularity``), with ``last`` this
-    round's. Round 0's untrained network is never chosen."""
+    the latest round whose label-free signal (``network/knn_modularity``) is above the highest of the rounds
+    before it less ``final_network_tolerance``, with ``last`` this round's. Round 0's untrained network is
+    never chosen."""
+    parameters = run_context.parameters
     signal = network_summary["network/knn_modularity"]
-    if run_context.parameters.final_network == "best" and previous_best and previous_best["signal"] >= signal:
+    # checkpoints written before the tolerance existed hold the chosen round's signal alone, then the highest
+    highest = previous_best.get("highest_signal", previous_best.get("signal", -np.inf))
+    if parameters.final_network == "best" and previous_best and signal <= highest - parameters.final_network_tolerance:
         return previous_best
     return {
         "round": checkpoint["round"],
-        "rounds": run_context.parameters.rounds,
+        "rounds": parameters.rounds,
         "signal": signal,
+        "highest_signal": max(highest, signal),
         "model_config": checkpoint["model_config"],
         "model_state": checkpoint["model_state"],
     }
