@@ -10,7 +10,8 @@ only ``method.name`` and ``runtime.seed``; with N > 1 it runs under ``torchrun -
 ``--from-jsonl`` tabulates without running (several files: e.g. the 1-process and the N-process runs
 made by two commands with ``--only``); ``--pool`` pools the per-seed differences of several machines'
 runs (one comma-separated group of files each). The table gives, per method, each seed's trained ACC
-with 1 and N processes, the means over seeds, and the differences.
+and NMI with 1 and N processes, the means over seeds, and the differences; kNN-20 beside them says whether
+the networks differ or only their partitions.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from deepcluster.methods import METHODS  # noqa: E402
 def table(results: list[dict], processes: int) -> str:
     lines = [
         f"| method | seed | ACC 1 process | ACC {processes} processes | difference "
-        f"| NMI 1 process | NMI {processes} processes | wall 1 / {processes} (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| NMI 1 process | NMI {processes} processes | kNN-20 1 / {processes} | wall 1 / {processes} (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method in dict.fromkeys(r["method"] for r in results):
         runs = {(r["seed"], r["processes"]): r for r in results if r["method"] == method}
@@ -45,14 +46,20 @@ def table(results: list[dict], processes: int) -> str:
             walls = f"{runs[seed, 1]['wall_seconds']:.0f} / {runs[seed, processes]['wall_seconds']:.0f}"
             lines.append(
                 f"| {method} | {seed} | {one['acc']:.3f} | {many['acc']:.3f} | {many['acc'] - one['acc']:+.3f} "
-                f"| {one['nmi']:.3f} | {many['nmi']:.3f} | {walls} |"
+                f"| {one['nmi']:.3f} | {many['nmi']:.3f} "
+                f"| {one['knn20_top1']:.3f} / {many['knn20_top1']:.3f} | {walls} |"
             )
         if len(seeds) > 1:
-            mean = {p: np.mean([figures[s, p]["acc"] for s in seeds]) for p in (1, processes)}
-            nmi = {p: np.mean([figures[s, p]["nmi"] for s in seeds]) for p in (1, processes)}
+            mean = {
+                (key, p): np.mean([figures[s, p][key] for s in seeds])
+                for key in ("acc", "nmi", "knn20_top1")
+                for p in (1, processes)
+            }
+            acc = {p: mean["acc", p] for p in (1, processes)}
             lines.append(
-                f"| {method} | mean | {mean[1]:.3f} | {mean[processes]:.3f} | {mean[processes] - mean[1]:+.3f} "
-                f"| {nmi[1]:.3f} | {nmi[processes]:.3f} | |"
+                f"| {method} | mean | {acc[1]:.3f} | {acc[processes]:.3f} | {acc[processes] - acc[1]:+.3f} "
+                f"| {mean['nmi', 1]:.3f} | {mean['nmi', processes]:.3f} "
+                f"| {mean['knn20_top1', 1]:.3f} / {mean['knn20_top1', processes]:.3f} | |"
             )
     return "\n".join(lines)
 

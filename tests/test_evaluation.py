@@ -81,34 +81,33 @@ def test_the_label_free_signal_prefers_features_that_keep_the_planted_groups(see
     assert good["communities"] == 8
 
 
-def test_the_best_network_is_the_one_with_the_highest_signal_and_never_round_zero():
-    def checkpoint(r):
-        return {"round": r, "model_config": {"name": "n"}, "model_state": {"w": torch.full((1,), float(r))}}
+def round_checkpoint(r: int) -> dict:
+    """A round's checkpoint as keep_best_network reads it."""
+    return {"round": r, "model_config": {"name": "n"}, "model_state": {"w": torch.full((1,), float(r))}}
 
+
+def test_the_best_network_is_the_one_with_the_highest_signal_and_never_round_zero():
     def run(final_network: str) -> RunContext:
         return RunContext.create(settings(rounds=3, final_network=final_network), {})
 
     best = {}
     for round_number, signal in [(1, 0.80), (2, 0.90), (3, 0.85)]:
-        best = keep_best_network(best, checkpoint(round_number), {"network/knn_modularity": signal}, run("best"))
+        best = keep_best_network(best, round_checkpoint(round_number), {"network/knn_modularity": signal}, run("best"))
     assert best["round"] == 2 and best["signal"] == 0.90 and best["rounds"] == 3
-    last = keep_best_network(best, checkpoint(3), {"network/knn_modularity": 0.1}, run("last"))
+    last = keep_best_network(best, round_checkpoint(3), {"network/knn_modularity": 0.1}, run("last"))
     assert last["round"] == 3  # final_network: last, as the paper
 
 
 def test_a_later_round_within_the_tolerance_of_the_highest_signal_is_chosen_in_its_place():
-    def checkpoint(r):
-        return {"round": r, "model_config": {"name": "n"}, "model_state": {"w": torch.full((1,), float(r))}}
-
     context = RunContext.create(settings(rounds=5, final_network_tolerance=0.01), {})
     chosen = []
     best = {}
     for round_number, signal in [(1, 0.80), (2, 0.90), (3, 0.895), (4, 0.85), (5, 0.892)]:
-        best = keep_best_network(best, checkpoint(round_number), {"network/knn_modularity": signal}, context)
+        best = keep_best_network(best, round_checkpoint(round_number), {"network/knn_modularity": signal}, context)
         chosen.append(best["round"])
     # round 3 is within 0.01 of round 2's 0.90; round 4 is not; round 5 is measured against 0.90, not 0.895
     assert chosen == [1, 2, 3, 3, 5]
     assert best["signal"] == 0.892 and best["highest_signal"] == 0.90
     old_format = {key: value for key, value in best.items() if key != "highest_signal"}  # a run resumed
-    resumed = keep_best_network(old_format, checkpoint(6), {"network/knn_modularity": 0.885}, context)
+    resumed = keep_best_network(old_format, round_checkpoint(6), {"network/knn_modularity": 0.885}, context)
     assert resumed["round"] == 6 and resumed["highest_signal"] == 0.892
