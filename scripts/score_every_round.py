@@ -80,6 +80,29 @@ def score_rounds(project: Path) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("round")
 
 
+def rounds_chosen(table: pd.DataFrame) -> dict[str, tuple[int, float]]:
+    """The round each signal chooses (the highest; a tie goes to the later round) with its ACC, and the best
+    round by ACC itself (``best``)."""
+    chosen = {signal: int(table[signal][::-1].idxmax()) for signal in SIGNALS} | {"best": int(table["acc"].idxmax())}
+    return {rule: (number, float(table.loc[number, "acc"])) for rule, number in chosen.items()}
+
+
+def one_against_two(chosen_acc: dict[Path, dict[str, float]]) -> dict[str, pd.DataFrame]:
+    """Per method (the runs' folder), each rule's mean ACC over the runs ``<name>`` that have a
+    ``<name>_2processes`` beside them, with one process and with two, and the difference."""
+    pairs = [(one, two) for two in chosen_acc for one in chosen_acc if two == one.with_name(one.name + TWO_PROCESSES)]
+    tables = {}
+    for method in sorted({one.parent.name for one, _ in pairs}):
+        paired = [(one, two) for one, two in pairs if one.parent.name == method]
+        means = pd.DataFrame({
+            "1 process": pd.DataFrame([chosen_acc[one] for one, _ in paired]).mean(),
+            "2 processes": pd.DataFrame([chosen_acc[two] for _, two in paired]).mean(),
+        })  # fmt: skip
+        means["difference"] = means["2 processes"] - means["1 process"]
+        tables[f"{method}: mean ACC of the round each rule chooses, over {len(paired)} seeds"] = means
+    return tables
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("projects", nargs="+", type=Path)
@@ -89,22 +112,13 @@ def main() -> None:
         table = score_rounds(project)
         print(f"## {project}")
         print(table.round(4).to_string())
-        chosen_acc[project] = {}
+        chosen = rounds_chosen(table)
         for signal in SIGNALS:
-            chosen = table[signal][::-1].idxmax()
-            chosen_acc[project][signal] = table.loc[chosen, "acc"]
-            print(f"{signal} chooses round {chosen}: ACC {table.loc[chosen, 'acc']:.3f}")
-        chosen_acc[project]["best"] = table["acc"].max()
-        print(f"best round by ACC: {table['acc'].idxmax()} ({table['acc'].max():.3f})\n", flush=True)
-    pairs = [(one, two) for two in chosen_acc for one in chosen_acc if two == one.with_name(one.name + TWO_PROCESSES)]
-    for method in sorted({one.parent.name for one, _ in pairs}):
-        paired = [(one, two) for one, two in pairs if one.parent.name == method]
-        means = pd.DataFrame({
-            "1 process": pd.DataFrame([chosen_acc[one] for one, _ in paired]).mean(),
-            "2 processes": pd.DataFrame([chosen_acc[two] for _, two in paired]).mean(),
-        })  # fmt: skip
-        means["difference"] = means["2 processes"] - means["1 process"]
-        print(f"{method}: mean ACC of the round each rule chooses, over {len(paired)} seeds")
+            print(f"{signal} chooses round {chosen[signal][0]}: ACC {chosen[signal][1]:.3f}")
+        print(f"best round by ACC: {chosen['best'][0]} ({chosen['best'][1]:.3f})\n", flush=True)
+        chosen_acc[project] = {rule: acc for rule, (_, acc) in chosen.items()}
+    for title, means in one_against_two(chosen_acc).items():
+        print(title)
         print(means.round(4).to_string())
 
 
