@@ -1,7 +1,7 @@
 """Every round's network of kept runs, scored as the final evaluation would score it, beside label-free signals
 that could choose the round: which signal picks the round whose partition is best?
 
-    python scripts/score_every_round.py /tmp/wkeep/deepcluster_v2/digits_seed*
+    python scripts/score_every_round.py /tmp/wkeep/deepcluster_v2/digits_seed{0,1,2}{,_2processes}
 
 Each argument is a finished run's scratch project whose checkpoints were all kept (``keep_last`` raised in
 conf/base/catalog.yml of the checkout it ran from). For every round from 1 it extracts the network's

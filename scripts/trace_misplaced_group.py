@@ -37,6 +37,8 @@ def largest_misplaced_group(final: pd.DataFrame, class_name: str | None) -> tupl
     clusters = final["cluster"].to_numpy()
     matched = matched_class_of_cluster(classes, clusters)
     counts = pd.crosstab(classes, clusters)
+    if class_name is not None and class_name not in counts.index:
+        raise SystemExit(f"--class {class_name}: no such class; the classes are {', '.join(counts.index)}")
     best = (0, "", -1)
     for name in counts.index if class_name is None else [class_name]:
         for cluster, count in counts.loc[name].items():
@@ -66,7 +68,7 @@ def main() -> None:
     for path in sorted((output / "rounds").glob("round_*/assignments.parquet")):
         clusters = pd.read_parquet(path)["cluster"].to_numpy()
         if clusters.size != classes.size:
-            continue  # round 0 of an online method has no targets
+            continue  # round 0 has no targets
         holder, held = np.unique(clusters[rows], return_counts=True)
         top = holder[held.argmax()]
         composition = pd.Series(classes[clusters == top]).value_counts().head(3)

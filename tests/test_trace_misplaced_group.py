@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.conftest import PROJECT_ROOT
 
@@ -28,6 +29,8 @@ def test_the_largest_misplaced_group_is_found_by_the_one_to_one_match():
     np.testing.assert_array_equal(rows, np.arange(100, 130))
     rows, name, cluster, cluster_class = trace.largest_misplaced_group(_planted(), "1")
     assert (len(rows), name, cluster, cluster_class) == (5, "1", 0, "7")
+    with pytest.raises(SystemExit, match="--class 9: no such class; the classes are 1, 4, 7"):
+        trace.largest_misplaced_group(_planted(), "9")
 
 
 def test_each_round_names_the_cluster_that_held_the_group(tmp_path):
