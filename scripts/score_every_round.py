@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from deepcluster.clustering.clusterers import CRITERION_NEIGHBOURS, KMeansClusterer  # noqa: E402
 from deepcluster.clustering.graph import communities, knn_graph, modularity  # noqa: E402
 from deepcluster.config import check_parameters  # noqa: E402
+from deepcluster.data import ImageCollection  # noqa: E402
 from deepcluster.evaluation import SIGNAL_NEIGHBOURS, clustering_points, signal_sample  # noqa: E402
 from deepcluster.metrics import hungarian_accuracy  # noqa: E402
 from deepcluster.pipelines.plain_runner import load_parameters, merge  # noqa: E402
@@ -44,14 +45,26 @@ SIGNALS = ("logged", "louvain3", "kmeans_groups")
 TWO_PROCESSES = "_2processes"
 
 
-def score_rounds(project: Path) -> pd.DataFrame:
-    """One row per kept round of ``project``: its ACC and every signal."""
+def run_of(project: Path) -> tuple[RunContext, ImageCollection]:
+    """The finished run's context (its settings as resolved) and its ingested images."""
     data = project / "data"
     own = load_parameters(Path(__file__).resolve().parents[1] / "conf")
     parameters = check_parameters(merge(own, load_parameters(project / "conf", "local")))
     resolved = json.loads((data / "08_reporting" / "resolved_settings.json").read_text())
-    run = RunContext.create(parameters, resolved)
-    images = pickle.loads((data / "02_intermediate" / "images.pkl").read_bytes())
+    return RunContext.create(parameters, resolved), pickle.loads((data / "02_intermediate" / "images.pkl").read_bytes())
+
+
+def checkpoint_features(path: Path, run: RunContext, images: ImageCollection) -> torch.Tensor:
+    """Every image's representation (what the export and the evaluation use) under the checkpoint at ``path``."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    return features_under(checkpoint, images, run, 256, representation=True)
+
+
+def score_rounds(project: Path) -> pd.DataFrame:
+    """One row per kept round of ``project``: its ACC and every signal."""
+    data = project / "data"
+    run, images = run_of(project)
+    parameters, resolved = run.parameters, run.resolved
     labels = pd.factorize(pd.read_parquet(data / "02_intermediate" / "image_index.parquet")["class_name"])[0]
     k = int(labels.max()) + 1
     head = parameters.clustering.clusterers(run.block("scan"), ["scan"])["scan"]
@@ -61,8 +74,7 @@ def score_rounds(project: Path) -> pd.DataFrame:
         number = int(path.stem.removeprefix("round_"))
         if number == 0:
             continue
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-        features = features_under(checkpoint, images, run, 256, representation=True)
+        features = checkpoint_features(path, run, images)
         points = clustering_points(features)
         sampled = features[torch.as_tensor(sample)]
         graph = knn_graph(points, CRITERION_NEIGHBOURS)

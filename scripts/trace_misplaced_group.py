@@ -11,16 +11,24 @@ most of the group, and that cluster's largest classes; first it names the group'
 A group that is a pure cluster of its own in the k-means rounds and then moves between other classes'
 clusters is a mode of the class that the clustering attaches arbitrarily, not noise. Labels are read only
 here, after the run.
+
+``--neighbours 0,1,16`` adds where the group sits in the features: for the pixels and for each named round's
+kept checkpoint, the classes of each member's ten nearest images outside the group (cosine). A group whose
+neighbours are its own class in the pixels and another class under the network was moved there by training.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
+from sklearn.neighbors import NearestNeighbors
+
+NEIGHBOURS = 10
 
 
 def matched_class_of_cluster(classes: np.ndarray, clusters: np.ndarray) -> dict[int, str]:
@@ -51,10 +59,41 @@ def largest_misplaced_group(final: pd.DataFrame, class_name: str | None) -> tupl
     return rows, name, cluster, matched.get(cluster, "none")
 
 
+def neighbour_classes(points: np.ndarray, classes: np.ndarray, rows: np.ndarray) -> pd.Series:
+    """How many of the ``NEIGHBOURS`` nearest images (cosine) outside the group ``rows`` each class gives the
+    group's members, together; the largest first."""
+    outside = np.setdiff1d(np.arange(len(points)), rows)
+    search = NearestNeighbors(n_neighbors=NEIGHBOURS, metric="cosine").fit(points[outside])
+    nearest = outside[search.kneighbors(points[rows], return_distance=False)]
+    return pd.Series(classes[nearest.ravel()]).value_counts()
+
+
+def print_neighbours(project: Path, rounds: list[int], classes: np.ndarray, rows: np.ndarray) -> None:
+    """``neighbour_classes`` for the pixels and for each of ``rounds``' kept checkpoints."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from score_every_round import checkpoint_features, run_of
+
+    from deepcluster.auto import pixel_rows
+
+    run, images = run_of(project)
+    subjects = {"pixels": lambda: pixel_rows(images, np.arange(len(images))).numpy()}
+    checkpoints = project / "data" / "06_models" / "checkpoints"
+    for number in rounds:
+        path = checkpoints / f"round_{number:03d}.pt"
+        if not path.exists():
+            raise SystemExit(f"--neighbours {number}: {path} is not kept; raise keep_last and run again")
+        subjects[f"round_{number:03d}"] = lambda path=path: checkpoint_features(path, run, images).numpy()
+    for name, points in subjects.items():
+        counts = neighbour_classes(points(), classes, rows).head(4)
+        edges = ", ".join(f"{count} of class {label}" for label, count in counts.items())
+        print(f"{name}: of the group's {NEIGHBOURS * len(rows)} nearest images outside it, {edges}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("project", type=Path, help="a finished run's project folder (its data/ is read)")
     parser.add_argument("--class", dest="class_name", help="only this class's misplaced images")
+    parser.add_argument("--neighbours", help="rounds whose features to search, comma-separated (e.g. 0,1,16)")
     args = parser.parse_args()
     output = args.project / "data" / "07_model_output"
     final = pd.read_parquet(output / "final" / "assignments.parquet")
@@ -74,6 +113,8 @@ def main() -> None:
         composition = pd.Series(classes[clusters == top]).value_counts().head(3)
         mix = ", ".join(f"{count} of class {label}" for label, count in composition.items())
         print(f"{path.parent.name}: {held.max()} of the group in cluster {top}, which holds {mix}")
+    if args.neighbours:
+        print_neighbours(args.project, [int(number) for number in args.neighbours.split(",")], classes, rows)
 
 
 if __name__ == "__main__":

@@ -50,3 +50,24 @@ def test_each_round_names_the_cluster_that_held_the_group(tmp_path):
         "round_001: 30 of the group in cluster 3, which holds 30 of class 7",
         "round_002: 30 of the group in cluster 1, which holds 100 of class 7",
     ]
+
+
+def test_neighbour_classes_count_the_nearest_images_outside_the_group():
+    # directions on the circle, three images each: class a near 0 degrees (and one far, at 180), class b near
+    # 90; the group, three directions of class a near 80, has b's twelve images nearest outside it
+    angles = np.deg2rad(np.repeat([0, 2, 4, 180, 88, 90, 92, 94, 78, 80, 82], 3))
+    points = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    classes = np.repeat(["a"] * 4 + ["b"] * 4 + ["a"] * 3, 3)
+    counts = trace.neighbour_classes(points, classes, np.arange(24, 33))
+    assert counts.to_dict() == {"b": 9 * trace.NEIGHBOURS}
+    # the group at 0-4 degrees instead: ten of the 21 images outside are a's nine nearest and one of b's
+    counts = trace.neighbour_classes(points, classes, np.arange(0, 9))
+    assert counts.to_dict() == {"a": 9 * 9, "b": 9}
+
+
+def test_a_round_whose_checkpoint_is_pruned_is_named(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "score_every_round", type(sys)("score_every_round"))
+    sys.modules["score_every_round"].run_of = lambda project: (None, [0] * 4)
+    sys.modules["score_every_round"].checkpoint_features = None
+    with pytest.raises(SystemExit, match=r"--neighbours 3: .*round_003.pt is not kept; raise keep_last"):
+        trace.print_neighbours(tmp_path, [3], np.array(["a"] * 4), np.array([0]))
