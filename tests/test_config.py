@@ -40,6 +40,10 @@ def _problems(**overrides) -> str:
         ({"model": {"name": "resnet"}}, "model.name = 'resnet': Input should be 'auto', 'small_convnet'"),
         ({"clustering": {"preferred": "dbscan"}}, "clustering.preferred = 'dbscan': Input should be 'kmeans'"),
         (
+            {"scan": {"neighbours_from": "pixel"}},
+            "scan.neighbours_from = 'pixel': Input should be 'features' or 'pixels'",
+        ),
+        (
             {"clustering": {"tolerance": -0.1}},
             "clustering.tolerance = -0.1: Input should be greater than or equal",
         ),

@@ -107,6 +107,7 @@ class ScanSettings(Block):
     confidence: Annotated[float, Field(ge=0, lt=1)]
     training_lr: Annotated[float, Field(gt=0)]
     neighbours: AutoOrPositiveInt
+    neighbours_from: Literal["features", "pixels"]
     entropy_weight: Annotated[float, Field(ge=0)]
     heads: PositiveInt
     kept_heads: PositiveInt

@@ -6,10 +6,15 @@ import pytest
 import torch
 
 from deepcluster.augment import Augmentation
+from deepcluster.data import collection_from_arrays
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels, train_round
+from deepcluster.methods.deepcluster import cluster_by_neighbours
+from deepcluster.metrics import hungarian_accuracy
 from deepcluster.models import build_model
+from deepcluster.run import RunContext
 from deepcluster.runtime import Execution
 from deepcluster.training import NonFiniteLossError
+from tests.conftest import settings
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
@@ -88,3 +93,24 @@ def test_a_constant_plan_keeps_its_rate_on_every_step(planted):
     optimizer = body_sgd(model)
     log = deepcluster_round(model, optimizer, planted, lr=plan.base_lr)
     assert log["lr"] == 0.03 and log["steps"] == int(np.ceil(len(planted) / 16))
+
+
+def test_a_scan_round_pairs_each_image_with_its_neighbours_in_the_pixels_when_told():
+    # four blobs of features, and pixels whose two patterns join the blobs in pairs: along x in one
+    # collection, along y in the other. With neighbours_from: pixels the SCAN round's clusters pair the blobs
+    # as the pixels do, which the features alone cannot say
+    rng = np.random.default_rng(0)
+    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]).repeat(150, axis=0)
+    blobs = 2.0 * corners + rng.normal(0, 0.1, corners.shape)
+    features = torch.tensor(np.concatenate([blobs, np.full((600, 1), 4.0)], axis=1), dtype=torch.float32)
+    patterns = np.zeros((2, 8, 8))
+    patterns[0, :, :4] = patterns[1, :4, :] = 200  # a bright left half, a bright top half
+    scan = {"k": 2, "neighbours": 10, "neighbours_from": "pixels", "steps": 600, "batch_size": 128}
+    run = RunContext.create(settings(scan=scan), {})
+    for column in (0, 1):
+        side = (corners[:, column] > 0).astype(int)
+        pixels = (patterns[side] + rng.uniform(0, 55, (600, 8, 8)))[:, None].astype(np.uint8)
+        collection = collection_from_arrays(pixels, side, ["left", "top"], 8, source="planted")
+        clusters, summary = cluster_by_neighbours(features, collection, run, round_number=1)
+        assert hungarian_accuracy(side, clusters["cluster"].to_numpy()) > 0.98
+        assert summary["scan/confident_fraction"] > 0.9

@@ -88,13 +88,15 @@ def scan_clustering(
     batch_size: int = 512,
     lr: float = 0.01,
     seed: int = 0,
+    neighbour_space: torch.Tensor | None = None,
 ) -> ScanResult:
     """Cluster ``features`` (n x d, any device) into ``k`` groups with SCAN's loss.
 
     The heads are linear layers on the L2-normalised features, trained together for
     ``steps`` Adam steps of ``batch_size`` anchors (passes over shuffled data, so that
     small collections get as many updates as large ones); each anchor is paired with
-    one of its ``neighbours`` nearest neighbours, drawn anew every pass. ``heads`` start;
+    one of its ``neighbours`` nearest neighbours (cosine, in ``neighbour_space``, one row per image, or in the
+    features where it is None), drawn anew every pass. ``heads`` start;
     after ``steps // 3`` steps the ``kept_heads`` lowest losses in the pass under way go on,
     and the lowest loss in the last pass wins.
     """
@@ -105,7 +107,9 @@ def scan_clustering(
         raise ValueError(f"scan.neighbours = {neighbours}: must be at least 1 and below the number of images ({n})")
     device = features.device
     points = F.normalize(features.float(), dim=1)
-    neighbour_table = nearest_neighbours(points, neighbours)
+    if neighbour_space is not None and neighbour_space.shape[0] != n:
+        raise ValueError(f"neighbour_space has {neighbour_space.shape[0]} rows for {n} images")
+    neighbour_table = nearest_neighbours(points if neighbour_space is None else neighbour_space.to(device), neighbours)
     generator = torch.Generator().manual_seed(seed)
     head = new_head(points.shape[1], k * heads, generator).to(device)
     optimizer = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-4)

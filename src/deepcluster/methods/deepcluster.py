@@ -23,9 +23,10 @@ import torch
 import torch.nn.functional as F
 
 from deepcluster.augment import Augmentation
+from deepcluster.auto import pixel_rows
 from deepcluster.clustering.kmeans import kmeans
 from deepcluster.clustering.sampling import sample_uniformly_over_clusters
-from deepcluster.clustering.scan import scan_clustering
+from deepcluster.clustering.scan import ScanResult, scan_clustering
 from deepcluster.data import ImageCollection
 from deepcluster.distributed import from_main_process
 from deepcluster.features import extract_reduced_features
@@ -221,14 +222,20 @@ def extract_round_network_features(
 
 
 def cluster_by_neighbours(
-    features: torch.Tensor, run: RunContext, *, round_number: int
+    features: torch.Tensor, images: ImageCollection, run: RunContext, *, round_number: int
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """A SCAN round's clusters: SCAN's ``scan.k`` and the head's confidence in each."""
+    """A SCAN round's clusters: SCAN's ``scan.k`` of the features, each image paired with its neighbours in
+    the features or in the pixels (``scan.neighbours_from``), and the head's confidence in each."""
     started = time.perf_counter()
     seed = run.seed_for(round_number, "scan")
     scan = run.block("scan")
+
+    def cluster() -> ScanResult:
+        pixels = pixel_rows(images, np.arange(len(images))) if scan.neighbours_from == "pixels" else None
+        return scan_clustering(features, scan.k, seed=seed, neighbour_space=pixels, **scan.head_options())
+
     # like k-means: one process clusters, every process gets its answer
-    result = from_main_process(lambda: scan_clustering(features, scan.k, seed=seed, **scan.head_options()))
+    result = from_main_process(cluster)
     clusters = pd.DataFrame({"cluster": result.assignments, "confidence": result.confidence})
     summary = {
         "scan/loss": result.loss,
@@ -264,6 +271,6 @@ DeepCluster.round_steps = (
 
 SCAN_STEPS = (
     Step(extract_round_network_features, ("previous_checkpoint", "images", "run_context"), ("features", "feature_summary"), "extract_features"),  # noqa: E501
-    Step(cluster_by_neighbours, ("features", "run_context"), ("clusters", "clustering_summary"), "cluster_features"),
+    Step(cluster_by_neighbours, ("features", "images", "run_context"), ("clusters", "clustering_summary"), "cluster_features"),  # noqa: E501
     Step(sample_confident_targets, ("clusters", "run_context"), ("targets",), "sample_training_set"),
 )  # fmt: skip
