@@ -63,22 +63,27 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for project in args.projects:
-        match = RUN_NAME.match(project.name)
-        if not project.is_dir() or match is None:
+        if not (project / "data" / "07_model_output" / "final" / "features.npy").is_file():
+            print(f"skipped {project}: not a finished run's project (no data/07_model_output/final/features.npy)")
             continue
+        match = RUN_NAME.match(project.name)
         result = refit(project, args.fit_seeds)
         accuracies = result["accuracies"]
         signals = " ".join(f"{r}:{value:.3f}" for r, value in result["signals"].items() if r >= 1)
         method = project.parent.name
-        processes = int(match["processes"] or 1)
+        # <collection>_seed<N>_<P>processes pairs with <collection>_seed<N>; any other name stands alone
+        run = f"{match['collection']}_seed{match['seed']}" if match else project.name
+        processes = int(match["processes"] or 1) if match else 1
         print(
             f"{method} {project.name}: SCAN head ACC mean {np.mean(accuracies):.3f} "
             f"(min {min(accuracies):.3f}, max {max(accuracies):.3f}); chosen round {result['chosen_round']}; "
             f"signal by round {signals}",
             flush=True,
         )
-        rows.append({"method": method, "seed": int(match["seed"]), "processes": processes, "acc": np.mean(accuracies)})
-    table = pd.DataFrame(rows).pivot_table(index=["method", "seed"], columns="processes", values="acc")
+        rows.append({"method": method, "run": run, "processes": processes, "acc": np.mean(accuracies)})
+    if not rows:
+        raise SystemExit("none of the arguments is a finished run's project")
+    table = pd.DataFrame(rows).pivot_table(index=["method", "run"], columns="processes", values="acc")
     if table.shape[1] == 2:
         table["difference"] = table.iloc[:, 1] - table.iloc[:, 0]
         print(table.round(3).to_string())

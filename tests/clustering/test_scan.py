@@ -102,7 +102,7 @@ def _four_blobs_and_two_ways_to_pair_them(seed: int) -> tuple[torch.Tensor, dict
 def test_the_neighbour_space_decides_which_blobs_share_a_cluster(seed):
     features, spaces, corners = _four_blobs_and_two_ways_to_pair_them(seed)
     for column, axis in enumerate("xy"):
-        result = scan_clustering(features, 2, neighbours=10, steps=600, batch_size=128, seed=seed,
+        result = scan_clustering(features, 2, neighbours=10, steps=300, batch_size=128, seed=seed,
                                  neighbour_space=spaces[axis])  # fmt: skip
         assert hungarian_accuracy(corners[:, column], result.assignments) > 0.98
         assert hungarian_accuracy(corners[:, 1 - column], result.assignments) < 0.6

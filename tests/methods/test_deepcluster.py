@@ -105,7 +105,7 @@ def test_a_scan_round_pairs_each_image_with_its_neighbours_in_the_pixels_when_to
     features = torch.tensor(np.concatenate([blobs, np.full((600, 1), 4.0)], axis=1), dtype=torch.float32)
     patterns = np.zeros((2, 8, 8))
     patterns[0, :, :4] = patterns[1, :4, :] = 200  # a bright left half, a bright top half
-    scan = {"k": 2, "neighbours": 10, "neighbours_from": "pixels", "steps": 600, "batch_size": 128}
+    scan = {"k": 2, "neighbours": 10, "neighbours_from": "pixels", "steps": 300, "batch_size": 128}
     run = RunContext.create(settings(scan=scan), {})
     for column in (0, 1):
         side = (corners[:, column] > 0).astype(int)
