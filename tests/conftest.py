@@ -7,6 +7,7 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from deepcluster.config import Parameters, check_parameters  # noqa: E402
 from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
@@ -37,6 +38,21 @@ def distinct_images(classes: int, per_class: int, size: int = 8, seed: int = 0) 
     labels = np.repeat(np.arange(classes), per_class)
     pixels = (patterns[labels] + rng.uniform(0, 40, size=(labels.size, size, size)))[:, None].astype(np.uint8)
     return collection_from_arrays(pixels, labels, [f"pattern_{c}" for c in range(classes)], size, source="planted")
+
+
+def four_blobs(seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], np.ndarray]:
+    """Four tight blobs at the corners of a square, and two spaces of the same images in which a blob's
+    neighbours are its own and one other blob's: those beside it along x, or those along y."""
+    rng = np.random.default_rng(seed)
+    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]).repeat(150, axis=0)
+    features = np.concatenate([2.0 * corners + rng.normal(0, 0.1, corners.shape), np.full((600, 1), 4.0)], axis=1)
+    spaces = {
+        axis: torch.tensor(
+            np.concatenate([corners[:, [column]], rng.normal(0, 0.3, (600, 3))], axis=1), dtype=torch.float32
+        )
+        for column, axis in enumerate("xy")
+    }
+    return torch.tensor(features, dtype=torch.float32), spaces, corners
 
 
 def settings(**overrides) -> Parameters:

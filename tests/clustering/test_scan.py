@@ -9,6 +9,7 @@ import torch
 from deepcluster.clustering.kmeans import kmeans_best_of
 from deepcluster.clustering.scan import scan_clustering, scan_loss
 from deepcluster.metrics import hungarian_accuracy
+from tests.conftest import four_blobs
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
@@ -83,24 +84,9 @@ def test_dropping_heads_leaves_the_kept_ones_as_they_were():
     assert hungarian_accuracy(labels, pruned.assignments) > 0.9
 
 
-def _four_blobs_and_two_ways_to_pair_them(seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], np.ndarray]:
-    """Four tight blobs at the corners of a square, and two spaces of the same images in which a blob's
-    neighbours are its own and one other blob's: those beside it along x, or those along y."""
-    rng = np.random.default_rng(seed)
-    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]).repeat(150, axis=0)
-    features = np.concatenate([2.0 * corners + rng.normal(0, 0.1, corners.shape), np.full((600, 1), 4.0)], axis=1)
-    spaces = {
-        axis: torch.tensor(
-            np.concatenate([corners[:, [column]], rng.normal(0, 0.3, (600, 3))], axis=1), dtype=torch.float32
-        )
-        for column, axis in enumerate("xy")
-    }
-    return torch.tensor(features, dtype=torch.float32), spaces, corners
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_neighbour_space_decides_which_blobs_share_a_cluster(seed):
-    features, spaces, corners = _four_blobs_and_two_ways_to_pair_them(seed)
+    features, spaces, corners = four_blobs(seed)
     for column, axis in enumerate("xy"):
         result = scan_clustering(features, 2, neighbours=10, steps=300, batch_size=128, seed=seed,
                                  neighbour_space=spaces[axis])  # fmt: skip
@@ -109,6 +95,6 @@ def test_the_neighbour_space_decides_which_blobs_share_a_cluster(seed):
 
 
 def test_a_neighbour_space_of_other_images_is_refused():
-    features, spaces, _ = _four_blobs_and_two_ways_to_pair_them(0)
+    features, spaces, _ = four_blobs(0)
     with pytest.raises(ValueError, match="neighbour_space has 599 rows for 600 images"):
         scan_clustering(features, 2, neighbour_space=spaces["x"][1:])

@@ -14,7 +14,7 @@ from deepcluster.models import build_model
 from deepcluster.run import RunContext
 from deepcluster.runtime import Execution
 from deepcluster.training import NonFiniteLossError
-from tests.conftest import settings
+from tests.conftest import four_blobs, settings
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
@@ -99,10 +99,8 @@ def test_a_scan_round_pairs_each_image_with_its_neighbours_in_the_pixels_when_to
     # four blobs of features, and pixels whose two patterns join the blobs in pairs: along x in one
     # collection, along y in the other. With neighbours_from: pixels the SCAN round's clusters pair the blobs
     # as the pixels do, which the features alone cannot say
-    rng = np.random.default_rng(0)
-    corners = np.array([[1, 1], [1, -1], [-1, 1], [-1, -1]]).repeat(150, axis=0)
-    blobs = 2.0 * corners + rng.normal(0, 0.1, corners.shape)
-    features = torch.tensor(np.concatenate([blobs, np.full((600, 1), 4.0)], axis=1), dtype=torch.float32)
+    features, _, corners = four_blobs(0)
+    rng = np.random.default_rng(1)
     patterns = np.zeros((2, 8, 8))
     patterns[0, :, :4] = patterns[1, :4, :] = 200  # a bright left half, a bright top half
     scan = {"k": 2, "neighbours": 10, "neighbours_from": "pixels", "steps": 300, "batch_size": 128}
