@@ -9,7 +9,8 @@ only ``method.name`` and ``runtime.seed``; with N > 1 it runs under ``torchrun -
 --nproc_per_node=N`` (gloo on this CPU). Results are appended to ``<out>.jsonl`` as each run ends;
 ``--from-jsonl`` tabulates without running (several files: e.g. the 1-process and the N-process runs
 made by two commands with ``--only``); ``--pool`` pools the per-seed differences of several machines'
-runs (one comma-separated group of files each). The table gives, per method, each seed's trained ACC
+runs (one comma-separated group of files each), with a 90 % t-interval that says whether the two sides
+agree within ``--margin`` (0.02, issue 17's bar). The table gives, per method, each seed's trained ACC
 and NMI with 1 and N processes, the means over seeds, and the differences; kNN-20 beside them says whether
 the networks differ or only their partitions.
 """
@@ -22,6 +23,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
@@ -64,19 +66,36 @@ def table(results: list[dict], processes: int) -> str:
     return "\n".join(lines)
 
 
-def pooled_differences(groups: list[list[dict]], processes: int) -> str:
+def pooled_differences(groups: list[list[dict]], processes: int, margin: float = 0.02) -> str:
     """Per method, the ACC differences (N processes - one) of every seed run both ways, pooled over groups
-    of results that pair only among themselves (one group per machine): their mean and standard error."""
-    differences: dict[str, list[float]] = {}
+    of results that pair only among themselves (one group per machine): their mean, standard error and
+    90 % t-interval. An interval inside ``±margin`` is the two one-sided tests' verdict, at 5 % each, that
+    the two sides agree within the margin; beside it, the spread of one process's ACC over the same seeds."""
+    pairs: dict[str, list[tuple[float, float]]] = {}
     for results in groups:
         acc = {(r["method"], r["seed"], r["processes"]): scores(r["report"], "trained")["acc"] for r in results}
         for method, seed, count in acc:
             if count == 1 and (method, seed, processes) in acc:
-                differences.setdefault(method, []).append(acc[method, seed, processes] - acc[method, seed, 1])
-    lines = ["| method | pairs | mean difference | standard error |", "|---|---|---|---|"]
-    for method, values in differences.items():
-        error = np.std(values, ddof=1) / np.sqrt(len(values)) if len(values) > 1 else float("nan")
-        lines.append(f"| {method} | {len(values)} | {np.mean(values):+.4f} | {error:.4f} |")
+                pairs.setdefault(method, []).append((acc[method, seed, 1], acc[method, seed, processes]))
+    lines = [
+        f"| method | pairs | mean difference | standard error | 90 % interval | within ±{margin} "
+        "| std of 1 process's ACC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for method, values in pairs.items():
+        one, many = np.array(values).T
+        differences = many - one
+        if len(differences) > 1:
+            error = stats.sem(differences)
+            low, high = stats.t.interval(0.90, len(differences) - 1, loc=differences.mean(), scale=error)
+            verdict = "yes" if -margin < low and high < margin else "no"
+            spread = f"{np.std(one, ddof=1):.4f}"
+        else:
+            error, low, high, verdict, spread = float("nan"), float("nan"), float("nan"), "-", "-"
+        lines.append(
+            f"| {method} | {len(differences)} | {differences.mean():+.4f} | {error:.4f} "
+            f"| [{low:+.4f}, {high:+.4f}] | {verdict} | {spread} |"
+        )
     return "\n".join(lines)
 
 
@@ -99,10 +118,11 @@ def main() -> None:
         nargs="+",
         help="instead: comma-separated jsonl files of one machine per argument; the differences pooled over all",
     )
+    parser.add_argument("--margin", type=float, default=0.02, help="with --pool: the agreement to test")
     args = parser.parse_args()
     if args.pool:
         groups = [read_jsonl([Path(name) for name in group.split(",")]) for group in args.pool]
-        print(pooled_differences(groups, args.processes))
+        print(pooled_differences(groups, args.processes, args.margin))
         return
     if args.from_jsonl:
         results = read_jsonl(args.from_jsonl)
