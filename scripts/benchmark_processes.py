@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,10 @@ def pooled_differences(groups: list[list[dict]], processes: int, margin: float =
     """Per method, the ACC differences (N processes - one) of every seed run both ways, pooled over groups
     of results that pair only among themselves (one group per machine): their mean, standard error and
     90 % t-interval. An interval inside ``±margin`` is the two one-sided tests' verdict, at 5 % each, that
-    the two sides agree within the margin; beside it, the spread of one process's ACC over the same seeds."""
+    the two sides agree within the margin. Beside it: the spread of one process's ACC over the same seeds;
+    the share of the three-seed subsets whose mean difference is within the margin (how often a bar on three
+    seeds passes); and the seeds the interval would need to fit inside the margin at this spread, were the
+    true difference zero."""
     pairs: dict[str, list[tuple[float, float]]] = {}
     for results in groups:
         acc = {(r["method"], r["seed"], r["processes"]): scores(r["report"], "trained")["acc"] for r in results}
@@ -79,28 +83,35 @@ def pooled_differences(groups: list[list[dict]], processes: int, margin: float =
                 pairs.setdefault(method, []).append((acc[method, seed, 1], acc[method, seed, processes]))
     lines = [
         f"| method | pairs | mean difference | standard error | 90 % interval | within ±{margin} "
-        "| std of 1 process's ACC |",
-        "|---|---|---|---|---|---|---|",
+        f"| std of 1 process's ACC | 3-seed means within ±{margin} | seeds needed |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method, values in pairs.items():
         one, many = np.array(values).T
         differences = many - one
-        if len(differences) > 1:
-            error = stats.sem(differences)
-            low, high = stats.t.interval(0.90, len(differences) - 1, loc=differences.mean(), scale=error)
-            verdict = "yes" if -margin < low and high < margin else "no"
-            spread = f"{np.std(one, ddof=1):.4f}"
-        else:
-            error, low, high, verdict, spread = float("nan"), float("nan"), float("nan"), "-", "-"
+        if len(differences) < 3:
+            lines.append(f"| {method} | {len(differences)} | {differences.mean():+.4f} | | | | | | |")
+            continue
+        error = stats.sem(differences)
+        low, high = stats.t.interval(0.90, len(differences) - 1, loc=differences.mean(), scale=error)
+        triples = [abs(differences[list(t)].mean()) <= margin for t in combinations(range(len(differences)), 3)]
+        spread = np.std(differences, ddof=1)
+        needed = next(n for n in range(3, 10_000) if stats.t.ppf(0.95, n - 1) * spread / np.sqrt(n) < margin)
         lines.append(
             f"| {method} | {len(differences)} | {differences.mean():+.4f} | {error:.4f} "
-            f"| [{low:+.4f}, {high:+.4f}] | {verdict} | {spread} |"
+            f"| [{low:+.4f}, {high:+.4f}] | {'yes' if -margin < low and high < margin else 'no'} "
+            f"| {np.std(one, ddof=1):.4f} | {sum(triples)} of {len(triples)} | {needed} |"
         )
     return "\n".join(lines)
 
 
 def read_jsonl(paths: list[Path]) -> list[dict]:
     return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line]
+
+
+def chosen(results: list[dict], methods: list[str]) -> list[dict]:
+    """The runs of ``--methods`` alone (all of them by default)."""
+    return [result for result in results if result["method"] in methods]
 
 
 def main() -> None:
@@ -121,11 +132,11 @@ def main() -> None:
     parser.add_argument("--margin", type=float, default=0.02, help="with --pool: the agreement to test")
     args = parser.parse_args()
     if args.pool:
-        groups = [read_jsonl([Path(name) for name in group.split(",")]) for group in args.pool]
+        groups = [chosen(read_jsonl([Path(name) for name in group.split(",")]), args.methods) for group in args.pool]
         print(pooled_differences(groups, args.processes, args.margin))
         return
     if args.from_jsonl:
-        results = read_jsonl(args.from_jsonl)
+        results = chosen(read_jsonl(args.from_jsonl), args.methods)
     else:
         args.work.mkdir(parents=True, exist_ok=True)
         results = []
