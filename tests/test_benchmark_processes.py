@@ -13,9 +13,9 @@ benchmark = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(benchmark)
 
 
-def _runs(method: str, one: list[float], two: list[float], first_seed: int = 0) -> list[dict]:
+def _runs(method: str, one: list[float], two: list[float]) -> list[dict]:
     return [
-        {"method": method, "seed": first_seed + seed, "processes": processes, "report": {"trained": {"acc": acc}}}
+        {"method": method, "seed": seed, "processes": processes, "report": {"trained": {"acc": acc}}}
         for seed, pair in enumerate(zip(one, two))
         for processes, acc in zip((1, 2), pair)
     ]
