@@ -61,8 +61,8 @@ def test_two_processes_extract_reduce_and_cluster_as_one(two_processes, tmp_path
 def _shares(rank: int) -> dict:
     rows = torch.arange(5 + rank, dtype=torch.float32)[:, None].repeat(1, 2) + 10 * rank
     bank = torch.zeros(1, 6, 2)
-    written = torch.tensor([rank == 0, rank == 1, rank == 0, False, rank == 1, rank == 0])
-    bank[0, written] = float(rank + 1)
+    written = torch.tensor([rank == 0, rank == 1, rank == 0, False, rank == 1, rank == 0], dtype=torch.int64)
+    bank[0, written > 0] = float(rank + 1)
     return {
         "gathered": all_gather_rows(rows),
         "merged": merge_written(bank, written, dim=1),
@@ -83,6 +83,21 @@ def test_shares_gather_merge_and_cover_every_item_once(two_processes, tmp_path):
     assert sorted(both) == list(range(37))
     assert len(ranks[0]["batches"][0]) == 19 and len(ranks[1]["batches"][0]) == 18
     assert ranks[0]["batches"][1] == ranks[1]["batches"][1] == 4
+
+
+def _overlapping_writes(rank: int) -> torch.Tensor:
+    """Six images written by both processes at different steps (two passes of an epoch): stamps of rank 0
+    and rank 1 interleave; image 5 is written by rank 1 alone, image 4 by neither."""
+    stamps = {0: [1, 4, 2, 3, 0, 0], 1: [2, 3, 1, 4, 0, 5]}[rank]
+    bank = torch.full((1, 6, 2), float(10 * (rank + 1)))
+    return merge_written(bank, torch.tensor(stamps), dim=1)[0, :, 0]
+
+
+def test_an_image_written_by_both_processes_takes_the_later_write_not_their_sum(two_processes, tmp_path):
+    ranks = two_processes.run(_overlapping_writes, tmp_path)
+    # the later stamp wins: rank 1 for images 0 and 3, rank 0 for 1 and 2; image 4 keeps each process's own
+    torch.testing.assert_close(ranks[0], torch.tensor([20.0, 10, 10, 20, 10, 20]))
+    torch.testing.assert_close(ranks[1], torch.tensor([20.0, 10, 10, 20, 20, 20]))
 
 
 def _no_batch_norm_backbone() -> DeepClusterNet:
@@ -182,6 +197,28 @@ def test_online_methods_end_a_distributed_round_with_the_same_state_everywhere(t
         assert (ranks[0]["filled"].norm(dim=2) > 0.99).all()
     else:
         assert (ranks[0]["state"]["assignments"] >= 0).all()
+
+
+def _swav_several_passes(rank: int) -> dict:
+    """A SwAV epoch of three passes over 60 images (batches of 8): most images are seen by both processes."""
+    images = planted_images(n_per_class=20)
+    backbone = build_model("small_convnet", 1, seed=0, width=8, feature_dim=16)
+    method = SwAV(backbone, (32, 8), 3, VIEWS, len(images), seed=0)
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.0)
+    generator = torch.Generator().manual_seed(3)
+    order = np.concatenate([torch.randperm(60, generator=generator).numpy() for _ in range(3)])
+    plan = EpochPlan(8, 0.0, 0.0, 0, 30, 0)
+    log = train_round(method, None, optimizer, images, order, plan, CPU, generator, sync_batchnorm=True)
+    return {"assignments": method.assignments[0].clone(), "log": log}
+
+
+def test_swav_over_several_passes_keeps_every_cluster_id_below_k_under_two_processes(two_processes, tmp_path):
+    ranks = two_processes.run(_swav_several_passes, tmp_path)
+    assert ranks[0]["log"]["images"] == 180
+    alone = _swav_several_passes(0)["assignments"]  # each image's prototype at its last view, as one process
+    assert len(alone.unique()) > 1
+    for result in ranks:
+        torch.testing.assert_close(result["assignments"], alone)
 
 
 @pytest.mark.parametrize("name", ["deepcluster_v2", "swav", "odc"])

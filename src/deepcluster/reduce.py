@@ -57,16 +57,23 @@ def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
 
 
 def merge_written(tensor: torch.Tensor, written: torch.Tensor, dim: int) -> torch.Tensor:
-    """``tensor`` (in place) with each slice along ``dim`` that one process wrote (``written``, a bool per
-    slice) taken from that process; slices that no process wrote keep their value."""
+    """``tensor`` (in place) with each slice along ``dim`` taken from the process that wrote it last.
+
+    ``written`` holds, per slice, when this process last wrote it: 0 for never, and a count that every
+    process advances in step (a training step), so that a later write has a higher stamp on any
+    process. A slice written by several processes in one round (an epoch of several passes) takes the
+    latest write, the highest rank's on a tie; slices that no process wrote keep their value.
+    """
     if not distributed():
         return tensor
     shape = [1] * tensor.ndim
     shape[dim] = -1
-    mask = written.view(shape)
-    writers = all_reduce_sum(written.to(torch.int64)).view(shape)
-    written_values = all_reduce_sum(torch.where(mask, tensor, torch.zeros_like(tensor)))
-    return tensor.copy_(torch.where(writers > 0, written_values, tensor))
+    latest = all_reduce_max(written.clone())
+    mine = (written == latest) & (latest > 0)
+    writer = all_reduce_max(torch.where(mine, dist.get_rank(), -1))
+    mine = (writer == dist.get_rank()).view(shape)
+    values = all_reduce_sum(torch.where(mine, tensor, torch.zeros_like(tensor)))
+    return tensor.copy_(torch.where((latest > 0).view(shape), values, tensor))
 
 
 def same_as_main_process(tensors: list[torch.Tensor]) -> None:

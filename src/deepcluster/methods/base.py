@@ -190,7 +190,10 @@ class OnlineMethod(Method):
             self.projection = ProjectionHead(backbone.feature_dim, *projection_dims)
             self.prototypes = Prototypes(projection_dims[1], prototype_counts)
         self.temperature = temperature
-        self._written = torch.zeros(0, dtype=torch.bool)
+        # per image: the write (a count of ``mark_written`` calls, one a step on every process) that last
+        # wrote its per-image buffers on this process; 0: not since the last sharing
+        self._written = torch.zeros(0, dtype=torch.int64)
+        self._writes = 0
 
     @classmethod
     def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
@@ -266,10 +269,11 @@ class OnlineMethod(Method):
         return projections
 
     def mark_written(self, indices: torch.Tensor, n_images: int) -> None:
-        """Remember which images this process wrote per-image buffers for, since the last sharing."""
+        """Remember which images this process wrote per-image buffers for, and when, since the last sharing."""
         if self._written.shape[0] != n_images or self._written.device != indices.device:
-            self._written = torch.zeros(n_images, dtype=torch.bool, device=indices.device)
-        self._written[indices] = True
+            self._written = torch.zeros(n_images, dtype=torch.int64, device=indices.device)
+        self._writes += 1
+        self._written[indices] = self._writes
 
     def share_across_processes(self) -> None:
         """Every process's entries of the per-image buffers, on every process (nothing in one process)."""
@@ -277,6 +281,7 @@ class OnlineMethod(Method):
             for name in self.per_image_buffers:
                 merge_written(getattr(self, name), self._written, dim=1)
             self._written.zero_()
+            self._writes = 0
 
     def end_round(self) -> dict[str, float]:
         self.share_across_processes()
