@@ -65,3 +65,10 @@ def test_collapse_indicator():
 def test_labellings_of_different_lengths_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
         hungarian_accuracy(np.zeros(3), np.zeros(4))
+
+
+def test_cluster_size_summary_refuses_ids_outside_the_k_clusters():
+    with pytest.raises(ValueError, match=r"cluster ids must lie in 0..5; got -1..4"):
+        cluster_size_summary(np.array([0, -1, 4]), k=6)
+    with pytest.raises(ValueError, match=r"0..2; got 0..4"):
+        cluster_size_summary(np.array([0, 4]), k=3)  # "empty" would go negative

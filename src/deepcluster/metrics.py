@@ -43,15 +43,18 @@ def majority_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
 
 
 def cluster_size_summary(assignments: np.ndarray, k: int) -> dict[str, float]:
-    """How the points spread over the k clusters: non-empty count, extremes, entropy."""
-    sizes = np.bincount(np.asarray(assignments), minlength=k)
+    """How the points spread over the k clusters (ids 0..k-1): non-empty count, extremes, entropy."""
+    assignments = np.asarray(assignments)
+    if assignments.size and (assignments.min() < 0 or assignments.max() >= k):
+        raise ValueError(f"cluster ids must lie in 0..{k - 1}; got {assignments.min()}..{assignments.max()}")
+    sizes = np.bincount(assignments, minlength=k)
     non_empty = sizes[sizes > 0]
-    entropy = _entropy(sizes)
+    entropy = _entropy(sizes) if non_empty.size else 0.0
     return {
         "non_empty": int(non_empty.size),
         "empty": int(k - non_empty.size),
-        "size_min": int(non_empty.min()),
-        "size_max": int(non_empty.max()),
+        "size_min": int(non_empty.min()) if non_empty.size else 0,
+        "size_max": int(non_empty.max(initial=0)),
         # 1.0 means perfectly even sizes; near 0 means everything in one cluster
         "size_entropy_normalised": entropy / np.log(k) if k > 1 else 0.0,
     }

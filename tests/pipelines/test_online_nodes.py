@@ -8,6 +8,7 @@ import torch
 from deepcluster.methods import METHODS
 from deepcluster.methods.base import passes_without_repeats
 from deepcluster.methods.rounds import train_method_round
+from deepcluster.pipelines.ingest.nodes import index_images
 from deepcluster.optim import warmup_cosine
 from tests.conftest import planted_images, round_zero, settings
 
@@ -85,3 +86,31 @@ def test_passes_over_the_images_never_put_one_image_twice_in_a_batch(n_images, b
     assert all(len(np.unique(batch)) == len(batch) for batch in batches)
     for each_pass in order.reshape(passes, n_images):  # every pass holds every image once
         assert np.array_equal(np.sort(each_pass), np.arange(n_images))
+
+
+def test_deepcluster_v2_evaluates_a_round_that_never_saw_one_image_with_its_prototype_count():
+    """n % batch_size == 1: the last batch of one image is dropped, so that image has no cluster (-1) in round 1;
+    the round's metrics count it apart and size the clusters by the method's prototypes, not kmeans.k."""
+    from deepcluster.pipelines.deepcluster.nodes import evaluate_round
+
+    images = planted_images(n_per_class=11)  # 33 images, batch 16: two steps and one image left over
+    chosen = settings(
+        rounds=2,
+        method={"name": "deepcluster_v2", "batch_size": 16, "min_steps": 0, "deepcluster_v2": {"prototypes": [4]}},
+        model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
+        pca={"dim": 8},
+        kmeans={"k": 9},
+        scan={"rounds": 0},
+    )
+    checkpoint, no_assignments, run = round_zero(images, chosen)
+    _, log, assignments = method_round(checkpoint, images, run, 1)
+    assert (assignments["cluster"] == -1).sum() == 1
+    metrics = evaluate_round(
+        assignments, no_assignments, index_images(images), log, run, round_number=1,
+        cluster_count_setting=METHODS["deepcluster_v2"].cluster_count_setting,
+    )  # fmt: skip
+    assert metrics["clusters/unassigned"] == 1
+    sizes = np.bincount(assignments["cluster"].to_numpy()[assignments["cluster"].to_numpy() >= 0], minlength=4)
+    assert metrics["clusters/non_empty"] == (sizes > 0).sum()
+    assert metrics["clusters/empty"] == 4 - (sizes > 0).sum() >= 0
+    assert 0 <= metrics["clusters_vs_labels/acc_one_to_one"] <= 1

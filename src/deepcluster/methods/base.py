@@ -63,6 +63,7 @@ class Method(nn.Module):
 
     name = ""
     settings_model: type[Block] | None = None  # the block method.<name>, if the method has settings of its own
+    cluster_count_setting = "kmeans.k"  # the resolved setting that says how many clusters ``cluster_table`` has
     round_steps: tuple[Step, ...] = ()
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation | MultiCrop) -> None:
@@ -172,6 +173,7 @@ class OnlineMethod(Method):
     """
 
     per_image_buffers: tuple[str, ...] = ()
+    cluster_count_setting = "method.prototypes"  # the first head's count: ``cluster_table`` is its clusters
     prototype_setting = ""  # the key of the prototype counts in method.<name> (``auto``: as kmeans.k auto)
 
     def __init__(

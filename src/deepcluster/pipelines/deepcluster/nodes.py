@@ -113,31 +113,35 @@ def evaluate_round(
     run_context: RunContext,
     *summaries: dict[str, Any],
     round_number: int,
-    clustering: str = "kmeans",
+    cluster_count_setting: str = "kmeans.k",
 ) -> dict[str, Any]:
     """Everything known about the round, as one flat record (``summaries``: the earlier nodes' own,
     already named).
 
-    ``clustering`` names the block whose ``k`` the round asked for (``kmeans``, or ``scan`` in a
-    SCAN round). Names are grouped by the prefix before "/", which MLflow's UI turns into chart
-    sections. ``clusters_vs_labels`` scores the round's k clusters against the
-    classes: one-to-one (Hungarian) ACC can match only as many clusters as there
-    are classes, so with k = 50 and 10 classes it stays low; the final evaluation
-    clusters into exactly as many groups as classes.
+    ``cluster_count_setting`` names the resolved setting of how many clusters the round asked for
+    (``kmeans.k``, ``scan.k`` in a SCAN round, the first head's ``method.prototypes`` for an online
+    method). An image the round never saw (cluster -1: an online method's dropped last batch) is
+    counted as ``clusters/unassigned`` and left out of the rest. Names are grouped by the prefix before
+    "/", which MLflow's UI turns into chart sections. ``clusters_vs_labels`` scores the round's k
+    clusters against the classes: one-to-one (Hungarian) ACC can match only as many clusters as there
+    are classes, so with k = 50 and 10 classes it stays low; the final evaluation clusters into exactly
+    as many groups as classes.
     """
     clusters = assignments["cluster"].to_numpy()
-    metrics: dict[str, Any] = {"round": round_number}
+    seen = clusters >= 0
+    metrics: dict[str, Any] = {"round": round_number, "clusters/unassigned": int((~seen).sum())}
     if len(previous_assignments):
-        metrics["clusters_vs_previous_round/nmi"] = normalized_mutual_info_score(
-            previous_assignments["cluster"].to_numpy(), clusters
-        )
-    labelled = image_index["label"].notna().to_numpy()
+        previous = previous_assignments["cluster"].to_numpy()
+        both = seen & (previous >= 0)
+        metrics["clusters_vs_previous_round/nmi"] = normalized_mutual_info_score(previous[both], clusters[both])
+    labelled = image_index["label"].notna().to_numpy() & seen
     if labelled.any():
         labels = image_index["label"].to_numpy()[labelled].astype(np.int64)
         agreement = labelling_agreement(labels, clusters[labelled])
         names = {"acc": "acc_one_to_one", "majority_acc": "acc_majority_vote", "nmi": "nmi", "ari": "ari"}
         metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
-    sizes = cluster_size_summary(clusters, run_context.resolved[f"{clustering}.k"])
+    k = run_context.resolved[cluster_count_setting]
+    sizes = cluster_size_summary(clusters[seen], k[0] if isinstance(k, list) else k)
     metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
     for summary in summaries:
         metrics.update(summary)

@@ -95,7 +95,11 @@ def round_pipeline(round_number: int, method: str = "deepcluster", scan_round: b
                     name="keep_best_network",
                 ),
                 node(
-                    bind_round(evaluate_round, round_number, clustering="scan" if scan_round else "kmeans"),
+                    bind_round(
+                        evaluate_round,
+                        round_number,
+                        cluster_count_setting="scan.k" if scan_round else METHODS[method].cluster_count_setting,
+                    ),
                     [
                         "assignments",
                         "previous_assignments",
