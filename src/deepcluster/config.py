@@ -167,13 +167,16 @@ class ClusteringSettings(Block):
     pic: PicSettings
     scan: FinalScanSettings
 
-    def clusterers(self, scan: ScanSettings | None, names: list[str] | None = None) -> dict[str, Clusterer]:
+    def clusterers(
+        self, scan: ScanSettings | None, names: list[str] | None = None, kmeans_backend: str = "auto"
+    ) -> dict[str, Clusterer]:
         """The clusterers called ``names`` (default: the final one, or every candidate when it is ``auto``);
-        SCAN's head takes the ``scan`` block's settings (as resolved), with this block's own number of heads."""
+        SCAN's head takes the ``scan`` block's settings (as resolved), with this block's own number of heads;
+        k-means runs on ``kmeans_backend`` (``kmeans.backend``)."""
         if names is None:
             names = self.candidates if self.final == AUTO else [self.final]
         options = {
-            "kmeans": lambda: self.kmeans.model_dump(),
+            "kmeans": lambda: self.kmeans.model_dump() | {"backend": kmeans_backend},
             "ward": lambda: self.ward.model_dump(),
             "pic": lambda: self.pic.model_dump(),
             "scan": lambda: {"options": scan.head_options() | self.scan.model_dump()},
@@ -322,14 +325,8 @@ class DataSettings(Block):
         return block if isinstance(block, dict) else block.model_dump()
 
 
-class ClusteringEvaluationSettings(Block):
-    pca_dim: Annotated[int, Field(ge=0)]
-    whiten: bool
-
-
 class EvaluationSettings(Block):
     batch_size: PositiveInt
-    clustering: ClusteringEvaluationSettings
     test_fraction: Annotated[float, Field(gt=0, lt=1)]
     probe_weight_decay: Annotated[float, Field(ge=0)]
     knn_k: list[PositiveInt]

@@ -7,13 +7,11 @@ makes a stratified split when the data has no test split of its own.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepcluster.clustering.clusterers import Choice, Clusterer, choose_partition
+from deepcluster.clustering.clusterers import Choice
 from deepcluster.clustering.graph import communities
 from deepcluster.clustering.pca import fit_pca_whitening, usable_pca_dim
 from deepcluster.metrics import labelling_agreement
@@ -124,17 +122,13 @@ def clustering_points(features: torch.Tensor, pca_dim: int = 0, whiten: bool = F
     return F.normalize(points, dim=1)
 
 
-def score_every_clusterer(
-    points: torch.Tensor, labels: np.ndarray, clusterers: dict[str, Clusterer], seed: int, **choice_options: Any
-) -> tuple[Choice, dict[str, dict[str, float]]]:
-    """Each clusterer's k = number of classes partition, with its ACC, NMI, ARI and (no labels) modularity;
-    ``choice_options`` go to ``choose_partition``."""
-    choice = choose_partition(points, int(np.unique(labels).size), clusterers, seed, **choice_options)
+def score_partitions(choice: Choice, labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Each candidate partition of ``choice`` against the labels: ACC, NMI, ARI, and its (label-free) modularity."""
     scores = {}
     for name, partition in choice.partitions.items():
         agreement = labelling_agreement(labels, partition.assignments)
         scores[name] = {key: agreement[key] for key in ("acc", "nmi", "ari")} | {"modularity": choice.modularity[name]}
-    return choice, scores
+    return scores
 
 
 def signal_sample(n_images: int, seed: int) -> np.ndarray:

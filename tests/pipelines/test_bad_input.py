@@ -34,6 +34,21 @@ def test_bad_settings_are_named(planted, changes, message):
         _initialise(planted, **changes)
 
 
+@pytest.mark.parametrize("key", ["rounds", "final"])
+def test_ward_above_its_size_limit_is_refused_before_round_one(planted, key):
+    changes = {"clustering": {key: "ward", "ward": {"max_images": 50}}}
+    with pytest.raises(ValueError, match=rf"clustering.{key} = 'ward' cannot run on 60 images \(clustering.ward.max"):
+        _initialise(planted, **changes)
+
+
+def test_pca_dim_is_checked_only_for_a_method_that_reduces_with_pca(planted):
+    with pytest.raises(ValueError, match="pca.dim = 17"):
+        _initialise(planted, pca={"dim": 17})
+    online = {"name": "swav", "batch_size": 16}
+    checkpoint, _, _ = _initialise(planted, pca={"dim": 17}, method=online, scan={"rounds": 0})
+    assert checkpoint["method"] == "swav"
+
+
 def test_bad_k_stops_before_any_round_and_keeps_earlier_results(project_copy):
     project = project_copy(**TINY_RUN)
     run_session(project)

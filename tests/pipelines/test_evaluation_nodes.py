@@ -3,12 +3,15 @@ import pandas as pd
 import pytest
 import torch
 
+from deepcluster.metrics import labelling_agreement
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_subject,
+    cluster_trained,
     measure_signals,
     network_points,
     summarise_evaluation,
 )
+from deepcluster.pipelines.export.nodes import partition_images
 from deepcluster.run import RunContext
 from tests.conftest import settings
 
@@ -33,18 +36,9 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
 
 
 @pytest.mark.parametrize("headline", ["auto", "best"])
-@pytest.mark.parametrize(
-    "clustering",
-    [
-        {"pca_dim": 0, "whiten": False},  # the default: L2-normalised features
-        {"pca_dim": 8, "whiten": True},
-        {"pca_dim": 8, "whiten": False},
-    ],
-)
-def test_every_clusterer_recovers_planted_classes_under_every_clustering_setting(clustering, headline):
+def test_every_clusterer_recovers_planted_classes(headline):
     features, index = planted_blobs()
-    points = network_points(features, settings(evaluation={"clustering": clustering}).evaluation)
-    report, clusters = cluster_subject(points, index, RUN, headline=headline)
+    report, clusters = cluster_subject(network_points(features), index, RUN, headline=headline)
     assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
     for name, scores in report["clusterers"].items():
         assert scores["acc"] == pytest.approx(1.0), name
@@ -52,6 +46,38 @@ def test_every_clusterer_recovers_planted_classes_under_every_clustering_setting
     assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
     assert report["chosen_by"] == headline and report["partition"] in report["clusterers"]
     assert (report["acc"], report["nmi"], report["ari"]) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_the_trained_network_is_scored_with_the_function_of_the_users_partition_and_beside_it():
+    """At k = classes the evaluation's partition is the one the export makes when clustering.groups is the number
+    of classes (same function, points and seed); the partition the user received is scored beside it."""
+    features, index = planted_blobs(classes=3)
+    features[index["label"].to_numpy() == 1] = features[index["label"].to_numpy() == 0][:40] + 1.5
+    points = network_points(features)
+    at_classes = RunContext.create(PARAMETERS, RESOLVED | {"clustering.groups": 3})
+    received, _, tags = partition_images(points, at_classes)
+    report, clusters = cluster_trained(points, received, index, at_classes)
+    assert report["partition"] == tags["final_partition"] == received.clusterer
+    np.testing.assert_array_equal(clusters, received.assignments)
+    agreement = labelling_agreement(index["label"].to_numpy(), received.assignments)
+    assert report["acc"] == pytest.approx(agreement["acc"])
+    assert report["received"] == {"clusterer": received.clusterer, "k": 3, "nmi": agreement["nmi"],
+                                  "ari": agreement["ari"]}  # fmt: skip
+    # the user's partition at its own k (4 groups) is scored by NMI and ARI alone
+    four, _, _ = partition_images(points, RUN)
+    report, _ = cluster_trained(points, four, index, RUN)
+    assert report["received"]["k"] == 4 and "acc" not in report["received"]
+    assert report["received"]["nmi"] == pytest.approx(labelling_agreement(index["label"], four.assignments)["nmi"])
+
+
+def test_a_fixed_final_clusterer_is_the_headline_with_and_without_labels():
+    features, index = planted_blobs()
+    fixed = RunContext.create(settings(clustering={"final": "kmeans", "candidates": ["ward", "pic"]}), RESOLVED)
+    report, _ = cluster_subject(network_points(features), index, fixed, headline="auto")
+    assert report["partition"] == "kmeans" and set(report["clusterers"]) == {"ward", "pic", "kmeans"}
+    index["label"] = np.nan
+    report, _ = cluster_subject(network_points(features), index, fixed, headline="auto")
+    assert report["partition"] == "kmeans"
 
 
 def _label_free_choice(modularity: dict[str, float]) -> str:
@@ -65,7 +91,7 @@ def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_net
     features, index = planted_blobs(classes=3)
     # two classes close together: some clusterers will merge them, split another
     features[index["label"].to_numpy() == 1] = features[index["label"].to_numpy() == 0][:40] + 1.5
-    points = network_points(features, PARAMETERS.evaluation)
+    points = network_points(features)
     best, _ = cluster_subject(points, index, RUN, headline="best")
     auto, _ = cluster_subject(points, index, RUN, headline="auto")
     scores = best["clusterers"]
@@ -76,7 +102,7 @@ def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_net
 def test_unlabelled_images_get_label_free_figures_only():
     features, index = planted_blobs()
     index["label"] = np.nan
-    points = network_points(features, PARAMETERS.evaluation)
+    points = network_points(features)
     report, clusters = cluster_subject(points, index, RUN, headline="best")
     assert "acc" not in report
     assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}

@@ -75,3 +75,22 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     only_ward = settings(clustering={"kmeans": {"restarts": 2}, "final": "ward"}, scan={"steps": 200})
     partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))
     assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}
+
+
+def test_a_fixed_final_clusterer_that_cannot_run_or_is_no_candidate_is_refused_or_fitted_by_name():
+    features = torch.nn.functional.normalize(torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+    resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 5}
+    not_a_candidate = settings(clustering={"final": "kmeans", "candidates": ["ward", "pic"]})
+    partition, metrics, tags = partition_images(features, RunContext.create(not_a_candidate, resolved))
+    assert partition.clusterer == tags["final_partition"] == "kmeans" and len(metrics) == 1
+    too_big = settings(clustering={"final": "ward", "ward": {"max_images": 50}})
+    with pytest.raises(ValueError, match="clustering.final = 'ward' cannot run on 60 images: set it to auto"):
+        partition_images(features, RunContext.create(too_big, resolved))
+
+
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_the_final_kmeans_runs_on_kmeans_backend(backend):
+    features = torch.nn.functional.normalize(torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), dim=1)
+    chosen = settings(kmeans={"backend": backend}, clustering={"final": "kmeans", "kmeans": {"restarts": 1}})
+    partition, _, _ = partition_images(features, RunContext.create(chosen, {"clustering.groups": 3}))
+    assert partition.summary["backend"] == backend

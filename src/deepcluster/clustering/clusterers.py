@@ -52,7 +52,7 @@ class Partition:
     scores: np.ndarray
     score_name: str
     state: dict[str, np.ndarray]
-    summary: dict[str, float] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def _vote(reference: torch.Tensor, labels: np.ndarray, points: torch.Tensor, exclude_self: bool = False):
@@ -115,7 +115,7 @@ class KMeansClusterer(Clusterer):
         result = kmeans_best_of(points, k, self.restarts, n_iter=self.iterations, seed=seed, backend=self.backend)
         return Partition(
             self.name, k, result.assignments, result.distances, "distance",
-            {"centroids": result.centroids}, {"objective": result.objective},
+            {"centroids": result.centroids}, {"objective": result.objective, "backend": result.backend},
         )  # fmt: skip
 
     def assign(self, partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -194,14 +194,16 @@ def assign_to_partition(partition: Partition, points: torch.Tensor) -> tuple[np.
 
 @dataclass
 class Choice:
-    """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner: the
-    highest modularity, or ``preferred`` where it is within ``tolerance`` of the highest."""
+    """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner:
+    ``fixed`` where one is set, else the highest modularity, or ``preferred`` where it is within ``tolerance``
+    of the highest."""
 
     partitions: dict[str, Partition]
     modularity: dict[str, float]
     skipped: list[str]
     preferred: str | None = None
     tolerance: float = 0.0
+    fixed: str | None = None
 
     @property
     def highest(self) -> str:
@@ -209,6 +211,8 @@ class Choice:
 
     @property
     def chosen(self) -> str:
+        if self.fixed is not None:
+            return self.fixed
         highest = self.highest
         if self.preferred in self.modularity:
             if self.modularity[highest] - self.modularity[self.preferred] <= self.tolerance:
@@ -227,13 +231,19 @@ def choose_partition(
     seed: int,
     preferred: str | None = None,
     tolerance: float = 0.0,
+    fixed: str | None = None,
 ) -> Choice:
     """Fit every candidate that can run on these points and compare them by modularity (no labels); ``preferred``
-    wins unless another candidate's modularity is higher by more than ``tolerance``."""
+    wins unless another candidate's modularity is higher by more than ``tolerance``, and ``fixed`` (one of the
+    candidates) always wins: a fixed clusterer that cannot run on these points is refused."""
+    if fixed is not None and not candidates[fixed].fits(points.shape[0]):
+        raise ValueError(
+            f"clustering.final = {fixed!r} cannot run on {points.shape[0]} images: set it to auto or another clusterer"
+        )
     graph = knn_graph(points, CRITERION_NEIGHBOURS)
     usable = {name: clusterer for name, clusterer in candidates.items() if clusterer.fits(points.shape[0])}
     if not usable:
         raise ValueError(f"none of the clusterers {list(candidates)} can run on {points.shape[0]} images")
     partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in usable.items()}
     scores = {name: modularity(graph, partition.assignments) for name, partition in partitions.items()}
-    return Choice(partitions, scores, sorted(set(candidates) - set(usable)), preferred, tolerance)
+    return Choice(partitions, scores, sorted(set(candidates) - set(usable)), preferred, tolerance, fixed)

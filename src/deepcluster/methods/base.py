@@ -64,6 +64,7 @@ class Method(nn.Module):
     name = ""
     settings_model: type[Block] | None = None  # the block method.<name>, if the method has settings of its own
     cluster_count_setting = "kmeans.k"  # the resolved setting that says how many clusters ``cluster_table`` has
+    uses_pca = False  # whether its round's steps reduce features with ``pca.dim`` (checked before round 1 if so)
     round_steps: tuple[Step, ...] = ()
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation | MultiCrop) -> None:

@@ -60,6 +60,7 @@ class DeepCluster(Method):
     """One view per image (``Augmentation``); cross-entropy of the fresh head on the pseudo-labels."""
 
     name = "deepcluster"
+    uses_pca = True
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation, head_weight_decay: float) -> None:
         super().__init__(backbone, views)

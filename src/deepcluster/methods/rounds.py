@@ -42,8 +42,10 @@ def initialise_method(images: ImageCollection, run: RunContext) -> dict[str, Any
     """Round 0's checkpoint: ``method.name``'s untrained method and its optimiser."""
     config = model_config(images, run)
     network = build_model(**config)
-    usable_pca_dim(run.parameters.pca.dim, network.feature_dim, len(images))
-    method = METHODS[run.parameters.method.name].create(network, run, len(images))
+    method_class = METHODS[run.parameters.method.name]
+    if method_class.uses_pca:
+        usable_pca_dim(run.parameters.pca.dim, network.feature_dim, len(images))
+    method = method_class.create(network, run, len(images))
     return make_checkpoint(method, method.make_optimizer(run), config, 0, step=0)
 
 

@@ -64,6 +64,7 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     representation = representation_for(name) if model.representation == AUTO else model.representation
     settings |= {"model.name": name, "model.representation": representation, "model.input_size": input_size}
     settings |= {f"model.options.{name}.{key}": value for key, value in options.items()}
+    check_clusterers_fit(clustering, scan, n)
     groups = clustering.groups
     if groups == AUTO:
         estimate = estimate_groups(images, derive_seed(run.runtime.seed, 0, "groups"))
@@ -86,6 +87,18 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     settings["runtime.processes"] = world_size()
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in settings.items()))
     return settings
+
+
+def check_clusterers_fit(clustering: Any, scan: Any, n_images: int) -> None:
+    """Refuse, before any round, a clusterer named for the rounds or the final partition that cannot run on
+    this many images (Ward above ``clustering.ward.max_images``)."""
+    for key in ("rounds", "final"):
+        name = getattr(clustering, key)
+        if name != AUTO and not clustering.clusterers(scan, [name])[name].fits(n_images):
+            raise ValueError(
+                f"clustering.{key} = {name!r} cannot run on {n_images} images (clustering.ward.max_images = "
+                f"{clustering.ward.max_images}): choose another clusterer for clustering.{key}"
+            )
 
 
 def build_run_context(parameters: dict[str, Any], resolved_settings: dict[str, Any]) -> RunContext:

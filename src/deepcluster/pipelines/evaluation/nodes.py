@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from deepcluster.auto import pixel_pca, pixel_rows
-from deepcluster.blocks import AUTO
-from deepcluster.clustering.clusterers import choose_partition
+from deepcluster.clustering.clusterers import Partition
+from deepcluster.clustering.final import final_partition
 from deepcluster.config import EvaluationSettings
 from deepcluster.data import ImageCollection
 from deepcluster.evaluation import (
@@ -20,10 +20,10 @@ from deepcluster.evaluation import (
     knn_accuracy,
     label_free_signals,
     linear_probe_accuracy,
-    score_every_clusterer,
+    score_partitions,
     signal_sample,
 )
-from deepcluster.metrics import majority_accuracy
+from deepcluster.metrics import labelling_agreement, majority_accuracy
 from deepcluster.plots import confusion_figure, embedding_scatter, metric_curves
 from deepcluster.run import RunContext
 from deepcluster.training import features_under
@@ -57,9 +57,9 @@ def extract_network_features(
     return features_under(checkpoint, images, run_context, batch_size, representation=True)
 
 
-def network_points(features: torch.Tensor, evaluation: EvaluationSettings) -> torch.Tensor:
-    """A network's features as the clusterers see them (``evaluation.clustering``: L2-normalised, or PCA)."""
-    return clustering_points(features, evaluation.clustering.pca_dim, evaluation.clustering.whiten)
+def network_points(features: torch.Tensor) -> torch.Tensor:
+    """A network's features as the clusterers see them: L2-normalised rows (as the final partition's)."""
+    return clustering_points(features)
 
 
 def pixel_features(images: ImageCollection, evaluation: EvaluationSettings) -> torch.Tensor:
@@ -77,33 +77,41 @@ def pixel_pca_features(images: ImageCollection, run_context: RunContext):
 def cluster_subject(
     points: torch.Tensor, image_index: pd.DataFrame, run_context: RunContext, headline: str
 ) -> tuple[dict[str, Any], np.ndarray]:
-    """The subject partitioned by every clusterer, and its headline partition's assignments.
+    """The subject partitioned by ``deepcluster.clustering.final`` (the function of the user's partition), and its
+    headline partition's assignments.
 
-    With labels: k = number of classes, each clusterer scored by ACC, NMI and ARI; the
-    headline is the clusterer of the final partition (``headline = "auto"``: ``clustering.final``,
-    or with ``auto`` the highest modularity on the points' nearest-neighbour graph, or
-    ``clustering.preferred`` within ``clustering.tolerance`` of it, chosen without labels)
-    or the one that scores best (``"best"``: a baseline, never handicapped by
-    a clusterer that suits it badly). Without labels: k = ``clustering.groups`` and the
-    modularity alone.
+    With labels: k = number of classes, every candidate clusterer scored by ACC, NMI and ARI;
+    the headline is the clusterer the final partition would take (``headline = "auto"``: what a
+    user gets with ``clustering.groups`` set to the number of classes) or the one that scores best
+    (``"best"``: a baseline, never handicapped by a clusterer that suits it badly). Without labels:
+    k = ``clustering.groups`` and the modularity alone.
     """
-    seed = run_context.seed_for(0, "evaluation_kmeans")
-    clustering = run_context.block("clustering")
-    clusterers = clustering.clusterers(run_context.block("scan"), clustering.candidates)
     labels = _labels(image_index)
     if labels is None:
-        groups = clustering.groups
-        choice = choose_partition(points, min(groups, points.shape[0]), clusterers, seed, **clustering.choice_options())
+        choice = final_partition(points, run_context.block("clustering").groups, run_context)
         report = {"clusterers": {name: {"modularity": value} for name, value in choice.modularity.items()}}
         return report | {"partition": choice.chosen}, choice.partition.assignments
-    choice, scores = score_every_clusterer(points, labels, clusterers, seed, **clustering.choice_options())
-    if headline == "best":
-        chosen = max(scores, key=lambda name: scores[name]["acc"])
-    else:
-        chosen = choice.chosen if clustering.final == AUTO else clustering.final
+    choice = final_partition(points, int(np.unique(labels).size), run_context, every_candidate=True)
+    scores = score_partitions(choice, labels)
+    chosen = max(scores, key=lambda name: scores[name]["acc"]) if headline == "best" else choice.chosen
     headline_scores = {key: scores[chosen][key] for key in ("acc", "nmi", "ari")}
     report = {**headline_scores, "partition": chosen, "chosen_by": headline, "clusterers": scores}
     return report, choice.partitions[chosen].assignments
+
+
+def cluster_trained(
+    points: torch.Tensor, received: Partition, image_index: pd.DataFrame, run_context: RunContext
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The trained network as ``cluster_subject`` scores it at k = classes, beside the partition the user
+    received (the export's, k = ``clustering.groups``), scored by NMI and ARI where labels exist."""
+    labels = _labels(image_index)
+    summary: dict[str, Any] = {"clusterer": received.clusterer, "k": received.k}
+    if labels is None:
+        return {"partition": received.clusterer, "received": summary}, received.assignments
+    agreement = labelling_agreement(labels, received.assignments)
+    summary |= {"nmi": agreement["nmi"], "ari": agreement["ari"]}
+    report, assignments = cluster_subject(points, image_index, run_context, headline="auto")
+    return report | {"received": summary}, assignments
 
 
 def measure_signals(points: torch.Tensor, run_context: RunContext) -> dict[str, float]:
@@ -183,11 +191,7 @@ def summarise_evaluation(
         for subject in SUBJECTS
         for name, value in _flat(report[subject])
     }
-    tags = {
-        "below_baselines": ", ".join(above) if above else "none",
-        "compared_by": metric,
-        "final_partition": str(report[TRAINED].get("partition", "")),
-    }
+    tags = {"below_baselines": ", ".join(above) if above else "none", "compared_by": metric}
     return report, mlflow_metrics, tags
 
 

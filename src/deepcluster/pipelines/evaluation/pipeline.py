@@ -16,6 +16,7 @@ from deepcluster.pipelines.evaluation.nodes import (
     SUBJECTS,
     TRAINED,
     cluster_subject,
+    cluster_trained,
     extract_network_features,
     measure_signals,
     network_points,
@@ -31,9 +32,10 @@ from deepcluster.pipelines.evaluation.nodes import (
 
 
 def final_features(rounds: int) -> Pipeline:
-    """The chosen network's features of every image, extracted once for the export and the evaluation.
+    """The chosen network's features of every image, extracted once for the export and the evaluation, and
+    the points that the final partition clusters (L2-normalised).
 
-    Both pipelines include this node; joined, Kedro keeps one copy of it.
+    Both pipelines include these nodes; joined, Kedro keeps one copy of each.
     """
     return Pipeline(
         [
@@ -42,22 +44,32 @@ def final_features(rounds: int) -> Pipeline:
                 [f"{round_name(rounds)}.best_network", "images", "run_context"],
                 "final_features",
                 name="extract_final_features",
-            )
+            ),
+            node(network_points, "final_features", "final_points", name="normalise_final_features"),
         ]
     )
 
 
 def protocol_pipeline(subject: str, points: str) -> Pipeline:
-    """The protocol for one subject's points, under ``evaluation.<subject>``."""
-    headline = "auto" if subject == TRAINED else "best"
+    """The protocol for one subject's points, under ``evaluation.<subject>``; the trained network's partitions
+    are scored beside the one the user received (``export.partition``)."""
+    if subject == TRAINED:
+        clustering = node(
+            cluster_trained,
+            ["points", "received_partition", "image_index", "run_context"],
+            ["clustering_scores", "clusters"],
+            name="cluster_into_classes",
+        )
+    else:
+        clustering = node(
+            bind(cluster_subject, headline="best"),
+            ["points", "image_index", "run_context"],
+            ["clustering_scores", "clusters"],
+            name="cluster_into_classes",
+        )
     template = Pipeline(
         [
-            node(
-                bind(cluster_subject, headline=headline),
-                ["points", "image_index", "run_context"],
-                ["clustering_scores", "clusters"],
-                name="cluster_into_classes",
-            ),
+            clustering,
             node(measure_signals, ["points", "run_context"], "signals", name="measure_signals"),
             node(
                 probe_features,
@@ -67,11 +79,10 @@ def protocol_pipeline(subject: str, points: str) -> Pipeline:
             ),
         ]
     )
-    return pipeline(
-        template,
-        namespace=f"evaluation.{subject}",
-        inputs={"image_index": "image_index", "points": points, "run_context": "run_context"},
-    )
+    inputs = {"image_index": "image_index", "points": points, "run_context": "run_context"}
+    if subject == TRAINED:
+        inputs["received_partition"] = "export.partition"
+    return pipeline(template, namespace=f"evaluation.{subject}", inputs=inputs)
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
@@ -79,8 +90,6 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     network_inputs = ["images", "run_context"]
     features = final_features(rounds) + Pipeline(
         [
-            node(network_points, ["final_features", "params:evaluation"], "evaluation.trained.points",
-                 name="evaluation.trained_points"),
             node(
                 extract_network_features,
                 [f"{round_name(0)}.checkpoint", *network_inputs],
@@ -89,7 +98,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
             node(
                 network_points,
-                ["evaluation.random_network.features", "params:evaluation"],
+                "evaluation.random_network.features",
                 "evaluation.random_network.points",
                 name="evaluation.random_network_points",
             ),
@@ -103,7 +112,8 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
         ]
     )  # fmt: skip
-    protocols = sum((protocol_pipeline(subject, f"evaluation.{subject}.points") for subject in SUBJECTS), Pipeline([]))
+    points = {subject: f"evaluation.{subject}.points" for subject in BASELINES} | {TRAINED: "final_points"}
+    protocols = sum((protocol_pipeline(subject, points[subject]) for subject in SUBJECTS), Pipeline([]))
     final_network = f"{round_name(rounds)}.best_network"
     report = Pipeline(
         [

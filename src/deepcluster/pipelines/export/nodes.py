@@ -11,11 +11,10 @@ import torch
 from PIL import Image
 
 from deepcluster.assign import Preprocessing, SimilarityIndex
-from deepcluster.clustering.clusterers import Partition, choose_partition
+from deepcluster.clustering.clusterers import Partition
+from deepcluster.clustering.final import final_partition
 from deepcluster.config import ExportSettings
 from deepcluster.data import ImageCollection
-from deepcluster.distributed import from_main_process
-from deepcluster.evaluation import clustering_points
 from deepcluster.models import torchvision_state_dict
 from deepcluster.plots import cluster_montage, cluster_size_histogram
 from deepcluster.run import RunContext
@@ -26,35 +25,20 @@ logger = logging.getLogger(__name__)
 
 
 def partition_images(
-    final_features: torch.Tensor, run_context: RunContext
+    final_points: torch.Tensor, run_context: RunContext
 ) -> tuple[Partition, dict[str, dict[str, float]], dict[str, str]]:
-    """The final partition: ``clustering.groups`` clusters of the final network's L2-normalised features by
-    ``clustering.final`` (``auto``: every candidate, the highest modularity wins, or ``clustering.preferred``
-    within ``clustering.tolerance`` of it; no labels used); its MLflow metrics (each candidate's modularity)
-    and tag (which clusterer)."""
-    points = clustering_points(final_features)
-    clustering = run_context.block("clustering")
-    groups = min(clustering.groups, points.shape[0])
-    clusterers = clustering.clusterers(run_context.block("scan"))
-    seed = run_context.seed_for(0, "final_partition")
-    # one process clusters (faiss and SCAN's head may sum in any order), every process gets its answer
-    choice = from_main_process(
-        lambda: choose_partition(points, groups, clusterers, seed, **clustering.choice_options())
-    )
+    """The final partition (``deepcluster.clustering.final``): ``clustering.groups`` clusters of the final
+    network's L2-normalised features; its MLflow metrics (each candidate's modularity) and tag (which
+    clusterer)."""
+    groups = run_context.block("clustering").groups
+    choice = final_partition(final_points, groups, run_context)
     logger.info(
         "final partition: %d groups by %s (modularity %s)%s",
-        groups,
+        choice.partition.k,
         choice.chosen,
         ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
         f"; {', '.join(choice.skipped)} left out (too many images)" if choice.skipped else "",
     )
-    if choice.chosen != choice.highest:
-        logger.info(
-            "final partition: %s preferred, within clustering.tolerance = %s of %s's modularity",
-            choice.chosen,
-            clustering.tolerance,
-            choice.highest,
-        )
     metrics = {
         f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()
     }
@@ -85,9 +69,9 @@ def export_backbone(best_network: dict[str, Any]) -> dict[str, Any]:
     return exported
 
 
-def normalised_features(final_features: torch.Tensor) -> np.ndarray:
+def normalised_features(final_points: torch.Tensor) -> np.ndarray:
     """The final network's L2-normalised features, one row per image (for similarity search)."""
-    return clustering_points(final_features).cpu().numpy()
+    return final_points.cpu().numpy()
 
 
 def describe_preprocessing(images: ImageCollection, run_context: RunContext) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 The network is the best round's by the label-free signal (``round_NNN.best_network``); its
 features (extracted once, shared with the evaluation) are partitioned into
-``clustering.groups`` clusters by ``clustering.final``. The preprocessing, the network, the
+``clustering.groups`` clusters by ``deepcluster.clustering.final``. The preprocessing, the network, the
 partition and a similarity index over the features are what ``kedro run --pipeline assign``
 needs to place new images.
 """
@@ -28,7 +28,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         [
             node(
                 partition_images,
-                ["final_features", "run_context"],
+                ["final_points", "run_context"],
                 ["partition", "mlflow_metrics", "mlflow_tags"],
                 name="partition_images",
             ),
@@ -38,7 +38,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 ["assignment_table", "assignment_table_csv"],
                 name="tabulate_assignments",
             ),
-            node(normalised_features, "final_features", "features", name="normalise_features"),
+            node(normalised_features, "final_points", "features", name="keep_features"),
             node(index_features, ["features", "image_index"], "similarity_index", name="index_features"),
             node(describe_preprocessing, ["images", "run_context"], "preprocessing", name="describe_preprocessing"),
             node(export_backbone, "best_network", "backbone", name="export_backbone"),
@@ -56,7 +56,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
         namespace="export",
         inputs={
             "best_network": f"{round_name(rounds)}.best_network",
-            "final_features": "final_features",
+            "final_points": "final_points",
             "images": "images",
             "image_index": "image_index",
             "run_context": "run_context",
