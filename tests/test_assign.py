@@ -1,5 +1,6 @@
 """New images through a trained run: the run's preprocessing, its partition's rules, the similarity index."""
 
+import base64
 import pickle
 
 import numpy as np
@@ -91,3 +92,28 @@ def test_similar_images_of_files_find_the_training_images_they_copy(tmp_path):
     assert isinstance(table, pd.DataFrame) and table["image_id"].tolist() == [str(p) for p in paths]
     assert table["similar_1"].tolist() == [images.ids[3], images.ids[25]]
     np.testing.assert_allclose(table["similarity_1"], 1.0, atol=1e-5)
+
+
+def test_a_served_request_is_answered_per_row_and_refused_whole_only_with_no_usable_row(tmp_path):
+    from mlflow.exceptions import MlflowException
+
+    from deepcluster.pipelines.assign.nodes import predict_clusters
+
+    images = distinct_images(classes=3, per_class=10, size=8)
+    preprocessing = Preprocessing.of(images, input_size=8)
+    points = image_points(backbone(), images, preprocessing, Execution())
+    partition = CLUSTERERS["kmeans"]().fit(points, 3, seed=0)
+    save_png(images.pixels[12, 0], tmp_path / "good.png")
+    good = base64.b64encode((tmp_path / "good.png").read_bytes()).decode()
+    not_an_image = base64.b64encode(b"plain text").decode()
+    request = pd.DataFrame({"image": [not_an_image, good, "%% not base64 %%"]})
+    answer = predict_clusters(request, backbone(), preprocessing.to_dict(), partition)
+    assert list(answer.columns) == ["cluster", "distance", "error"]
+    assert answer["cluster"].tolist() == [-1, partition.assignments[12], -1]
+    assert answer["error"][1] is None and answer["distance"][0] is None and answer["distance"][1] >= 0
+    assert answer["error"][0].startswith("request row 0 cannot be used as an image: cannot decode")
+    assert answer["error"][2] == "request row 2 cannot be used as an image: not an encoded image in base64"
+    with pytest.raises(MlflowException, match="no request row can be used as an image: request row 0 cannot"):
+        predict_clusters(request.iloc[[0]], backbone(), preprocessing.to_dict(), partition)
+    with pytest.raises(MlflowException, match=r"a request needs a column 'path' or 'image'; it has \['file'\]"):
+        predict_clusters(pd.DataFrame({"file": ["x.png"]}), backbone(), preprocessing.to_dict(), partition)

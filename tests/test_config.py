@@ -1,5 +1,8 @@
 """Parameters are checked once, before any work: each problem named by its dotted key, with the fix."""
 
+import typing
+from typing import Any
+
 import pytest
 
 from deepcluster.config import ParameterError, check_parameters
@@ -123,3 +126,32 @@ def test_the_final_partitions_scan_head_takes_its_own_starts_and_the_rounds_keep
     assert chosen.scan.head_options()["heads"] == 7 and chosen.scan.head_options()["kept_heads"] == 3
     problems = _problems(clustering={"scan": {"heads": 0}})
     assert "clustering.scan.heads = 0: Input should be greater than or equal to 1" in problems
+
+
+def test_the_comments_of_conf_name_only_modules_and_settings_that_exist():
+    """Every ``deepcluster/....py`` that a conf file names is a module, and every dotted setting it names is a key
+    of the settings model (``clustering.ward.max_images``), or a resolved value (``resolved.*``)."""
+    import re
+
+    from deepcluster.config import Parameters
+
+    def is_key(dotted: str) -> bool:
+        model: Any = Parameters
+        for part in dotted.split("."):
+            fields = getattr(model, "model_fields", None)
+            if fields is None:
+                return True  # a free-form value (a dict): any key below it
+            if part not in fields:
+                return False
+            annotation = fields[part].annotation
+            models = [t for t in (annotation, *typing.get_args(annotation)) if hasattr(t, "model_fields")]
+            model = models[0] if models else None
+        return True
+
+    blocks = "|".join(Parameters.model_fields)
+    for path in (PROJECT_ROOT / "conf").rglob("parameters*.yml"):
+        text = path.read_text()
+        for module in re.findall(r"deepcluster/[\w/]+\.py", text):
+            assert (PROJECT_ROOT / "src" / module).is_file(), f"{path.name} names {module}"
+        for key in re.findall(rf"(?<![\w./])(?:{blocks})\.[a-z_][\w.]*[a-z_]", text):
+            assert is_key(key), f"{path.relative_to(PROJECT_ROOT)} names {key}, which is no setting"

@@ -6,7 +6,7 @@ from kedro.pipeline import Pipeline
 from kedro_mlflow.config.kedro_mlflow_config import KedroMlflowConfig
 from pydantic import BaseModel
 
-from deepcluster.hooks import BatchedMlflowHook, plain, run_name
+from deepcluster.hooks import BatchedMlflowHook, plain, run_name, run_parameters
 
 DIGITS = {"data": {"source": "sklearn_digits", "folder": {"path": "data/01_raw"}}, "runtime": {"seed": 0}}
 
@@ -44,3 +44,12 @@ def test_a_name_set_in_mlflow_yml_is_kept(configured, expected):
     catalog = DataCatalog({"parameters": MemoryDataset(DIGITS)})
     hook.before_pipeline_run(run_params={"pipeline_names": ["__default__"]}, pipeline=Pipeline([]), catalog=catalog)
     assert hook.mlflow_config.tracking.run.name == expected
+
+
+def test_every_validated_setting_is_a_run_parameter_once_flattened():
+    from tests.conftest import settings
+
+    values = run_parameters(settings(method={"name": "swav"}, training={"lr": 0.02}).model_dump())
+    assert values["method.name"] == "swav" and values["training.lr"] == 0.02
+    assert values["method.swav.epsilon"] == 0.05 and values["kmeans.k"] == "auto" and values["rounds"] == 16
+    assert not any(isinstance(value, dict) for value in values.values())

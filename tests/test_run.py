@@ -58,7 +58,7 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
     protocol = {"acc", "nmi", "ari", "partition", "chosen_by", "clusterers", "linear_top1", "knn20_top1", "knn200_top1"}
     protocol |= {"knn_modularity", "communities"}
-    assert set(report["trained"]) == protocol | {"overclustering_acc"}
+    assert set(report["trained"]) == protocol | {"overclustering_acc", "received"}
     assert set(report["random_network"]) == set(report["pixels"]) == set(report["pixels_pca"]) == protocol
     for subject in ("trained", "random_network", "pixels", "pixels_pca"):
         assert set(report[subject]["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
@@ -86,6 +86,10 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     # the representation: the trunk's 4 x width maps on a grid x grid of regions beside the 32 features
     grid = json.loads((data / "08_reporting/resolved_settings.json").read_text())["model.options.small_convnet.grid"]
     assert np.load(final / "features.npy").shape == (240, 4 * 8 * grid**2 + 32)
+    # the evaluation scores the partition the user received beside the one at k = classes
+    received = report["trained"]["received"]
+    assert received["clusterer"] == partition.clusterer and received["k"] == partition.k
+    assert latest_run(project).data.tags["final_partition"] == partition.clusterer
     assert torch.load(data / "06_models/backbone.pt", weights_only=True)["round"] == chosen
     assert (data / "08_reporting/cluster_montage.png").is_file()
 
@@ -99,7 +103,9 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
 
     run = latest_run(project)
     assert run.info.run_name == "local · deepcluster · sklearn_digits · seed 0"
-    assert run.data.params["runtime.seed"] == "0"  # typed parameters are logged key by key
+    assert run.data.params["runtime.seed"] == "0"  # every validated setting, key by key
+    assert run.data.params["method.name"] == "deepcluster" and run.data.params["training.lr"] == "0.05"
+    assert run.data.params["scan.confidence"] == "0.9" and run.data.params["resolved.kmeans.k"] == "12"
     experiment = MlflowClient().get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # every per-round metric is in a group, which MLflow's UI shows as a section of charts
@@ -227,9 +233,12 @@ def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_
     for subject in ("trained", "random_network", "pixels", "pixels_pca"):
         figures = report[subject]
         assert "acc" not in figures and figures["communities"] >= 1 and 0 < figures["knn_modularity"] <= 1
-        assert set(figures["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
-        assert all(0 < scores["modularity"] <= 1 for scores in figures["clusterers"].values())
+    for subject in ("random_network", "pixels", "pixels_pca"):
+        assert set(report[subject]["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+        assert all(0 < scores["modularity"] <= 1 for scores in report[subject]["clusterers"].values())
     run = latest_run(project)
+    # the trained network's partition is the user's, not made again
+    assert report["trained"]["received"] == {"clusterer": run.data.tags["final_partition"], "k": 8}
     assert run.data.tags["compared_by"] == "knn_modularity"
     assert run.data.tags["below_baselines"] != "unscored (no labels)"
     table = pd.read_parquet(project / "data/07_model_output/final/assignments.parquet")

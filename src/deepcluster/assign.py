@@ -15,6 +15,7 @@ made it (``assign_to_partition``) and compared with every training image's by co
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -75,27 +76,58 @@ class Preprocessing:
     def read_files(self, paths: Sequence[str | Path]) -> ImageCollection:
         """A few image files, as the run's images were read (an unreadable one raises, naming it)."""
         ids = [str(path) for path in paths]
-        return self._decoded(ids, ids)
+        decoded, reasons = self._decode_each(ids, ids)
+        for reason in reasons:
+            if reason is not None:
+                raise ValueError(reason)
+        return self._collection(decoded, ids)
 
-    def read_requests(self, requests: pd.DataFrame) -> ImageCollection:
-        """The images of a prediction request: a column ``path`` (files where the model runs) or ``image``
-        (each encoded file's bytes, or those bytes in base64 as JSON carries them)."""
+    def read_requests(self, requests: pd.DataFrame) -> tuple[ImageCollection | None, list[str | None]]:
+        """The usable images of a prediction request, and for each request row why it cannot be used (None: it
+        can). A request has a column ``path`` (files where the model runs) or ``image`` (each encoded file's
+        bytes, or those bytes in base64 as JSON carries them); a request with neither is refused."""
         if "path" in requests:
-            return self.read_files(requests["path"].tolist())
-        if "image" not in requests:
+            sources: list[str | bytes | None] = [str(path) for path in requests["path"]]
+            names = [f"request row {i} ({path})" for i, path in enumerate(sources)]
+        elif "image" in requests:
+            sources = [_encoded_bytes(value) for value in requests["image"]]
+            names = [f"request row {i}" for i in range(len(sources))]
+        else:
             raise ValueError(f"a request needs a column 'path' or 'image'; it has {list(requests.columns)}")
-        encoded = [value if isinstance(value, bytes) else base64.b64decode(value) for value in requests["image"]]
-        return self._decoded(encoded, [f"request row {i}" for i in range(len(encoded))])
+        decoded, reasons = self._decode_each(sources, names)
+        usable = [i for i, reason in enumerate(reasons) if reason is None]
+        images = self._collection([decoded[i] for i in usable], [names[i] for i in usable]) if usable else None
+        return images, reasons
 
-    def _decoded(self, sources: Sequence[str | bytes], ids: list[str]) -> ImageCollection:
-        decoded = []
-        for source, name in zip(sources, ids, strict=True):
+    def _decode_each(
+        self, sources: Sequence[str | bytes | None], names: list[str]
+    ) -> tuple[list[np.ndarray | None], list[str | None]]:
+        """Each source decoded, or None and the reason it cannot be used (None: not base64)."""
+        decoded: list[np.ndarray | None] = []
+        reasons: list[str | None] = []
+        for source, name in zip(sources, names, strict=True):
             try:
+                if source is None:
+                    raise UnreadableImage("not an encoded image in base64")
                 decoded.append(decode_image(source, self.channels, self.image_size))
+                reasons.append(None)
             except UnreadableImage as reason:
-                raise ValueError(f"{name} cannot be used as an image: {reason}") from None
-        pixels = np.stack(decoded)
-        return ImageCollection(ids, self.channels, self.image_size, self.mean, self.std, pixels=pixels)
+                decoded.append(None)
+                reasons.append(f"{name} cannot be used as an image: {reason}")
+        return decoded, reasons
+
+    def _collection(self, decoded: list[np.ndarray], ids: list[str]) -> ImageCollection:
+        return ImageCollection(ids, self.channels, self.image_size, self.mean, self.std, pixels=np.stack(decoded))
+
+
+def _encoded_bytes(value: object) -> bytes | None:
+    """An ``image`` cell's bytes: given as bytes, or as base64 text; None for anything else."""
+    if isinstance(value, bytes):
+        return value
+    try:
+        return base64.b64decode(value, validate=True) if isinstance(value, str) else None
+    except binascii.Error:
+        return None
 
 
 def image_points(
@@ -170,6 +202,23 @@ def place_images(
 ) -> pd.DataFrame:
     """Each image's cluster in the run's partition and its ``distance`` or ``confidence``."""
     return placed_table(image_points(backbone, images, preprocessing, execution), partition)
+
+
+def answer_requests(placed: pd.DataFrame, reasons: list[str | None]) -> pd.DataFrame:
+    """One row per request row: the cluster and score of each usable image (``placed``, in order), and for the
+    others cluster -1, no score and the ``error`` that says why."""
+    usable = np.array([reason is None for reason in reasons], dtype=bool)
+    score = placed.columns[1]
+    answers = pd.DataFrame(
+        {
+            "cluster": np.full(len(reasons), -1, dtype=np.int64),
+            score: pd.Series([None] * len(reasons), dtype=object),
+            "error": pd.Series(reasons, dtype=object),
+        }
+    )
+    answers.loc[usable, "cluster"] = placed["cluster"].to_numpy()
+    answers.loc[usable, score] = placed[score].astype(float).to_numpy()
+    return answers
 
 
 def similar_images(

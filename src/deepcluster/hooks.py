@@ -171,6 +171,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def run_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """Every validated setting of the run, flattened with dots (``method.name``, ``training.lr``): what MLflow's UI
+    compares runs by."""
+    return _flatten_dict(d=check_parameters(plain(parameters)).model_dump(), recursive=True, sep=".")
+
+
 def run_name(env: str, parameters: dict[str, Any]) -> str:
     """What a run is, as its MLflow name: ``local · deepcluster · sklearn_digits · seed 0``."""
     data = parameters["data"]
@@ -186,9 +192,10 @@ class BatchedMlflowHook(MlflowHook):
 
     kedro-mlflow logs each node's parameters and reopens the MLflow run before every
     node; with six nodes a round and a SQLite store, that cost about a third of a
-    round of the default run. Here every parameter the pipeline reads is logged at
-    its start in a few ``log_batch`` calls, and the run is reopened only in a thread
-    that does not have it. Registered in settings.py in place of the plugin's own.
+    round of the default run. Here every validated setting (``run_parameters``) is
+    logged at the run's start in a few ``log_batch`` calls, whether or not a node
+    reads it, and the run is reopened only in a thread that does not have it.
+    Registered in settings.py in place of the plugin's own.
 
     Runs are named after what they are (``run_name``) unless mlflow.yml names them,
     and the experiment is tagged as model training, not GenAI, for MLflow 3's UI.
@@ -213,13 +220,7 @@ class BatchedMlflowHook(MlflowHook):
         client.set_experiment_tag(
             mlflow.active_run().info.experiment_id, "mlflow.experimentKind", "custom_model_development"
         )
-        values = {
-            name.removeprefix("params:"): plain(catalog.load(name))
-            for name in sorted(pipeline.datasets())
-            if name.startswith("params:")
-        }
-        if self.flatten:
-            values = _flatten_dict(d=values, recursive=self.recursive, sep=self.sep)
+        values = run_parameters(catalog.load("parameters"))
         params = [Param(self.sanitize_param_name(k), str(v)[:MAX_PARAM_VAL_LENGTH]) for k, v in values.items()]
         for start in range(0, len(params), 100):  # MLflow's limit per batch
             client.log_batch(self.run_id, params=params[start : start + 100])

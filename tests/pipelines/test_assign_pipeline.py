@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def test_the_logged_model_predicts_in_a_fresh_process_as_the_run_assigned(traine
     assert len(answers) == 2 and answers[0] == answers[1]
     predicted = pd.read_json(io.StringIO(answers[0]))
     score = "distance" if "distance" in exported else "confidence"
-    assert list(predicted.columns) == ["cluster", score]
+    assert list(predicted.columns) == ["cluster", score, "error"] and predicted["error"].isna().all()
     agreement = (predicted["cluster"].to_numpy() == exported["cluster"].to_numpy()).mean()
     assert agreement >= 0.95, agreement  # a training image placed by the partition's rule for new points
 
@@ -126,7 +127,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_mlflow_models_serve_answers_a_request_with_an_encoded_image(trained):
+def post(port: int, rows: list[list[str]]) -> tuple[int, dict]:
+    """A request of encoded images to the served model: the HTTP status and the JSON answer."""
+    body = json.dumps({"dataframe_split": {"columns": ["image"], "data": rows}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_mlflow_models_serve_answers_each_row_of_a_request_with_encoded_images(trained):
     project, training, exported = trained["project"], trained["training"], trained["exported"]
     port = free_port()
     server = subprocess.Popen(
@@ -155,15 +169,18 @@ def test_mlflow_models_serve_answers_a_request_with_an_encoded_image(trained):
                 time.sleep(1)
         names = ["005.png", "070.png"]
         encoded = [[base64.b64encode((training / name).read_bytes()).decode()] for name in names]
-        body = json.dumps({"dataframe_split": {"columns": ["image"], "data": encoded}}).encode()
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:
-            predictions = json.loads(answer.read())["predictions"]
+        not_an_image = [base64.b64encode(b"plain text").decode()]
+        status, answer = post(port, [encoded[0], not_an_image, encoded[1]])
+        assert status == 200, answer
+        predictions = answer["predictions"]
         assert [row["cluster"] for row in predictions] == [
-            exported.loc[str(training / name), "cluster"] for name in names
-        ]
+            exported.loc[str(training / names[0]), "cluster"], -1, exported.loc[str(training / names[1]), "cluster"]
+        ]  # fmt: skip
+        assert predictions[0]["error"] is None
+        assert predictions[1]["error"].startswith("request row 1 cannot be used as an image: cannot decode")
+        # no usable row: refused, with the project's reason as the response's message
+        status, answer = post(port, [not_an_image])
+        assert status == 400 and "no request row can be used as an image: request row 0" in answer["message"]
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

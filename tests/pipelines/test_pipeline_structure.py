@@ -93,8 +93,13 @@ def test_the_final_features_are_extracted_once_for_the_export_and_the_evaluation
     whole = create_export(rounds=3) + create_evaluation(rounds=3)
     extracting = [n.name for n in whole.nodes if "round_003.best_network" in n.inputs and "final_features" in n.outputs]
     assert extracting == ["extract_final_features"]
-    readers = {n.name for n in whole.nodes if "final_features" in n.inputs}
-    assert {"export.partition_images", "evaluation.trained_points"} <= readers
+    # the user's partition and the evaluation's of the trained network cluster the same points
+    normalising = [n.name for n in whole.nodes if "final_points" in n.outputs]
+    assert normalising == ["normalise_final_features"]
+    readers = {n.name for n in whole.nodes if "final_points" in n.inputs}
+    assert {"export.partition_images", "evaluation.trained.cluster_into_classes"} <= readers
+    scoring = next(n for n in whole.nodes if n.name == "evaluation.trained.cluster_into_classes")
+    assert "export.partition" in scoring.inputs
 
 
 def test_scan_rounds_end_the_chain_with_the_same_node_names():

@@ -22,6 +22,7 @@ from deepcluster.config import check_parameters
 from deepcluster.pipelines import round_name
 from deepcluster.pipelines.deepcluster import pipeline as deepcluster
 from deepcluster.pipelines.evaluation import pipeline as evaluation
+from deepcluster.pipelines.export import pipeline as export
 from deepcluster.pipelines.ingest import pipeline as ingest
 
 
@@ -89,7 +90,10 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
             method=settings.method.name,
             scan_rounds=settings.scan.rounds_of(rounds),
         )
-        + evaluation.create_pipeline(rounds=rounds).to_outputs("evaluation.report")  # no plots
+        # the report, and the export's partition it scores; no plots
+        + (export.create_pipeline(rounds=rounds) + evaluation.create_pipeline(rounds=rounds)).to_outputs(
+            "evaluation.report"
+        )
     )
     started = time.perf_counter()
     SequentialRunner().run(whole, catalog)

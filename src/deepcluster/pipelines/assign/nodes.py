@@ -6,9 +6,18 @@ import logging
 from typing import Any
 
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import BAD_REQUEST
 from PIL import Image
 
-from deepcluster.assign import Preprocessing, SimilarityIndex, assign_new_images, image_points, place_images
+from deepcluster.assign import (
+    Preprocessing,
+    SimilarityIndex,
+    answer_requests,
+    assign_new_images,
+    image_points,
+    place_images,
+)
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.config import AssignSettings, RuntimeSettings
 from deepcluster.data import ImageCollection
@@ -76,6 +85,15 @@ def predict_clusters(
     requests: pd.DataFrame, backbone: dict[str, Any], preprocessing: dict[str, Any], partition: Partition
 ) -> pd.DataFrame:
     """The served model: each requested image's (``path`` or ``image`` column) cluster and its distance or
-    confidence, on the CPU whatever the run trained on."""
+    confidence, on the CPU whatever the run trained on; a row that is no usable image gets cluster -1 and an
+    ``error``. A request with no usable row, or with neither column, is refused with the reason, which
+    MLflow's server answers as the response's ``message``."""
     preprocessing = Preprocessing.from_dict(preprocessing)
-    return place_images(preprocessing.read_requests(requests), backbone, preprocessing, partition, Execution())
+    try:
+        images, reasons = preprocessing.read_requests(requests)
+    except ValueError as refused:
+        raise MlflowException(str(refused), error_code=BAD_REQUEST) from None
+    if images is None:
+        raise MlflowException("no request row can be used as an image: " + "; ".join(reasons), BAD_REQUEST)
+    placed = place_images(images, backbone, preprocessing, partition, Execution())
+    return answer_requests(placed, reasons)
