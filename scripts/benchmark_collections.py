@@ -10,7 +10,8 @@ the source's path and ``runtime.seed``. The collections:
 
 * ``digits``: scikit-learn's digits (the project's default data);
 * ``mnist``: the MNIST test split (idx files);
-* ``coil20``, ``umist``, ``palm``: objects, faces and palmprints (labelled folders of grey PNGs);
+* ``coil20``, ``umist``, ``palm``, ``omniglot_latin``: objects, faces, palmprints and handwritten letters
+  (labelled folders of grey PNGs);
 * ``cifar1000``: 1,000 CIFAR-10 photos, 100 per class drawn (seed 0) from the train split,
   copied into a labelled folder under --work.
 
@@ -53,7 +54,7 @@ COLLECTIONS = {
         },
     },
     **{name: {"source": "folder", "folder": {"path": str(DATASETS / "collections" / name)}} for name in
-       ("coil20", "umist", "palm")},
+       ("coil20", "umist", "palm", "omniglot_latin")},
     "cifar1000": {"source": "folder", "folder": {"path": "{work}/cifar1000"}},
 }  # fmt: skip
 METRICS = [("acc", "ACC"), ("nmi", "NMI"), ("knn20_top1", "kNN-20")]
