@@ -38,7 +38,7 @@ def worker(args: argparse.Namespace) -> None:
     import torch.distributed as dist
 
     import deepcluster.methods.epoch as epoch
-    from deepcluster.distributed import is_main_process, start_process_group, stop_process_group, world_size
+    from deepcluster.distributed.processes import is_main_process, start_process_group, stop_process_group, world_size
     from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run
 
     seconds = {"collectives": 0.0, "gradient_all_reduce": 0.0}

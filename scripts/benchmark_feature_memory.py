@@ -19,7 +19,7 @@ import time
 import numpy as np
 import torch
 
-from deepcluster.data import collection_from_arrays
+from deepcluster.data.collection import collection_from_arrays
 from deepcluster.features import extract_reduced_features
 from deepcluster.models import build_model
 from deepcluster.runtime import execution_from_settings

@@ -53,10 +53,10 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
     import psutil
     import torch
 
+    from deepcluster.data.sources import load_folder
     from deepcluster.features import extract_reduced_features
     from deepcluster.models import build_model
     from deepcluster.runtime import Execution
-    from deepcluster.sources import load_folder
 
     torch.set_num_threads(2)
     process = psutil.Process()

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 
 from deepcluster.config import check_parameters
-from deepcluster.evaluation import held_out_split, knn_accuracy
+from deepcluster.data.sources import load_image_collection
+from deepcluster.evaluation.protocols import held_out_split, knn_accuracy
 from deepcluster.features import extract_features
 from deepcluster.methods import METHODS
 from deepcluster.pipelines import round_name
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run, subject_report
-from deepcluster.sources import load_image_collection
 from deepcluster.training import network_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]

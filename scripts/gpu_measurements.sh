@@ -3,7 +3,7 @@
 # needed). Results go to $OUT (default ./gpu_results): log.txt holds everything printed.
 #   CIFAR10_NPZ=cifar10_test.npz scripts/gpu_measurements.sh
 # CIFAR10_NPZ: the CIFAR-10 test split as arrays (pixels N,3,32,32 uint8; labels), e.g. made with
-#   python -c "from deepcluster.sources import load_folder; import numpy as np; \
+#   python -c "from deepcluster.data.sources import load_folder; import numpy as np; \
 #     c = load_folder('cifar10/test', 32, labels='subfolders').collection; \
 #     np.savez('cifar10_test.npz', pixels=c.pixels, labels=c.labels)"
 # DEADLINE (seconds, default 540) stops starting new quality runs once passed.

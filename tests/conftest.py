@@ -10,7 +10,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from deepcluster.config import Parameters, check_parameters  # noqa: E402
-from deepcluster.data import ImageCollection, collection_from_arrays  # noqa: E402
+from deepcluster.data.collection import ImageCollection, collection_from_arrays  # noqa: E402
 from deepcluster.pipelines.plain_runner import load_parameters, merge  # noqa: E402
 from deepcluster.pipelines.scratch import scratch_project, write_parameters  # noqa: E402
 

@@ -12,7 +12,7 @@ from deepcluster.auto import (
     image_size_cap,
     pooling_grid_for,
 )
-from deepcluster.sources import load_image_collection, median_short_side
+from deepcluster.data.sources import load_image_collection, median_short_side
 from tests.conftest import distinct_images, planted_images, round_zero, settings
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")

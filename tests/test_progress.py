@@ -8,12 +8,12 @@ from PIL import Image
 from rich.console import Console
 
 from deepcluster import progress
-from deepcluster.evaluation import knn_accuracy, linear_probe_accuracy
+from deepcluster.data.sources import load_folder
+from deepcluster.evaluation.protocols import knn_accuracy, linear_probe_accuracy
 from deepcluster.features import extract_features
 from deepcluster.models import build_model
 from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
-from deepcluster.sources import load_folder
 from tests.methods.test_deepcluster import body_sgd, deepcluster_round
 
 CPU = Execution()

@@ -71,8 +71,8 @@ def test_a_failing_process_ends_the_launch_with_its_message(tmp_path):
     script = tmp_path / "fail_on_rank_one.py"
     script.write_text(
         "import torch\n"
-        "from deepcluster.distributed import rank, start_process_group\n"
-        "from deepcluster.reduce import all_reduce_sum\n"
+        "from deepcluster.distributed.processes import rank, start_process_group\n"
+        "from deepcluster.distributed.reduce import all_reduce_sum\n"
         "start_process_group()\n"
         "if rank() == 1:\n"
         "    raise ValueError('planted failure on rank 1')\n"

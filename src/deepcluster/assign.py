@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 
 from deepcluster.clustering.clusterers import Partition, assign_to_partition
-from deepcluster.data import ImageCollection, UnreadableImage, decode_image
-from deepcluster.evaluation import clustering_points
+from deepcluster.data.collection import ImageCollection, UnreadableImage, decode_image
+from deepcluster.data.sources import IngestResult, load_folder
+from deepcluster.evaluation.protocols import clustering_points
 from deepcluster.features import extract_features
 from deepcluster.models import Representation
 from deepcluster.runtime import Execution
-from deepcluster.sources import IngestResult, load_folder
 from deepcluster.training import network_from_checkpoint
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
-from deepcluster.augment import ColourAugmentation
 from deepcluster.clustering.graph import Communities, communities
-from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.data.augment import ColourAugmentation
+from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
 
 # largest automatic image side: a 2-core CPU trains the small convnet at 32 px in
 # minutes per round; a GPU affords ResNet-18 at 128 px

@@ -29,10 +29,10 @@ from deepcluster.blocks import (
     crop_scale,
 )
 from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
+from deepcluster.data.sources import SOURCES
 from deepcluster.methods import METHODS
 from deepcluster.models import ARCHITECTURES, REPRESENTATIONS
 from deepcluster.runtime import Execution, execution_from_settings
-from deepcluster.sources import SOURCES
 
 
 class RuntimeSettings(Block):

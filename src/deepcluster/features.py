@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepcluster.augment import center_crop, to_normalised_float
 from deepcluster.clustering.pca import PcaWhitening, fit_pca_whitening, usable_pca_dim
-from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.distributed import shard
-from deepcluster.metrics import feature_collapse_std
+from deepcluster.data.augment import center_crop, to_normalised_float
+from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
+from deepcluster.distributed.processes import shard
+from deepcluster.distributed.reduce import all_gather_rows
+from deepcluster.evaluation.metrics import feature_collapse_std
 from deepcluster.progress import progress_bar
-from deepcluster.reduce import all_gather_rows
 from deepcluster.runtime import Execution
 
 

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH
 
 from deepcluster.config import check_parameters
-from deepcluster.distributed import is_main_process, start_process_group, stop_process_group
+from deepcluster.distributed.processes import is_main_process, start_process_group, stop_process_group
 from deepcluster.io.checkpoint_dataset import CheckpointDataset
 
 

@@ -22,12 +22,8 @@ class RunContext:
     execution: Execution
 
     @classmethod
-    def create(cls, parameters: Parameters | dict[str, Any], resolved_settings: dict[str, Any]) -> RunContext:
-        # imported here: the settings model is assembled from the method registry, whose steps take a RunContext
-        from deepcluster.config import Parameters, check_parameters
-
-        if not isinstance(parameters, Parameters):
-            parameters = check_parameters(parameters)
+    def create(cls, parameters: Parameters, resolved_settings: dict[str, Any]) -> RunContext:
+        """The context of validated ``parameters`` (``deepcluster.config.check_parameters``)."""
         return cls(parameters, dict(resolved_settings), parameters.runtime.execution())
 
     @property

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepcluster.distributed import launched_processes
+from deepcluster.distributed.processes import launched_processes
 
 
 def resolve_device(name: str = "auto") -> torch.device:

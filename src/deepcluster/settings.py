@@ -1,6 +1,6 @@
 """Kedro project settings (defaults everywhere else)."""
 
-from deepcluster.distributed import is_main_process
+from deepcluster.distributed.processes import is_main_process
 from deepcluster.hooks import BatchedMlflowHook, CheckParameters, CheckpointWrites, DistributedRun, NodeTimes
 from deepcluster.io.main_process_catalog import MainProcessWritesCatalog
 

@@ -14,7 +14,7 @@ from deepcluster.models import DeepClusterNet, Representation, build_model
 from deepcluster.runtime import Execution
 
 if TYPE_CHECKING:
-    from deepcluster.data import ImageCollection
+    from deepcluster.data.collection import ImageCollection
     from deepcluster.run import RunContext
 
 

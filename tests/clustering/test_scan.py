@@ -8,7 +8,7 @@ import torch
 
 from deepcluster.clustering.kmeans import kmeans_best_of
 from deepcluster.clustering.scan import scan_clustering, scan_loss
-from deepcluster.metrics import hungarian_accuracy
+from deepcluster.evaluation.metrics import hungarian_accuracy
 from tests.conftest import four_blobs
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths

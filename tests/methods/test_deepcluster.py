@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from deepcluster.augment import Augmentation
-from deepcluster.data import collection_from_arrays
+from deepcluster.data.augment import Augmentation
+from deepcluster.data.collection import collection_from_arrays
+from deepcluster.evaluation.metrics import hungarian_accuracy
 from deepcluster.methods import DeepCluster, EpochPlan, PseudoLabels, train_round
 from deepcluster.methods.deepcluster import cluster_by_neighbours
-from deepcluster.metrics import hungarian_accuracy
 from deepcluster.models import build_model
 from deepcluster.run import RunContext
 from deepcluster.runtime import Execution

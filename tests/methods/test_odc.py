@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepcluster.augment import CropGroup, MultiCrop
+from deepcluster.data.augment import CropGroup, MultiCrop
 from deepcluster.methods import ODC
 from deepcluster.methods.odc import min_cluster_size_for
 from deepcluster.models import build_model

@@ -6,7 +6,8 @@ import torch
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
-from deepcluster.augment import ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.data.augment import ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.evaluation.metrics import majority_accuracy
 from deepcluster.features import extract_features
 from deepcluster.methods import (
     ODC,
@@ -18,7 +19,6 @@ from deepcluster.methods import (
     train_round,
 )
 from deepcluster.methods.odc import MemoryStart
-from deepcluster.metrics import majority_accuracy
 from deepcluster.models import build_model
 from deepcluster.runtime import Execution
 from tests.conftest import planted_images

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
-from deepcluster.metrics import labelling_agreement
+from deepcluster.evaluation.metrics import labelling_agreement
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_subject,
     cluster_trained,

@@ -7,8 +7,8 @@ import torch
 
 from deepcluster.methods import METHODS
 from deepcluster.methods.base import passes_without_repeats
+from deepcluster.methods.optim import warmup_cosine
 from deepcluster.methods.rounds import train_method_round
-from deepcluster.optim import warmup_cosine
 from deepcluster.pipelines.ingest.nodes import index_images
 from tests.conftest import planted_images, round_zero, settings
 

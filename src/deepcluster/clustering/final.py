@@ -14,7 +14,7 @@ import torch
 
 from deepcluster.blocks import AUTO
 from deepcluster.clustering.clusterers import Choice, choose_partition
-from deepcluster.distributed import from_main_process
+from deepcluster.distributed.processes import from_main_process
 
 if TYPE_CHECKING:
     from deepcluster.run import RunContext

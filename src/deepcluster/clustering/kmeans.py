@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepcluster.reduce import all_reduce_sum
+from deepcluster.distributed.reduce import all_reduce_sum
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from deepcluster.reduce import all_reduce_sum
+from deepcluster.distributed.reduce import all_reduce_sum
 
 
 @dataclass

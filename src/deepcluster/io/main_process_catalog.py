@@ -14,7 +14,7 @@ from typing import Any
 
 from kedro.io import DataCatalog
 
-from deepcluster.distributed import barrier, is_main_process, world_size
+from deepcluster.distributed.processes import barrier, is_main_process, world_size
 
 
 class MainProcessWritesCatalog(DataCatalog):

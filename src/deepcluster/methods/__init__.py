@@ -10,10 +10,10 @@ one round: the Kedro nodes, the plain runner and the benchmarks all go through t
 Adding a method: one module with its class, and one line in ``METHODS``.
 """
 
-from deepcluster.methods.base import Method, OnlineMethod, Step
+from deepcluster.methods.base import EpochPlan, Method, OnlineMethod, Step
 from deepcluster.methods.deepcluster import DeepCluster, PseudoLabels
 from deepcluster.methods.deepcluster_v2 import BankClustering, DeepClusterV2, cluster_memory_bank
-from deepcluster.methods.epoch import EpochPlan, fill_memory_bank, train_round
+from deepcluster.methods.epoch import fill_memory_bank, train_round
 from deepcluster.methods.odc import ODC
 from deepcluster.methods.swav import SwAV
 

@@ -12,27 +12,43 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from deepcluster.augment import Augmentation, ColourAugmentation, CropGroup, MultiCrop
 from deepcluster.auto import views_for
 from deepcluster.blocks import AUTO, Block
-from deepcluster.distributed import global_batch_size
-from deepcluster.heads import ProjectionHead, Prototypes
+from deepcluster.data.augment import Augmentation, ColourAugmentation, CropGroup, MultiCrop
+from deepcluster.distributed.processes import global_batch_size
+from deepcluster.distributed.reduce import merge_written
+from deepcluster.methods.heads import ProjectionHead, Prototypes
+from deepcluster.methods.optim import LARS, parameter_groups
 from deepcluster.models import DeepClusterNet, build_model
-from deepcluster.optim import LARS, parameter_groups
-from deepcluster.reduce import merge_written
 from deepcluster.run import RunContext
-
-if TYPE_CHECKING:
-    from deepcluster.methods.epoch import EpochPlan
 
 CHECKPOINT_FORMAT = 3
 BACKBONE = "backbone."  # the prefix of the backbone's entries in a method's state_dict
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """Batches and the per-iteration learning rate of one epoch within the run (a constant rate:
+    ``final_lr`` = ``base_lr``). ``lr_setting`` names the setting to lower if the loss diverges."""
+
+    batch_size: int
+    base_lr: float
+    final_lr: float
+    warmup_steps: int
+    total_steps: int
+    first_step: int  # the run's step count when this epoch starts
+    lr_setting: str = "method.optimizer.lr"
+
+    @classmethod
+    def constant(cls, batch_size: int, lr: float, lr_setting: str, first_step: int = 0) -> EpochPlan:
+        """One rate for the whole epoch (DeepCluster's per-round schedule)."""
+        return cls(batch_size, lr, lr, warmup_steps=0, total_steps=1, first_step=first_step, lr_setting=lr_setting)
 
 
 @dataclass(frozen=True)
@@ -237,8 +253,6 @@ class OnlineMethod(Method):
         steps. The learning rate warms up and decays per step over the method's own rounds (``method.rounds``:
         the run's less the SCAN rounds that follow), so that it is near ``final_lr`` when they end.
         ``method.batch_size`` is global: N processes take one process's steps."""
-        from deepcluster.methods.epoch import EpochPlan
-
         method = run.parameters.method
         steps_per_pass = math.ceil(n_images / method.batch_size)
         passes = max(1, math.ceil(method.min_steps / steps_per_pass))

@@ -22,19 +22,18 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from deepcluster.augment import Augmentation
 from deepcluster.auto import pixel_rows
 from deepcluster.clustering.kmeans import kmeans
 from deepcluster.clustering.sampling import sample_uniformly_over_clusters
 from deepcluster.clustering.scan import ScanResult, scan_clustering
-from deepcluster.data import ImageCollection
-from deepcluster.distributed import from_main_process
+from deepcluster.data.augment import Augmentation
+from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.processes import from_main_process
+from deepcluster.distributed.reduce import all_reduce_sum
+from deepcluster.evaluation.metrics import feature_collapse_std
 from deepcluster.features import extract_reduced_features
-from deepcluster.methods.base import Method, Step, colour_augmentation
-from deepcluster.methods.epoch import EpochPlan
-from deepcluster.metrics import feature_collapse_std
+from deepcluster.methods.base import EpochPlan, Method, Step, colour_augmentation
 from deepcluster.models import DeepClusterNet, new_head
-from deepcluster.reduce import all_reduce_sum
 from deepcluster.run import RunContext
 from deepcluster.training import features_under, learning_rate_for_round, network_from_checkpoint
 

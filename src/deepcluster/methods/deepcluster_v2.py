@@ -11,16 +11,16 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.clustering.kmeans import check_k, spherical_kmeans
-from deepcluster.data import ImageCollection
-from deepcluster.distributed import shard
-from deepcluster.losses import assignment_loss
+from deepcluster.data.augment import MultiCrop
+from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.processes import shard
+from deepcluster.distributed.reduce import all_gather_rows, all_reduce_max
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.epoch import fill_memory_bank
+from deepcluster.methods.losses import assignment_loss
 from deepcluster.models import DeepClusterNet
-from deepcluster.reduce import all_gather_rows, all_reduce_max
 from deepcluster.run import RunContext
 
 

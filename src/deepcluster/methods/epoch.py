@@ -4,41 +4,21 @@ that fills DeepCluster-v2's memory bank."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from deepcluster.augment import Augmentation, MultiCrop, normalise
-from deepcluster.batch_norm import use_global_batch_norm
-from deepcluster.data import ImageCollection, iterate_pixel_batches
-from deepcluster.distributed import shard_batches, world_size
-from deepcluster.methods.base import Method, OnlineMethod
-from deepcluster.optim import warmup_cosine
+from deepcluster.data.augment import Augmentation, MultiCrop, normalise
+from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
+from deepcluster.distributed.batch_norm import use_global_batch_norm
+from deepcluster.distributed.processes import shard_batches, world_size
+from deepcluster.distributed.reduce import all_reduce_sum, same_as_main_process
+from deepcluster.methods.base import EpochPlan, Method, OnlineMethod
+from deepcluster.methods.optim import warmup_cosine
 from deepcluster.progress import progress_bar
-from deepcluster.reduce import all_reduce_sum, same_as_main_process
 from deepcluster.runtime import Execution
 from deepcluster.training import check_finite
-
-
-@dataclass(frozen=True)
-class EpochPlan:
-    """Batches and the per-iteration learning rate of one epoch within the run (a constant rate:
-    ``final_lr`` = ``base_lr``). ``lr_setting`` names the setting to lower if the loss diverges."""
-
-    batch_size: int
-    base_lr: float
-    final_lr: float
-    warmup_steps: int
-    total_steps: int
-    first_step: int  # the run's step count when this epoch starts
-    lr_setting: str = "method.optimizer.lr"
-
-    @classmethod
-    def constant(cls, batch_size: int, lr: float, lr_setting: str, first_step: int = 0) -> EpochPlan:
-        """One rate for the whole epoch (DeepCluster's per-round schedule)."""
-        return cls(batch_size, lr, lr, warmup_steps=0, total_steps=1, first_step=first_step, lr_setting=lr_setting)
 
 
 def _view_batches(

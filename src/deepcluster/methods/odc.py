@@ -25,15 +25,15 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AUTO, AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
-from deepcluster.data import ImageCollection
-from deepcluster.losses import global_cross_entropy
+from deepcluster.data.augment import MultiCrop
+from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.reduce import all_gather_rows
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.deepcluster_v2 import BankClustering, cluster_memory_bank
 from deepcluster.methods.epoch import fill_memory_bank
+from deepcluster.methods.losses import global_cross_entropy
 from deepcluster.models import DeepClusterNet
-from deepcluster.reduce import all_gather_rows
 from deepcluster.run import RunContext
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from deepcluster.clustering.pca import usable_pca_dim
-from deepcluster.data import ImageCollection
+from deepcluster.data.collection import ImageCollection
 from deepcluster.methods import METHODS
 from deepcluster.methods.base import make_checkpoint
 from deepcluster.methods.epoch import train_round

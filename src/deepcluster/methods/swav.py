@@ -9,11 +9,11 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from deepcluster.augment import MultiCrop
 from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
-from deepcluster.distributed import world_size
-from deepcluster.losses import sinkhorn, swapped_prediction_loss
+from deepcluster.data.augment import MultiCrop
+from deepcluster.distributed.processes import world_size
 from deepcluster.methods.base import OnlineMethod, online_settings
+from deepcluster.methods.losses import sinkhorn, swapped_prediction_loss
 from deepcluster.models import DeepClusterNet
 from deepcluster.run import RunContext
 

@@ -20,8 +20,8 @@ from deepcluster.assign import (
 )
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.config import AssignSettings, RuntimeSettings
-from deepcluster.data import ImageCollection
-from deepcluster.plots import cluster_montage
+from deepcluster.data.collection import ImageCollection
+from deepcluster.evaluation.plots import cluster_montage
 from deepcluster.runtime import Execution
 
 logger = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from deepcluster.auto import (
 from deepcluster.blocks import AUTO
 from deepcluster.clustering.kmeans import check_k
 from deepcluster.config import check_parameters
-from deepcluster.data import ImageCollection
-from deepcluster.distributed import from_main_process, world_size
-from deepcluster.evaluation import label_free_signals, signal_sample
+from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.processes import from_main_process, world_size
+from deepcluster.evaluation.metrics import cluster_size_summary, labelling_agreement
+from deepcluster.evaluation.protocols import label_free_signals, signal_sample
 from deepcluster.methods import METHODS
 from deepcluster.methods.rounds import initialise_method
-from deepcluster.metrics import cluster_size_summary, labelling_agreement
 from deepcluster.run import RunContext
 from deepcluster.runtime import derive_seed
 from deepcluster.training import features_under
@@ -103,7 +103,7 @@ def check_clusterers_fit(clustering: Any, scan: Any, n_images: int) -> None:
 
 def build_run_context(parameters: dict[str, Any], resolved_settings: dict[str, Any]) -> RunContext:
     """What every later node needs besides its data, built once (``deepcluster.run.RunContext``)."""
-    return RunContext.create(parameters, resolved_settings)
+    return RunContext.create(check_parameters(parameters), resolved_settings)
 
 
 def initialise_network(images: ImageCollection, run_context: RunContext) -> tuple[dict[str, Any], pd.DataFrame, dict]:
@@ -183,7 +183,7 @@ def round_metrics_for_mlflow(round_metrics: dict[str, Any]) -> dict[str, dict[st
 
 
 def measure_network(checkpoint: dict[str, Any], images: ImageCollection, run_context: RunContext) -> dict[str, float]:
-    """The label-free signals of the round's new network (``deepcluster.evaluation.label_free_signals``), on
+    """The label-free signals of the round's new network (``deepcluster.evaluation.protocols.label_free_signals``), on
     the same sample of images every round."""
     started = time.perf_counter()
     run = run_context

@@ -13,8 +13,10 @@ from deepcluster.auto import pixel_pca, pixel_rows
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.clustering.final import final_partition
 from deepcluster.config import EvaluationSettings
-from deepcluster.data import ImageCollection
-from deepcluster.evaluation import (
+from deepcluster.data.collection import ImageCollection
+from deepcluster.evaluation.metrics import labelling_agreement, majority_accuracy
+from deepcluster.evaluation.plots import confusion_figure, embedding_scatter, metric_curves
+from deepcluster.evaluation.protocols import (
     clustering_points,
     held_out_split,
     knn_accuracy,
@@ -23,8 +25,6 @@ from deepcluster.evaluation import (
     score_partitions,
     signal_sample,
 )
-from deepcluster.metrics import labelling_agreement, majority_accuracy
-from deepcluster.plots import confusion_figure, embedding_scatter, metric_curves
 from deepcluster.run import RunContext
 from deepcluster.training import features_under
 
@@ -115,7 +115,7 @@ def cluster_trained(
 
 
 def measure_signals(points: torch.Tensor, run_context: RunContext) -> dict[str, float]:
-    """The label-free signals of the subject (``deepcluster.evaluation.label_free_signals``)."""
+    """The label-free signals of the subject (``deepcluster.evaluation.protocols.label_free_signals``)."""
     sample = signal_sample(points.shape[0], run_context.seed)
     return label_free_signals(points[torch.as_tensor(sample, device=points.device)], run_context.seed)
 

@@ -14,9 +14,9 @@ from deepcluster.assign import Preprocessing, SimilarityIndex
 from deepcluster.clustering.clusterers import Partition
 from deepcluster.clustering.final import final_partition
 from deepcluster.config import ExportSettings
-from deepcluster.data import ImageCollection
+from deepcluster.data.collection import ImageCollection
+from deepcluster.evaluation.plots import cluster_montage, cluster_size_histogram
 from deepcluster.models import torchvision_state_dict
-from deepcluster.plots import cluster_montage, cluster_size_histogram
 from deepcluster.run import RunContext
 from deepcluster.runtime import Execution
 from deepcluster.training import network_from_checkpoint

@@ -8,8 +8,8 @@ import pandas as pd
 
 from deepcluster.auto import image_size_cap
 from deepcluster.config import DataSettings, RuntimeSettings
-from deepcluster.data import ImageCollection
-from deepcluster.sources import load_image_collection
+from deepcluster.data.collection import ImageCollection
+from deepcluster.data.sources import load_image_collection
 
 logger = logging.getLogger(__name__)
 

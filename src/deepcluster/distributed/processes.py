@@ -4,7 +4,7 @@
 environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT). Every copy
 runs the same pipeline: the nodes split the images between the processes where the
 work is per image (feature extraction, the training epoch) and combine the results
-through ``deepcluster.reduce``; rank 0 alone writes the catalog and logs to MLflow.
+through ``deepcluster.distributed.reduce``; rank 0 alone writes the catalog and logs to MLflow.
 Without ``torchrun`` (or with one process) nothing here does anything.
 """
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from deepcluster.reduce import differentiable_sum, distributed
+from deepcluster.distributed.reduce import differentiable_sum, distributed
 
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from deepcluster.metrics import (
+from deepcluster.evaluation.metrics import (
     cluster_size_summary,
     feature_collapse_std,
     hungarian_accuracy,

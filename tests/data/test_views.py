@@ -11,7 +11,7 @@ import torch
 from scipy.stats import ks_2samp
 from torchvision.transforms import v2
 
-from deepcluster.augment import (
+from deepcluster.data.augment import (
     Augmentation,
     ColourAugmentation,
     CropGroup,

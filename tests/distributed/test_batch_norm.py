@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepcluster.batch_norm import GlobalBatchNorm, use_global_batch_norm
+from deepcluster.distributed.batch_norm import GlobalBatchNorm, use_global_batch_norm
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from deepcluster.distributed import world_size
-from deepcluster.reduce import all_reduce_max, all_reduce_sum
+from deepcluster.distributed.processes import world_size
+from deepcluster.distributed.reduce import all_reduce_max, all_reduce_sum
 
 
 @torch.no_grad()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from deepcluster.data import ImageCollection, iterate_pixel_batches
+from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
 
 
 def nearest_members(
@@ -114,7 +114,7 @@ def confusion_figure(labels: np.ndarray, clusters: np.ndarray, class_names: list
     """Clusters (rows, in the order of their best-matching class) against classes (columns)."""
     from scipy.optimize import linear_sum_assignment
 
-    from deepcluster.metrics import contingency_table
+    from deepcluster.evaluation.metrics import contingency_table
 
     table = contingency_table(clusters, labels)
     rows, cols = linear_sum_assignment(table, maximize=True)

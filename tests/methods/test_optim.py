@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from deepcluster.optim import LARS, parameter_groups, warmup_cosine
+from deepcluster.methods.optim import LARS, parameter_groups, warmup_cosine
 
 
 def test_warmup_then_cosine():

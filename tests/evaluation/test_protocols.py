@@ -4,7 +4,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from deepcluster.evaluation import held_out_split, knn_accuracy, label_free_signals, linear_probe_accuracy
+from deepcluster.evaluation.protocols import held_out_split, knn_accuracy, label_free_signals, linear_probe_accuracy
 from deepcluster.pipelines.deepcluster.nodes import keep_best_network
 from deepcluster.run import RunContext
 from tests.conftest import settings

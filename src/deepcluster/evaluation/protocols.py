@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from deepcluster.clustering.clusterers import Choice
 from deepcluster.clustering.graph import communities
 from deepcluster.clustering.pca import fit_pca_whitening, usable_pca_dim
-from deepcluster.metrics import labelling_agreement
+from deepcluster.evaluation.metrics import labelling_agreement
 from deepcluster.progress import progress_bar
 
 # label-free signals are measured on at most this many images (Louvain takes ~1 s per 2,000)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deepcluster.data import (
+from deepcluster.data.collection import (
     ImageCollection,
     ImageFiles,
     channel_statistics,

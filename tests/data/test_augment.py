@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from deepcluster.augment import (
+from deepcluster.data.augment import (
     Augmentation,
     Draws,
     affine_matrices,

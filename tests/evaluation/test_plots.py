@@ -1,6 +1,6 @@
 import numpy as np
 
-from deepcluster.plots import cluster_montage, nearest_members
+from deepcluster.evaluation.plots import cluster_montage, nearest_members
 
 
 def test_nearest_members_of_the_largest_clusters():

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepcluster.losses import assignment_loss, global_cross_entropy, sinkhorn, swapped_prediction_loss
+from deepcluster.methods.losses import assignment_loss, global_cross_entropy, sinkhorn, swapped_prediction_loss
 
 
 def test_sinkhorn_spreads_a_lopsided_batch_evenly_over_the_prototypes():

@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.data import (
+from deepcluster.data.collection import (
     channel_statistics,
     iterate_pixel_batches,
     resize_square,
     subset,
 )
-from deepcluster.sources import load_image_collection, load_sklearn_digits
+from deepcluster.data.sources import load_image_collection, load_sklearn_digits
 
 
 def test_digits_are_all_there_with_labels():

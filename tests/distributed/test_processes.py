@@ -12,9 +12,10 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
-from deepcluster.augment import Augmentation, CropGroup, MultiCrop
 from deepcluster.clustering.kmeans import kmeans
-from deepcluster.distributed import from_main_process, shard, shard_batches
+from deepcluster.data.augment import Augmentation, CropGroup, MultiCrop
+from deepcluster.distributed.processes import from_main_process, shard, shard_batches
+from deepcluster.distributed.reduce import all_gather_rows, merge_written
 from deepcluster.features import extract_reduced_features
 from deepcluster.methods import (
     ODC,
@@ -29,7 +30,6 @@ from deepcluster.methods import (
 )
 from deepcluster.methods.odc import MemoryStart
 from deepcluster.models import DeepClusterNet, build_model
-from deepcluster.reduce import all_gather_rows, merge_written
 from deepcluster.runtime import Execution
 from tests.conftest import planted_images
 

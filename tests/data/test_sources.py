@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from deepcluster.data import decode_image, iterate_pixel_batches
-from deepcluster.sources import (
+from deepcluster.data.collection import decode_image, iterate_pixel_batches
+from deepcluster.data.sources import (
     channels_of,
     load_cifar,
     load_folder,
@@ -19,8 +19,9 @@ from deepcluster.sources import (
     load_torchvision,
     read_idx,
 )
+from tests.conftest import PROJECT_ROOT
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = PROJECT_ROOT.parent / "shared" / "datasets"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/datasets is not beside this clone")
 
 
