@@ -41,7 +41,7 @@ def test_the_index_finds_what_brute_force_cosine_finds_and_survives_pickling():
     assert index.search(queries, k=900)[0].shape == (7, 500)  # k above the indexed images: all of them
 
 
-@pytest.mark.parametrize("clusterer", ["kmeans", "ward", "pic", "scan"])
+@pytest.mark.parametrize("clusterer", list(CLUSTERERS))
 def test_a_training_image_seen_again_gets_its_cluster_and_itself_as_the_top_match(clusterer):
     images = distinct_images(classes=4, per_class=15, size=8)
     preprocessing = Preprocessing.of(images, input_size=8)

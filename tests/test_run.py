@@ -12,6 +12,7 @@ from kedro.framework.startup import bootstrap_project
 from mlflow import MlflowClient
 from PIL import Image
 
+from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.pipelines import round_name
 from tests.conftest import TINY_RUN, distinct_images
 
@@ -61,7 +62,7 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     assert set(report["trained"]) == protocol | {"overclustering_acc", "received"}
     assert set(report["random_network"]) == set(report["pixels"]) == set(report["pixels_pca"]) == protocol
     for subject in ("trained", "random_network", "pixels", "pixels_pca"):
-        assert set(report[subject]["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+        assert set(report[subject]["clusterers"]) == set(CLUSTERERS)
     # a baseline's headline is its best clusterer's; the trained network's is the one chosen without labels
     assert report["pixels"]["acc"] == max(scores["acc"] for scores in report["pixels"]["clusterers"].values())
     assert report["trained"]["chosen_by"] == "auto" and report["pixels"]["chosen_by"] == "best"
@@ -234,7 +235,7 @@ def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_
         figures = report[subject]
         assert "acc" not in figures and figures["communities"] >= 1 and 0 < figures["knn_modularity"] <= 1
     for subject in ("random_network", "pixels", "pixels_pca"):
-        assert set(report[subject]["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+        assert set(report[subject]["clusterers"]) == set(CLUSTERERS)
         assert all(0 < scores["modularity"] <= 1 for scores in report[subject]["clusterers"].values())
     run = latest_run(project)
     # the trained network's partition is the user's, not made again

@@ -28,7 +28,8 @@ from deepcluster.blocks import (
     PositiveInt,
     crop_scale,
 )
-from deepcluster.clustering.clusterers import CLUSTERERS, Clusterer
+from deepcluster.clustering.clusterers import CLUSTERERS
+from deepcluster.clustering.partition import Clusterer
 from deepcluster.data.sources import SOURCES
 from deepcluster.methods import METHODS
 from deepcluster.models import ARCHITECTURES, REPRESENTATIONS

@@ -8,14 +8,11 @@ from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.datasets import make_blobs, make_circles
 from sklearn.metrics import adjusted_rand_score
 
-from deepcluster.clustering.clusterers import (
-    CLUSTERERS,
-    KMeansClusterer,
-    PicClusterer,
-    ScanClusterer,
-    WardClusterer,
-    choose_partition,
-)
+from deepcluster.clustering.clusterers import CLUSTERERS, choose_partition
+from deepcluster.clustering.kmeans import KMeansClusterer
+from deepcluster.clustering.pic import PicClusterer
+from deepcluster.clustering.scan import ScanClusterer
+from deepcluster.clustering.ward import WardClusterer
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 

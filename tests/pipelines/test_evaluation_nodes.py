@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 import torch
 
+from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.evaluation.metrics import labelling_agreement
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_subject,
@@ -39,7 +40,7 @@ def planted_blobs(per_class: int = 40, classes: int = 4, dim: int = 24) -> tuple
 def test_every_clusterer_recovers_planted_classes(headline):
     features, index = planted_blobs()
     report, clusters = cluster_subject(network_points(features), index, RUN, headline=headline)
-    assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+    assert set(report["clusterers"]) == set(CLUSTERERS)
     for name, scores in report["clusterers"].items():
         assert scores["acc"] == pytest.approx(1.0), name
         assert 0 < scores["modularity"] <= 1
@@ -105,7 +106,7 @@ def test_unlabelled_images_get_label_free_figures_only():
     points = network_points(features)
     report, clusters = cluster_subject(points, index, RUN, headline="best")
     assert "acc" not in report
-    assert set(report["clusterers"]) == {"kmeans", "ward", "pic", "scan"}
+    assert set(report["clusterers"]) == set(CLUSTERERS)
     assert report["partition"] == _label_free_choice({n: s["modularity"] for n, s in report["clusterers"].items()})
     assert len(np.unique(clusters)) == RESOLVED["clustering.groups"]
     signals = measure_signals(points, RUN)

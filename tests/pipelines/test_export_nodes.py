@@ -4,7 +4,8 @@ import pytest
 import torch
 import torchvision
 
-from deepcluster.clustering.clusterers import Partition
+from deepcluster.clustering.clusterers import CLUSTERERS
+from deepcluster.clustering.partition import Partition
 from deepcluster.io import CheckpointDataset
 from deepcluster.methods import DeepCluster
 from deepcluster.methods.base import make_checkpoint
@@ -70,7 +71,7 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 10}
     partition, metrics, tags = partition_images(features, RunContext.create(parameters, resolved))
     assert partition.k == 3 and sorted(np.unique(partition.assignments)) == [0, 1, 2]
-    assert set(metrics) == {f"final_partition_modularity_{name}" for name in ("kmeans", "ward", "pic", "scan")}
+    assert set(metrics) == {f"final_partition_modularity_{name}" for name in CLUSTERERS}
     assert tags == {"final_partition": partition.clusterer}
     only_ward = settings(clustering={"kmeans": {"restarts": 2}, "final": "ward"}, scan={"steps": 200})
     partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))

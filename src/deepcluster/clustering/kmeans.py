@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from deepcluster.clustering.partition import Clusterer, Partition
 from deepcluster.distributed.reduce import all_reduce_sum
 
 logger = logging.getLogger(__name__)
@@ -290,3 +292,26 @@ def spherical_kmeans(
         assignments = assign(centroids)
     counts = all_reduce_sum(torch.bincount(assignments, minlength=k))
     return SphericalKMeansResult(centroids, assignments, int((counts == 0).sum()))
+
+
+@dataclass(frozen=True)
+class KMeansClusterer(Clusterer):
+    """k-means (faiss or PyTorch), the best of ``restarts`` runs by objective; new points go to the nearest centroid."""
+
+    iterations: int = 100
+    restarts: int = 10
+    backend: str = "auto"
+    name: ClassVar[str] = "kmeans"
+    score_name: ClassVar[str] = "distance"
+
+    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+        result = kmeans_best_of(points, k, self.restarts, n_iter=self.iterations, seed=seed, backend=self.backend)
+        return Partition(
+            self.name, k, result.assignments, result.distances, "distance",
+            {"centroids": result.centroids}, {"objective": result.objective, "backend": result.backend},
+        )  # fmt: skip
+
+    def assign(self, partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        centroids = torch.as_tensor(partition.state["centroids"], device=points.device)
+        clusters, distances = assign_to_nearest_centroid(points.float(), centroids)
+        return clusters.cpu().numpy(), distances.cpu().numpy()

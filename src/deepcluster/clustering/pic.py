@@ -12,12 +12,16 @@ Several random start vectors, not one, keep many groups apart.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from deepcluster.clustering.graph import knn_graph
 from deepcluster.clustering.kmeans import kmeans_best_of
+from deepcluster.clustering.partition import Clusterer, Partition
 
 
 def power_iteration_embedding(
@@ -61,3 +65,15 @@ def pic_clustering(
     return kmeans_best_of(
         torch.as_tensor(embedding, dtype=torch.float32), k, restarts, n_iter=50, seed=seed
     ).assignments
+
+
+@dataclass(frozen=True)
+class PicClusterer(Clusterer):
+    """Power iteration clustering on the ``neighbours``-NN graph (``deepcluster.clustering.pic``)."""
+
+    neighbours: int = 5
+    name: ClassVar[str] = "pic"
+
+    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+        assignments = pic_clustering(points, k, neighbours=self.neighbours, seed=seed)
+        return self._voted(points, k, assignments)

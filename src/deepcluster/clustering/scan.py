@@ -14,13 +14,15 @@ a third of the steps only the lowest-loss few go on, at a fraction of the cost o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from deepcluster.clustering.graph import nearest_neighbours
+from deepcluster.clustering.partition import Clusterer, Partition
 from deepcluster.models import new_head
 
 
@@ -158,3 +160,23 @@ def scan_clustering(
         weight=weight,
         bias=bias,
     )
+
+
+@dataclass(frozen=True)
+class ScanClusterer(Clusterer):
+    """SCAN's head (``deepcluster.clustering.scan``); new points through the same head."""
+
+    options: dict[str, Any] = field(default_factory=dict)  # scan_clustering's keyword arguments
+    name: ClassVar[str] = "scan"
+
+    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+        result = scan_clustering(points, k, seed=seed, **self.options)
+        state = {"weight": result.weight, "bias": result.bias}
+        return Partition(
+            self.name, k, result.assignments, result.confidence, "confidence", state, {"loss": result.loss}
+        )
+
+    def assign(self, partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            confidence, clusters = head_probabilities(points, partition.state["weight"], partition.state["bias"]).max(1)
+        return clusters.cpu().numpy(), confidence.cpu().numpy()

@@ -18,7 +18,7 @@ from deepcluster.assign import (
     image_points,
     place_images,
 )
-from deepcluster.clustering.clusterers import Partition
+from deepcluster.clustering.partition import Partition
 from deepcluster.config import AssignSettings, RuntimeSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.plots import cluster_montage

@@ -10,8 +10,8 @@ import pandas as pd
 import torch
 
 from deepcluster.auto import pixel_pca, pixel_rows
-from deepcluster.clustering.clusterers import Partition
 from deepcluster.clustering.final import final_partition
+from deepcluster.clustering.partition import Partition
 from deepcluster.config import EvaluationSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.metrics import labelling_agreement, majority_accuracy

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from deepcluster.assign import Preprocessing, SimilarityIndex
-from deepcluster.clustering.clusterers import Partition
 from deepcluster.clustering.final import final_partition
+from deepcluster.clustering.partition import Partition
 from deepcluster.config import ExportSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.plots import cluster_montage, cluster_size_histogram
