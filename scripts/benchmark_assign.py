@@ -84,7 +84,7 @@ def main() -> None:
     shutil.rmtree(project, ignore_errors=True)
     parameters = {
         "rounds": args.rounds,
-        "data": {"source": "folder", "folder": {"path": str(training)}},
+        "data": {"source": "folder", "path": str(training)},
         "assign": {"folder": str(new)},
     }
     scratch_project(ROOT, project, parameters)

@@ -46,16 +46,10 @@ from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
 DATASETS = ROOT.parent / "shared" / "datasets"
 COLLECTIONS = {
     "digits": {"source": "sklearn_digits"},
-    "mnist": {
-        "source": "idx",
-        "idx": {
-            "images": str(DATASETS / "mnist_test" / "t10k-images-idx3-ubyte.gz"),
-            "labels": str(DATASETS / "mnist_test" / "t10k-labels-idx1-ubyte.gz"),
-        },
-    },
-    **{name: {"source": "folder", "folder": {"path": str(DATASETS / "collections" / name)}} for name in
+    "mnist": {"source": "idx", "path": str(DATASETS / "mnist_test" / "t10k-images-idx3-ubyte.gz")},
+    **{name: {"source": "folder", "path": str(DATASETS / "collections" / name)} for name in
        ("coil20", "umist", "palm", "omniglot_latin")},
-    "cifar1000": {"source": "folder", "folder": {"path": "{work}/cifar1000"}},
+    "cifar1000": {"source": "folder", "path": "{work}/cifar1000"},
 }  # fmt: skip
 METRICS = [("acc", "ACC"), ("nmi", "NMI"), ("knn20_top1", "kNN-20")]
 

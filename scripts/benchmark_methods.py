@@ -27,10 +27,15 @@ import numpy as np
 from deepcluster.config import check_parameters
 from deepcluster.data.sources import load_image_collection
 from deepcluster.evaluation.protocols import held_out_split, knn_accuracy
-from deepcluster.features import extract_features
+from deepcluster.features import (
+    INFERENCE_BATCH_SIZE,  # noqa: E402
+    extract_features,
+)
 from deepcluster.methods import METHODS
 from deepcluster.pipelines import round_name
+from deepcluster.pipelines.evaluation.nodes import TEST_FRACTION  # noqa: E402
 from deepcluster.pipelines.plain_runner import dotted_override, load_parameters, merge, run, subject_report
+from deepcluster.runtime import derive_seed  # noqa: E402
 from deepcluster.training import network_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,16 +46,14 @@ def knn_curve(parameters: dict, checkpoints: dict[int, dict]) -> dict[int, float
     """kNN-20 top-1 of each kept round's backbone on a stratified held-out split seeded with the run's seed."""
     settings = check_parameters(parameters)
     data = settings.data
-    images = load_image_collection(
-        data.source, data.image_size, max_images=data.max_images, seed=data.seed, **data.source_options()
-    ).collection
-    train, test = held_out_split(images.labels, settings.evaluation.test_fraction, settings.runtime.seed)
+    images = load_image_collection(**data.model_dump(), seed=derive_seed(settings.runtime.seed, 0, "max_images"))
+    images = images.collection
+    train, test = held_out_split(images.labels, TEST_FRACTION, settings.runtime.seed)
     execution = settings.runtime.execution()
     curve = {}
     for round_number, checkpoint in sorted(checkpoints.items()):
         network = network_from_checkpoint(checkpoint, execution).eval()
-        size = settings.model.input_size_for(images.image_size)
-        features = extract_features(network, images, settings.evaluation.batch_size, execution, size)
+        features = extract_features(network, images, INFERENCE_BATCH_SIZE, execution, images.image_size)
         curve[round_number] = knn_accuracy(
             features[train], images.labels[train], features[test], images.labels[test], k=20
         )

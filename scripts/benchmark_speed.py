@@ -14,8 +14,7 @@ Examples:
     python scripts/benchmark_speed.py --rounds 5
     python scripts/benchmark_speed.py --rounds 5 --set method.name=swav
     python scripts/benchmark_speed.py --synthetic 50000 3 32 --rounds 4 --set runtime.device=cuda \\
-        --set model.name=resnet18 --set 'model.options.resnet18={small_input: true}' --set kmeans.k=100 \\
-        --set pca.dim=128 --set training.batch_size=256 --set features.batch_size=1024
+        --set model.name=resnet18 --set kmeans.k=100 --set pca.dim=128 --set training.batch_size=256
 
 The Kedro, catalog and MLflow overhead is measured separately by
 ``scripts/benchmark_kedro_overhead.py``.

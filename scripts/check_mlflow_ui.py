@@ -39,12 +39,9 @@ TINY = {
     "data.image_size": 8,
     "data.max_images": 300,
     "model.name": "small_convnet",
-    "model.input_size": 8,
-    "model.options.small_convnet": "{width: 8, feature_dim: 32}",
     "pca.dim": 16,
     "kmeans.k": 12,
     "training.batch_size": 64,
-    "evaluation.clustering.restarts": 2,
 }
 SEEDS = (0, 1)
 EXPECTED_NAMES = [f"local · deepcluster · sklearn_digits · seed {seed}" for seed in SEEDS]

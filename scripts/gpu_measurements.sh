@@ -32,14 +32,13 @@ timeout 150 python3 scripts/benchmark_kmeans.py --device cuda --n 10000 100000 1
 
 step "a CIFAR-10-sized round: 50k 32x32 RGB, ResNet-18 (CIFAR stem)"
 timeout 150 python3 scripts/benchmark_speed.py --synthetic 50000 3 32 --rounds 4 --set runtime.device=cuda \
-  --set model.name=resnet18 --set 'model.options.resnet18={small_input: true}' --set model.input_size=32 \
-  --set kmeans.k=100 --set pca.dim=128 --set training.batch_size=256 --set features.batch_size=1024 \
+  --set model.name=resnet18 --set kmeans.k=100 --set pca.dim=128 --set training.batch_size=256 \
   --json "$OUT/speed_cifar.json"
 
 step "an ImageNet-shaped round: 10k 224x224 RGB, AlexNet-BN"
 timeout 150 python3 scripts/benchmark_speed.py --synthetic 10000 3 224 --rounds 3 --set runtime.device=cuda \
-  --set model.name=alexnet_bn --set model.input_size=224 --set kmeans.k=1000 --set pca.dim=256 \
-  --set training.batch_size=256 --set features.batch_size=512 --json "$OUT/speed_imagenet.json"
+  --set model.name=alexnet_bn --set kmeans.k=1000 --set pca.dim=256 \
+  --set training.batch_size=256 --json "$OUT/speed_imagenet.json"
 
 step "memory: one feature pass over 1M images with 4096-d features"
 timeout 120 python3 scripts/benchmark_feature_memory.py --n 1000000 --device cuda

@@ -105,10 +105,8 @@ def project_copy(tmp_path, monkeypatch):
 TINY_RUN = {
     "rounds": 2,
     "data": {"source": "sklearn_digits", "image_size": 8, "max_images": 240},
-    "model": {"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 32}}},
     "pca": {"dim": 16},
     "kmeans": {"k": 12},
     "training": {"batch_size": 64},
-    "clustering": {"kmeans": {"restarts": 2, "iterations": 20}},
     "scan": {"rounds": 0},
 }

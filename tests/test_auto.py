@@ -10,6 +10,7 @@ from deepcluster.auto import (
     augmentation_for,
     cluster_count_for,
     image_size_cap,
+    model_options_for,
     pooling_grid_for,
 )
 from deepcluster.data.sources import load_image_collection, median_short_side
@@ -20,8 +21,8 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 
 def test_the_digits_default_keeps_its_tuned_values():
     assert cluster_count_for(1797) == 50
-    assert architecture_for(8, CPU) == ("small_convnet", {})
-    assert architecture_for(8, CUDA) == ("small_convnet", {})  # tiny images stay on the small network
+    assert architecture_for(8, CPU) == "small_convnet"
+    assert architecture_for(8, CUDA) == "small_convnet"  # tiny images stay on the small network
 
 
 @pytest.mark.parametrize("n,k", [(10, 2), (300, 8), (3000, 83), (10_000, 100), (1_000_000, 100)])
@@ -41,9 +42,10 @@ def test_k_and_the_pooling_grid_follow_the_groups(n, groups, k, grid):
 
 
 def test_the_network_follows_size_and_device():
-    assert architecture_for(32, CPU) == ("small_convnet", {})
-    assert architecture_for(32, CUDA) == ("resnet18", {"small_input": True})
-    assert architecture_for(128, CUDA) == ("resnet18", {"small_input": False})
+    assert architecture_for(32, CPU) == "small_convnet"
+    assert architecture_for(32, CUDA) == architecture_for(128, CUDA) == "resnet18"
+    assert model_options_for("resnet18", 32, 100) == {"model.options.resnet18.small_input": True}  # the CIFAR stem
+    assert model_options_for("resnet18", 128, 100) == {"model.options.resnet18.small_input": False}
     assert (image_size_cap(CPU), image_size_cap(CUDA)) == (32, 128)
 
 
@@ -74,9 +76,7 @@ def test_arrays_keep_their_own_size_up_to_the_cap():
 
 def test_round_zero_resolves_and_reports_every_auto_setting():
     images = distinct_images(classes=6, per_class=10, size=12)
-    chosen = settings(
-        model={"name": "auto", "input_size": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"}
-    )
+    chosen = settings(model={"name": "auto"}, kmeans={"k": "auto"}, pca={"dim": 16}, runtime={"device": "cpu"})
     checkpoint, _, run = round_zero(images, chosen)
     resolved = dict(run.resolved)
     estimate = resolved.pop("clustering.groups_estimate_modularity")
@@ -96,6 +96,7 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
         "scan.neighbours": 5,
         "scan.rounds": 4,
         "method.rounds": 12,
+        "training.batch_size": 32,  # DeepCluster's
         "training.augmentation": "grey at strength 0.25",  # groups of 10 images: fine detail matters
     }
     assert 0.8 < estimate <= 5 / 6  # 1 - 1/6: six groups that no edge joins
@@ -113,44 +114,33 @@ def test_round_zero_resolves_and_reports_every_auto_setting():
     ],
 )
 def test_augmentation_follows_the_channels_and_the_size_of_the_groups(channels, images_per_group, expected):
-    _, block = augmentation_for(channels, images_per_group)
-    chosen = settings().training.augmentation_of({"training.augmentation_block": block})
+    _, chosen = augmentation_for(channels, images_per_group)
     rotation, translate, crop_scale, flip, colour = expected
-    assert (chosen.rotation_degrees, chosen.translate) == pytest.approx((rotation, translate))
-    assert (chosen.crop_scale, chosen.flip_probability) == (crop_scale, flip)
+    assert (chosen["rotation_degrees"], chosen["translate"]) == pytest.approx((rotation, translate))
+    assert (chosen["crop_scale"], chosen["flip_probability"]) == (crop_scale, flip)
     if colour is None:  # grey images: the geometry alone, as measured on digits, faces, palms and objects
-        assert chosen.colour is None
+        assert chosen.get("colour") is None
     else:  # photos: jitter (as the online methods' views) and grayscale, so colour alone groups nothing
         jitter, strength, grayscale = colour
-        assert (chosen.colour.jitter_probability, chosen.colour.saturation) == (jitter, strength)
-        assert chosen.colour.grayscale_probability == grayscale
-
-
-def test_an_explicit_augmentation_is_kept():
-    grey = dict(augmentation_for(1, 1000)[1])
-    explicit = settings(training={"augmentation": {**grey, "flip_probability": 0.3}}).training
-    assert explicit.augmentation_of({}).flip_probability == 0.3
+        assert (chosen["colour"]["jitter_probability"], chosen["colour"]["saturation"]) == (jitter, strength)
+        assert chosen["colour"]["grayscale_probability"] == grayscale
 
 
 def test_a_collection_of_ten_images_per_group_resolves_to_its_groups_and_fewer_neighbours():
     images = distinct_images(classes=30, per_class=10)
-    resolved = round_zero(images, settings(model={"input_size": 8}, pca={"dim": 16}))[2].resolved
+    resolved = round_zero(images, settings(pca={"dim": 16}))[2].resolved
     assert resolved["clustering.groups"] == 30 and resolved["scan.k"] == 30
     assert resolved["scan.neighbours"] == 5  # fewer than a group holds: neighbours stay inside it
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-def test_the_online_methods_views_follow_the_channels_unless_set(channels):
+def test_the_online_methods_views_follow_the_channels(channels):
     from deepcluster.methods.base import multi_crop_views
 
     images = planted_images(n_per_class=10, channels=channels)
-    chosen = {"method": {"name": "swav"}, "model": {"input_size": 8}, "pca": {"dim": 8}}
-    views = multi_crop_views(round_zero(images, settings(**chosen))[2])
+    run = round_zero(images, settings(method={"name": "swav"}, pca={"dim": 8}))[2]
+    views = multi_crop_views(run)
     large, small = views.groups
     expected = {1: (0.0, (0.5, 1.0), (0.3, 0.5)), 3: (0.5, (0.14, 1.0), (0.05, 0.14))}[channels]
     assert (views.flip_probability, large.scale, small.scale) == expected  # grey: no mirrors, no few-pixel crops
-    chosen["method"]["views"] = {"flip_probability": 0.2, "small": {"scale": [0.1, 0.2]}}
-    run = round_zero(images, settings(**chosen))[2]
-    views = multi_crop_views(run)
-    assert (views.flip_probability, views.groups[0].scale, views.groups[1].scale) == (0.2, expected[1], (0.1, 0.2))
-    assert run.resolved["method.views.flip_probability"] == 0.2
+    assert (large.size, small.size) == (8, 4) and run.resolved["training.batch_size"] == 128

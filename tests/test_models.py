@@ -11,7 +11,7 @@ from deepcluster.models import ARCHITECTURES, Representation, Sobel, build_model
     "name,size,options,feature_dim",
     [
         ("small_convnet", 8, {"width": 8, "feature_dim": 24}, 24),
-        ("small_convnet", 32, {}, 256),
+        ("small_convnet", 32, {}, 128),
         ("alexnet_bn", 64, {}, 4096),
         ("vgg16_bn", 32, {}, 4096),
         ("resnet18", 32, {"small_input": True}, 512),

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from PIL import Image
 
 from deepcluster.clustering.clusterers import CLUSTERERS
+from deepcluster.methods import base
 from deepcluster.pipelines import round_name
 from tests.conftest import TINY_RUN, distinct_images
 
@@ -84,9 +85,9 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     pd.testing.assert_frame_equal(
         pd.read_csv(final / "assignments.csv", dtype={"image_id": str, "class_name": str}), table, check_dtype=False
     )
-    # the representation: the trunk's 4 x width maps on a grid x grid of regions beside the 32 features
+    # the representation: the trunk's 4 x 32 maps on a grid x grid of regions beside the 128 features
     grid = json.loads((data / "08_reporting/resolved_settings.json").read_text())["model.options.small_convnet.grid"]
-    assert np.load(final / "features.npy").shape == (240, 4 * 8 * grid**2 + 32)
+    assert np.load(final / "features.npy").shape == (240, 4 * 32 * grid**2 + 128)
     # the evaluation scores the partition the user received beside the one at k = classes
     received = report["trained"]["received"]
     assert received["clusterer"] == partition.clusterer and received["k"] == partition.k
@@ -106,7 +107,7 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     assert run.info.run_name == "local · deepcluster · sklearn_digits · seed 0"
     assert run.data.params["runtime.seed"] == "0"  # every validated setting, key by key
     assert run.data.params["method.name"] == "deepcluster" and run.data.params["training.lr"] == "0.05"
-    assert run.data.params["scan.confidence"] == "0.9" and run.data.params["resolved.kmeans.k"] == "12"
+    assert run.data.params["scan.heads"] == "10" and run.data.params["resolved.kmeans.k"] == "12"
     experiment = MlflowClient().get_experiment(run.info.experiment_id)
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # every per-round metric is in a group, which MLflow's UI shows as a section of charts
@@ -158,9 +159,10 @@ def test_rounds_from_params_are_refused_with_the_fix(project_copy):
 
 
 @pytest.mark.parametrize("method", ["deepcluster_v2", "swav", "odc"])
-def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_copy, method):
+def test_each_online_method_runs_logs_and_resumes_in_the_middle_exactly(project_copy, method, monkeypatch):
     # 240 images at 64 a step: 4 steps a pass, two passes a round
-    online = {**TINY_RUN, "rounds": 3, "method": {"name": method, "batch_size": 64, "min_steps": 8}}
+    monkeypatch.setattr(base, "MIN_STEPS", 8)
+    online = {**TINY_RUN, "rounds": 3, "method": {"name": method}}
     project = project_copy(**online)
     run_session(project)
     data = project / "data"
@@ -192,9 +194,10 @@ def test_a_checkpoint_of_another_method_is_refused_with_the_way_out(project_copy
 
 
 @pytest.mark.parametrize("method", ["deepcluster", "swav"])
-def test_scan_rounds_follow_any_method_log_and_resume_exactly(project_copy, method):
-    settings_ = {**TINY_RUN, "rounds": 3, "scan": {"rounds": 1, "k": 10}}
-    project = project_copy(**settings_, method={"name": method, "batch_size": 64, "min_steps": 0})
+def test_scan_rounds_follow_any_method_log_and_resume_exactly(project_copy, method, monkeypatch):
+    monkeypatch.setattr(base, "MIN_STEPS", 0)
+    settings_ = {**TINY_RUN, "rounds": 3, "scan": {"rounds": 1}, "clustering": {"groups": 10}}
+    project = project_copy(**settings_, method={"name": method})
     run_session(project)
     data = project / "data"
     checkpoint = data / "06_models/checkpoints/round_003.pt"
@@ -222,9 +225,9 @@ def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_
     folder.mkdir()
     for i, pixels in enumerate(images.pixels):
         Image.fromarray(pixels[0]).convert("RGB").save(folder / f"{i:03d}.png")  # grey, saved as RGB
-    data = {"source": "folder", "folder": {"path": str(folder), "workers": 0}}
+    data = {"source": "folder", "path": str(folder), "workers": 0}
     # the defaults of a new user, but smaller: two rounds, whose SCAN rounds share is then none
-    small = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
+    small = {key: TINY_RUN[key] for key in ("pca",)}
     project = project_copy(rounds=2, data=data, **small)
     run_session(project)
     resolved = json.loads((project / "data/08_reporting/resolved_settings.json").read_text())

@@ -33,12 +33,16 @@ def image_size_cap(device: torch.device) -> int:
     return IMAGE_SIZE_CAP.get(device.type, IMAGE_SIZE_CAP["cpu"])
 
 
-def architecture_for(image_size: int, device: torch.device) -> tuple[str, dict]:
-    """``model.name: auto``: the small convnet on the CPU and for images under 32 px, else
-    ResNet-18 (with the CIFAR stem up to 64 px)."""
+def architecture_for(image_size: int, device: torch.device) -> str:
+    """``model.name: auto``: the small convnet on the CPU and for images under 32 px, else ResNet-18."""
     if device.type == "cpu" or image_size < 32:
-        return "small_convnet", {}
-    return "resnet18", {"small_input": image_size <= 64}
+        return "small_convnet"
+    return "resnet18"
+
+
+# ResNet-18 keeps the CIFAR stem (3x3, no max-pool) up to this size: the ImageNet stem would shrink a 32-px
+# image to 8 px before the first block
+SMALL_INPUT_MAX_SIZE = 64
 
 
 def representation_for(model_name: str) -> str:
@@ -65,9 +69,19 @@ FINE_DETAIL_GRID = 4
 
 
 def pooling_grid_for(images_per_group: float) -> int:
-    """``model.options.small_convnet.grid: auto``: ``FINE_DETAIL_GRID`` for groups of fewer than
+    """The small convnet's pooling grid: ``FINE_DETAIL_GRID`` for groups of fewer than
     ``FINE_DETAIL_IMAGES_PER_GROUP`` images, else 1 (the whole image)."""
     return FINE_DETAIL_GRID if images_per_group < FINE_DETAIL_IMAGES_PER_GROUP else 1
+
+
+def model_options_for(name: str, image_size: int, images_per_group: float) -> dict[str, int | bool]:
+    """The architecture's options as the run resolves them (``model.options.<name>.<option>``): the small
+    convnet's pooling grid, ResNet-18's stem."""
+    if name == "small_convnet":
+        return {"model.options.small_convnet.grid": pooling_grid_for(images_per_group)}
+    if name == "resnet18":
+        return {"model.options.resnet18.small_input": image_size <= SMALL_INPUT_MAX_SIZE}
+    return {}
 
 
 # the groups are estimated on at most this many images: Louvain on networkx takes ~1 s per 2,000
@@ -136,7 +150,7 @@ LEAST_STRENGTH = 0.25
 
 
 def augmentation_for(channels: int, images_per_group: float) -> tuple[str, dict]:
-    """``training.augmentation: auto``: the preset's name and settings for images with ``channels``; grey
+    """DeepCluster's augmentation: the preset's name and settings for images with ``channels``; grey
     images' affine map scaled by ``images_per_group / IMAGES_PER_GROUP_FOR_FULL_STRENGTH``, between
     ``LEAST_STRENGTH`` and 1."""
     if channels != 1:
@@ -146,7 +160,7 @@ def augmentation_for(channels: int, images_per_group: float) -> tuple[str, dict]
     return f"grey at strength {strength:.2f}", {**scaled, "crop_scale": None}
 
 
-# method.views' auto values (the online methods' multi-crop). Photos keep SwAV's crops and flips; grey
+# the online methods' multi-crop views by the images' channels. Photos keep SwAV's crops and flips; grey
 # images (digits, faces, palms) are told apart by strokes and where things are, so they are neither
 # mirrored nor cut down to a few pixels: on digits these views took DeepCluster-v2 from ACC 0.59 to
 # 0.87 (docs/benchmarks/quality.md)
@@ -155,7 +169,7 @@ GREY_VIEWS = {"flip_probability": 0.0, "large.scale": (0.5, 1.0), "small.scale":
 
 
 def views_for(channels: int) -> dict[str, float | tuple[float, float]]:
-    """``method.views``' ``auto`` values (``flip_probability``, ``large.scale``, ``small.scale``) for images
+    """The online methods' views (``flip_probability``, ``large.scale``, ``small.scale``) for images
     with ``channels``."""
     return GREY_VIEWS if channels == 1 else COLOUR_VIEWS
 
@@ -166,5 +180,5 @@ MIN_SCAN_NEIGHBOURS, MAX_SCAN_NEIGHBOURS = 3, 20
 
 
 def scan_neighbours_for(n_images: int, groups: int) -> int:
-    """``scan.neighbours: auto``: half the images of an average group, between 3 and 20 (SCAN's own)."""
+    """SCAN's neighbours: half the images of an average group, between 3 and 20 (SCAN's own)."""
     return int(min(MAX_SCAN_NEIGHBOURS, max(MIN_SCAN_NEIGHBOURS, n_images // (2 * groups))))

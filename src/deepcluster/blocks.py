@@ -1,6 +1,5 @@
 """What every block of settings is made of: read-only models that refuse unknown keys, the ``auto``
-value, and the constrained types the blocks share. The method modules declare their own blocks with
-these (``deepcluster.methods``); ``deepcluster.config`` assembles the whole tree."""
+value, and the constrained types the blocks share; ``deepcluster.config`` assembles the whole tree."""
 
 from __future__ import annotations
 
@@ -30,9 +29,9 @@ def _auto_or_bool(value: Any) -> Any:
 
 AutoOrPositiveInt = _auto_or("a whole number of at least 1", 1)
 AutoOrClusterCount = _auto_or("a whole number of at least 2", 2)
+AutoOrBatchSize = AutoOrClusterCount  # batch norm needs two images
 AutoOrBool = Annotated[Any, AfterValidator(_auto_or_bool)]
 PositiveInt = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
 
 class Block(BaseModel):
@@ -41,33 +40,7 @@ class Block(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def crop_scale(value: tuple[float, float] | None) -> tuple[float, float] | None:
-    if value is not None and not 0 < value[0] <= value[1] <= 1:
-        raise ValueError("must be [low, high] with 0 < low <= high <= 1, e.g. [0.2, 1.0]")
-    return value
-
-
 AutoOrCount = _auto_or("a whole number of at least 0", 0)
-
-
-def _auto_or_fraction(value: Any) -> Any:
-    if value == AUTO:
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValueError("must be 'auto' or a number from 0 to 1")
-    return float(value)
-
-
-def _auto_or_crop_scale(value: Any) -> Any:
-    if value == AUTO:
-        return value
-    if not isinstance(value, list | tuple) or len(value) != 2 or not all(isinstance(v, int | float) for v in value):
-        raise ValueError("must be 'auto' or [low, high] with 0 < low <= high <= 1, e.g. [0.2, 1.0]")
-    return crop_scale(tuple(float(v) for v in value))
-
-
-AutoOrFraction = Annotated[Any, AfterValidator(_auto_or_fraction)]
-AutoOrCropScale = Annotated[Any, AfterValidator(_auto_or_crop_scale)]
 
 
 BlockT = TypeVar("BlockT", bound=Block)

@@ -23,6 +23,12 @@ from deepcluster.evaluation.metrics import feature_collapse_std
 from deepcluster.progress import progress_bar
 from deepcluster.runtime import Execution
 
+# images per forward pass without gradients (feature extraction, evaluation, assignment): one batch of
+# 512 small images is some MB of activations, and larger batches no longer speed up a CPU
+INFERENCE_BATCH_SIZE = 512
+# above this many images the PCA is fitted on a random sample of them: its moments are settled long before
+PCA_FIT_SIZE = 100_000
+
 
 def feature_batches(
     model: torch.nn.Module,

@@ -182,7 +182,7 @@ def run_name(env: str, parameters: dict[str, Any]) -> str:
     data = parameters["data"]
     source = data["source"]
     if source == "folder":
-        source = f"folder:{Path(data['folder']['path']).resolve().name}"
+        source = f"folder:{Path(data['path']).resolve().name}"
     method = (parameters.get("method") or {}).get("name", "deepcluster")  # conf without a method runs DeepCluster
     return f"{env} · {method} · {source} · seed {parameters['runtime']['seed']}"
 

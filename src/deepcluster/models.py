@@ -98,7 +98,7 @@ def _init_like_paper(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-def small_convnet(in_channels: int, width: int = 64, feature_dim: int = 256, grid: int = 1) -> tuple:
+def small_convnet(in_channels: int, width: int = 32, feature_dim: int = 128, grid: int = 1) -> tuple:
     """Five 3x3 conv layers and two pools, for images of 8 to 32 pixels; the last feature maps are averaged
     over a ``grid`` x ``grid`` of regions (1: over the whole image), so that ``grid`` > 1 keeps where things are."""
     trunk = nn.Sequential(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from deepcluster.features import extract_features
+from deepcluster.features import INFERENCE_BATCH_SIZE, extract_features
 from deepcluster.models import DeepClusterNet, Representation, build_model
 from deepcluster.runtime import Execution
 
@@ -33,16 +33,9 @@ def check_finite(mean_loss: float, learning_rate_setting: str) -> float:
     return mean_loss
 
 
-LR_SCHEDULES = ("constant", "cosine")
-
-
-def learning_rate_for_round(base_lr: float, schedule: str, round_number: int, rounds: int) -> float:
-    """The epoch's learning rate: ``constant`` (the paper), or ``cosine`` from base_lr at round 1 towards 0."""
-    if schedule == "constant":
-        return base_lr
-    if schedule == "cosine":
-        return base_lr * 0.5 * (1 + math.cos(math.pi * (round_number - 1) / rounds))
-    raise ValueError(f"training.lr_schedule = {schedule!r} is unknown; choose one of {LR_SCHEDULES}")
+def learning_rate_for_round(base_lr: float, round_number: int, rounds: int) -> float:
+    """The epoch's learning rate: a cosine from ``base_lr`` at round 1 towards 0 after the last round."""
+    return base_lr * 0.5 * (1 + math.cos(math.pi * (round_number - 1) / rounds))
 
 
 def network_from_checkpoint(checkpoint: dict[str, Any], execution: Execution) -> DeepClusterNet:
@@ -56,7 +49,6 @@ def features_under(
     checkpoint: dict[str, Any],
     images: ImageCollection,
     run: RunContext,
-    batch_size: int,
     indices: np.ndarray | None = None,
     *,
     representation: bool,
@@ -67,5 +59,5 @@ def features_under(
     network = network_from_checkpoint(checkpoint, run.execution)
     model = Representation(network) if representation else network
     return extract_features(
-        model, images, batch_size=batch_size, execution=run.execution, crop_size=run.input_size, indices=indices
+        model, images, INFERENCE_BATCH_SIZE, execution=run.execution, crop_size=run.input_size, indices=indices
     )

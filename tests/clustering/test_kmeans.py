@@ -98,7 +98,7 @@ def test_k_larger_than_the_data_names_the_setting():
 
 
 def test_unknown_backend_is_refused():
-    with pytest.raises(ValueError, match=r"kmeans.backend = 'sklearn' is unknown"):
+    with pytest.raises(ValueError, match=r"k-means backend 'sklearn' is unknown; choose one of"):
         choose_backend("sklearn", torch.device("cpu"))
     assert choose_backend("auto", torch.device("cpu")) == "faiss"
 

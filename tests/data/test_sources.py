@@ -16,7 +16,6 @@ from deepcluster.data.sources import (
     load_idx,
     load_image_collection,
     load_npz,
-    load_torchvision,
     read_idx,
 )
 from tests.conftest import PROJECT_ROOT
@@ -113,8 +112,8 @@ def test_images_outside_class_folders_are_refused_when_labels_are_required(tmp_p
 
 def test_lazy_reading_gives_the_same_pixels_as_memory(messy_folder):
     root, _, _ = messy_folder
-    in_memory = load_folder(str(root), image_size=8, in_memory=True).collection
-    lazy = load_folder(str(root), image_size=8, in_memory=False, workers=0).collection
+    in_memory = load_folder(str(root), image_size=8).collection
+    lazy = load_folder(str(root), image_size=8, workers=0, max_memory_mb=0).collection
     assert lazy.pixels is None and lazy.ids == in_memory.ids
     order = np.arange(len(lazy))[::-1]
     batches = iterate_pixel_batches(lazy, order, batch_size=4, device=torch.device("cpu"))
@@ -123,7 +122,7 @@ def test_lazy_reading_gives_the_same_pixels_as_memory(messy_folder):
 
 
 def test_user_mistakes_get_one_clear_message(tmp_path):
-    with pytest.raises(ValueError, match="data.folder.path = .* is not a folder"):
+    with pytest.raises(ValueError, match="data.path = .* is not a folder"):
         load_folder(str(tmp_path / "nowhere"), image_size=8)
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ValueError, match="holds no image files"):
@@ -133,8 +132,10 @@ def test_user_mistakes_get_one_clear_message(tmp_path):
         load_folder(str(tmp_path), image_size=8)
     with pytest.raises(ValueError, match="data.source = 'hdf5' is unknown"):
         load_image_collection("hdf5", 8)
-    with pytest.raises(ValueError, match="the settings under data.folder do not fit"):
-        load_image_collection("folder", 8, folder_path="x")
+    with pytest.raises(ValueError, match="data.source = 'folder' reads data.path, which is not set"):
+        load_image_collection("folder", 8)
+    with pytest.raises(ValueError, match="data.path = .* is not a file; point it at the idx images file"):
+        load_image_collection("idx", 8, path=str(tmp_path))
 
 
 def test_decode_resizes_the_short_side_and_crops_the_centre(tmp_path):
@@ -158,10 +159,11 @@ def test_idx_files_plain_and_gzipped(tmp_path, compress):
     images = np.random.default_rng(0).integers(0, 256, (5, 6, 7), dtype=np.uint8)
     labels = np.array([3, 1, 4, 1, 5], dtype=np.uint8)
     suffix = ".gz" if compress else ""
-    image_path = _write_idx(tmp_path / f"img{suffix}", images, compress)
-    label_path = _write_idx(tmp_path / f"lab{suffix}", labels, compress)
+    image_path = _write_idx(tmp_path / f"train-images-idx3-ubyte{suffix}", images, compress)
     np.testing.assert_array_equal(read_idx(image_path), images)
-    collection = load_idx(str(image_path), image_size=6, labels=str(label_path)).collection
+    assert load_idx(str(image_path), image_size=6).collection.labels is None  # no labels file beside it
+    _write_idx(tmp_path / f"train-labels-idx1-ubyte{suffix}", labels, compress)
+    collection = load_idx(str(image_path), image_size=6).collection  # its labels found by MNIST's naming
     assert collection.pixels.shape == (5, 1, 6, 6)
     np.testing.assert_array_equal(collection.labels, labels)
 
@@ -178,9 +180,7 @@ def test_broken_idx_files_are_named(tmp_path):
 @needs_shared
 def test_the_real_mnist_test_split():
     folder = SHARED / "mnist_test"
-    collection = load_idx(
-        str(folder / "t10k-images-idx3-ubyte.gz"), 28, labels=str(folder / "t10k-labels-idx1-ubyte.gz")
-    ).collection
+    collection = load_idx(str(folder / "t10k-images-idx3-ubyte.gz"), 28).collection
     assert collection.pixels.shape == (10_000, 1, 28, 28)
     np.testing.assert_array_equal(
         np.bincount(collection.labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
@@ -226,20 +226,6 @@ def test_cifar10_and_cifar100_batches(tmp_path):
     np.testing.assert_array_equal(coarse.labels, [1, 1, 2])
     with pytest.raises(ValueError, match="not an extracted CIFAR python folder"):
         load_cifar(str(tmp_path), 32)
-
-
-def test_torchvision_reads_downloaded_files_offline(tmp_path):
-    raw = tmp_path / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 6), ("t10k", 4)):
-        _write_idx(raw / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), compress=False)
-        _write_idx(raw / f"{split}-labels-idx1-ubyte", np.arange(n) % 10, compress=False)
-    collection = load_torchvision("MNIST", str(tmp_path), image_size=28, split="test").collection
-    assert collection.pixels.shape == (4, 1, 28, 28)
-    np.testing.assert_array_equal(collection.labels, [0, 1, 2, 3])
-    with pytest.raises(ValueError, match="could not be loaded.*download: true"):
-        load_torchvision("FashionMNIST", str(tmp_path), image_size=28)
 
 
 def test_npz_arrays_in_either_channel_order(tmp_path):

@@ -103,8 +103,7 @@ def test_a_scan_round_pairs_each_image_with_its_neighbours_in_the_pixels_when_to
     rng = np.random.default_rng(1)
     patterns = np.zeros((2, 8, 8))
     patterns[0, :, :4] = patterns[1, :4, :] = 200  # a bright left half, a bright top half
-    scan = {"k": 2, "neighbours": 10, "neighbours_from": "pixels", "steps": 300, "batch_size": 128}
-    run = RunContext.create(settings(scan=scan), {})
+    run = RunContext.create(settings(scan={"neighbours_from": "pixels"}), {"scan.k": 2, "scan.neighbours": 10})
     for column in (0, 1):
         side = (corners[:, column] > 0).astype(int)
         pixels = (patterns[side] + rng.uniform(0, 55, (600, 8, 8)))[:, None].astype(np.uint8)

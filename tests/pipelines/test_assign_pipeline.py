@@ -43,11 +43,11 @@ def trained(tmp_path_factory):
     with Image.open(training / "040.png") as image:
         image.convert("RGB").resize((36, 36)).save(new / "040_larger.png")
     (new / "truncated.png").write_bytes((training / "041.png").read_bytes()[:40])
-    parameters = {key: TINY_RUN[key] for key in ("model", "pca", "clustering")}
+    parameters = {key: TINY_RUN[key] for key in ("pca",)}
     parameters |= {
         "rounds": 2,
-        "data": {"source": "folder", "folder": {"path": str(training), "workers": 0}},
-        "assign": {"folder": str(new), "workers": 0},
+        "data": {"source": "folder", "path": str(training), "workers": 0},
+        "assign": {"folder": str(new)},
         "export": {"registered_model_name": "planted_groups"},
     }
     project = scratch_project(PROJECT_ROOT, root / "project", parameters)

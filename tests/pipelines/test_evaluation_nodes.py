@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from deepcluster.clustering.clusterers import CLUSTERERS
+from deepcluster.clustering.final import PREFERRED, TOLERANCE
 from deepcluster.evaluation.metrics import labelling_agreement
 from deepcluster.pipelines.evaluation.nodes import (
     cluster_subject,
@@ -18,7 +19,7 @@ from tests.conftest import settings
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
 
-PARAMETERS = settings(clustering={"kmeans": {"restarts": 3, "iterations": 50}}, scan={"steps": 400})
+PARAMETERS = settings()
 RESOLVED = {"clustering.groups": 4, "scan.k": 4, "scan.neighbours": 10}
 RUN = RunContext.create(PARAMETERS, RESOLVED)
 BEST_NETWORK = {"round": 5, "rounds": 6}
@@ -73,9 +74,9 @@ def test_the_trained_network_is_scored_with_the_function_of_the_users_partition_
 
 def test_a_fixed_final_clusterer_is_the_headline_with_and_without_labels():
     features, index = planted_blobs()
-    fixed = RunContext.create(settings(clustering={"final": "kmeans", "candidates": ["ward", "pic"]}), RESOLVED)
+    fixed = RunContext.create(settings(clustering={"final": "kmeans"}), RESOLVED)
     report, _ = cluster_subject(network_points(features), index, fixed, headline="auto")
-    assert report["partition"] == "kmeans" and set(report["clusterers"]) == {"ward", "pic", "kmeans"}
+    assert report["partition"] == "kmeans" and set(report["clusterers"]) == set(CLUSTERERS)
     index["label"] = np.nan
     report, _ = cluster_subject(network_points(features), index, fixed, headline="auto")
     assert report["partition"] == "kmeans"
@@ -83,7 +84,7 @@ def test_a_fixed_final_clusterer_is_the_headline_with_and_without_labels():
 
 def _label_free_choice(modularity: dict[str, float]) -> str:
     """The highest modularity, or the preferred clusterer where it falls short by no more than the tolerance."""
-    preferred, tolerance = PARAMETERS.clustering.preferred, PARAMETERS.clustering.tolerance
+    preferred, tolerance = PREFERRED, TOLERANCE
     highest = max(modularity, key=modularity.get)
     return preferred if modularity[highest] - modularity[preferred] <= tolerance else highest
 

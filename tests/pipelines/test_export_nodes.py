@@ -6,6 +6,7 @@ import torchvision
 
 from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.clustering.partition import Partition
+from deepcluster.clustering.ward import WardClusterer
 from deepcluster.io import CheckpointDataset
 from deepcluster.methods import DeepCluster
 from deepcluster.methods.base import make_checkpoint
@@ -67,31 +68,21 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     generator = torch.Generator().manual_seed(0)
     centres = torch.randn(3, 16, generator=generator) * 4
     features = centres.repeat_interleave(30, dim=0) + 0.1 * torch.randn(90, 16, generator=generator)
-    parameters = settings(clustering={"kmeans": {"restarts": 2}}, scan={"steps": 200})
+    parameters = settings()
     resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 10}
     partition, metrics, tags = partition_images(features, RunContext.create(parameters, resolved))
     assert partition.k == 3 and sorted(np.unique(partition.assignments)) == [0, 1, 2]
     assert set(metrics) == {f"final_partition_modularity_{name}" for name in CLUSTERERS}
     assert tags == {"final_partition": partition.clusterer}
-    only_ward = settings(clustering={"kmeans": {"restarts": 2}, "final": "ward"}, scan={"steps": 200})
+    only_ward = settings(clustering={"final": "ward"})
     partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))
     assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}
 
 
-def test_a_fixed_final_clusterer_that_cannot_run_or_is_no_candidate_is_refused_or_fitted_by_name():
+def test_a_fixed_final_clusterer_that_cannot_run_is_refused_with_the_setting_named(monkeypatch):
     features = torch.nn.functional.normalize(torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), dim=1)
     resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 5}
-    not_a_candidate = settings(clustering={"final": "kmeans", "candidates": ["ward", "pic"]})
-    partition, metrics, tags = partition_images(features, RunContext.create(not_a_candidate, resolved))
-    assert partition.clusterer == tags["final_partition"] == "kmeans" and len(metrics) == 1
-    too_big = settings(clustering={"final": "ward", "ward": {"max_images": 50}})
+    monkeypatch.setattr(WardClusterer, "fits", lambda self, n: n <= 50)  # as Ward above its size limit
+    too_big = settings(clustering={"final": "ward"})
     with pytest.raises(ValueError, match="clustering.final = 'ward' cannot run on 60 images: set it to auto"):
         partition_images(features, RunContext.create(too_big, resolved))
-
-
-@pytest.mark.parametrize("backend", ["torch", "faiss"])
-def test_the_final_kmeans_runs_on_kmeans_backend(backend):
-    features = torch.nn.functional.normalize(torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), dim=1)
-    chosen = settings(kmeans={"backend": backend}, clustering={"final": "kmeans", "kmeans": {"restarts": 1}})
-    partition, _, _ = partition_images(features, RunContext.create(chosen, {"clustering.groups": 3}))
-    assert partition.summary["backend"] == backend

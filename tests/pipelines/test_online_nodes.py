@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepcluster.methods import METHODS
+from deepcluster.methods import METHODS, base
 from deepcluster.methods.base import passes_without_repeats
 from deepcluster.methods.optim import warmup_cosine
 from deepcluster.methods.rounds import train_method_round
@@ -27,19 +27,20 @@ def method_round(checkpoint, images, run, round_number):
     )
 
 
+def online_settings(monkeypatch, min_steps: int = 0, **chosen):
+    """The settings of a small online run: batches of 16, no warm-up, rounds of ``min_steps`` steps at least."""
+    monkeypatch.setattr(base, "MIN_STEPS", min_steps)
+    monkeypatch.setattr(base, "WARMUP_ROUNDS", 0)
+    return settings(training={"batch_size": 16, "lr": 0.1}, pca={"dim": 8}, **chosen)
+
+
 @pytest.mark.parametrize("method", ["swav", "deepcluster_v2", "odc"])
-def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(method):
+def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(method, monkeypatch):
     images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a round
-    chosen = settings(
+    chosen = online_settings(
+        monkeypatch,
         rounds=ROUNDS,
-        method={
-            "name": method,
-            "batch_size": 16,
-            "min_steps": 0,
-            "optimizer": {"warmup_rounds": 0, "lr": 0.1, "final_lr": 0.001},
-        },
-        model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
-        pca={"dim": 8},
+        method={"name": method},
         kmeans={"k": 6},
         scan={"rounds": SCAN_ROUNDS},
     )
@@ -53,29 +54,22 @@ def test_the_schedule_ends_with_the_methods_own_rounds_not_the_scan_round_ones(m
         assert len(assignments) == len(images)
     total = 4 * (ROUNDS - SCAN_ROUNDS)
     assert checkpoint["step"] == total
-    # the last step of the method's last round is the schedule's last: the rate is down at final_lr
-    assert logs[-1]["lr"] == pytest.approx(warmup_cosine(total - 1, total, 0, 0.1, 0.001))
+    # the last step of the method's last round is the schedule's last: the rate is down at FINAL_LR
+    assert logs[-1]["lr"] == pytest.approx(warmup_cosine(total - 1, total, 0, 0.1, base.FINAL_LR))
     assert logs[-1]["lr"] < 0.01
 
 
 @pytest.mark.parametrize("min_steps,passes", [(0, 1), (4, 1), (10, 3)])
-def test_a_small_collection_is_passed_over_until_a_round_has_min_steps(min_steps, passes):
+def test_a_small_collection_is_passed_over_until_a_round_has_min_steps(min_steps, passes, monkeypatch):
     images = planted_images(n_per_class=20)  # 60 images, batch 16: 4 steps a pass
-    chosen = settings(
-        rounds=2,
-        method={"name": "swav", "batch_size": 16, "min_steps": min_steps, "optimizer": {"warmup_rounds": 0}},
-        model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
-        pca={"dim": 8},
-        kmeans={"k": 6},
-        scan={"rounds": 0},
-    )
+    chosen = online_settings(monkeypatch, min_steps, rounds=2, method={"name": "swav"}, kmeans={"k": 6},
+                             scan={"rounds": 0})  # fmt: skip
     checkpoint, _, run = round_zero(images, chosen)
     steps = -(-passes * len(images) // 16)
     for round_number in (1, 2):
         checkpoint, log, _ = method_round(checkpoint, images, run, round_number)
         assert (log["images"], log["steps"], checkpoint["step"]) == (passes * 60, steps, round_number * steps)
-    optimizer = chosen.method.optimizer
-    assert log["lr"] == pytest.approx(warmup_cosine(2 * steps - 1, 2 * steps, 0, optimizer.lr, optimizer.final_lr))
+    assert log["lr"] == pytest.approx(warmup_cosine(2 * steps - 1, 2 * steps, 0, 0.1, base.FINAL_LR))
 
 
 @pytest.mark.parametrize("n_images,batch_size,passes", [(240, 64, 2), (60, 16, 3), (1797, 128, 4), (65, 64, 5)])
@@ -88,27 +82,19 @@ def test_passes_over_the_images_never_put_one_image_twice_in_a_batch(n_images, b
         assert np.array_equal(np.sort(each_pass), np.arange(n_images))
 
 
-def test_deepcluster_v2_evaluates_a_round_that_never_saw_one_image_with_its_prototype_count():
+def test_deepcluster_v2_evaluates_a_round_that_never_saw_one_image(monkeypatch):
     """n % batch_size == 1: the last batch of one image is dropped, so that image has no cluster (-1) in round 1;
-    the round's metrics count it apart and size the clusters by the method's prototypes, not kmeans.k."""
+    the round's metrics count it apart and size the clusters by the prototypes of every head (kmeans.k)."""
     from deepcluster.pipelines.deepcluster.nodes import evaluate_round
 
     images = planted_images(n_per_class=11)  # 33 images, batch 16: two steps and one image left over
-    chosen = settings(
-        rounds=2,
-        method={"name": "deepcluster_v2", "batch_size": 16, "min_steps": 0, "deepcluster_v2": {"prototypes": [4]}},
-        model={"input_size": 8, "options": {"small_convnet": {"width": 8, "feature_dim": 16}}},
-        pca={"dim": 8},
-        kmeans={"k": 9},
-        scan={"rounds": 0},
-    )
+    chosen = online_settings(monkeypatch, rounds=2, method={"name": "deepcluster_v2"}, kmeans={"k": 4},
+                             scan={"rounds": 0})  # fmt: skip
     checkpoint, no_assignments, run = round_zero(images, chosen)
+    assert run.resolved["method.prototypes"] == [4, 4, 4]
     _, log, assignments = method_round(checkpoint, images, run, 1)
     assert (assignments["cluster"] == -1).sum() == 1
-    metrics = evaluate_round(
-        assignments, no_assignments, index_images(images), log, run, round_number=1,
-        cluster_count_setting=METHODS["deepcluster_v2"].cluster_count_setting,
-    )  # fmt: skip
+    metrics = evaluate_round(assignments, no_assignments, index_images(images), log, run, round_number=1)
     assert metrics["clusters/unassigned"] == 1
     sizes = np.bincount(assignments["cluster"].to_numpy()[assignments["cluster"].to_numpy() >= 0], minlength=4)
     assert metrics["clusters/non_empty"] == (sizes > 0).sum()

@@ -12,11 +12,9 @@ from tests.test_run import run_session
 def test_merge_and_overrides():
     assert merge({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 3}
     assert dotted_override("kmeans.k=100") == {"kmeans": {"k": 100}}
-    assert dotted_override("training.augmentation.crop_scale=[0.2, 1.0]") == {
-        "training": {"augmentation": {"crop_scale": [0.2, 1.0]}}
-    }
+    assert dotted_override("data.path=[a, b]") == {"data": {"path": ["a", "b"]}}
     parameters = load_parameters(PROJECT_ROOT / "conf", None, {"kmeans": {"k": 7}})
-    assert parameters["kmeans"] == {"k": 7, "iterations": 20, "backend": "auto"}
+    assert parameters["kmeans"] == {"k": 7} and parameters["pca"] == {"dim": 64}
     with pytest.raises(ValueError, match="no parameters"):
         load_parameters(PROJECT_ROOT / "conf", "no_such_env")
 

@@ -79,11 +79,11 @@ def faiss_gpu_available() -> bool:
 def choose_backend(backend: str, device: torch.device) -> str:
     """Resolve ``auto``: faiss where it runs on the features' device, torch otherwise."""
     if backend not in BACKENDS:
-        raise ValueError(f"kmeans.backend = {backend!r} is unknown; choose one of {BACKENDS}")
+        raise ValueError(f"k-means backend {backend!r} is unknown; choose one of {BACKENDS}")
     if backend != "auto":
         if backend == "faiss" and not faiss_available():
             raise ValueError(
-                "kmeans.backend = 'faiss' but faiss is not installed; "
+                "the faiss k-means backend was asked for but faiss is not installed; "
                 "pip install faiss-cpu (or faiss-gpu-cu12 on CUDA machines), or use 'torch'"
             )
         return backend

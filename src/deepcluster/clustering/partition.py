@@ -62,6 +62,12 @@ class Clusterer:
     name: ClassVar[str] = ""
     score_name: ClassVar[str] = "confidence"
 
+    @classmethod
+    def for_run(cls, resolved: dict[str, Any]) -> Clusterer:
+        """The clusterer a run uses, from the values it resolved before round 1 (its own tuned constants
+        otherwise)."""
+        return cls()
+
     def fits(self, n_points: int) -> bool:
         return True
 

@@ -30,7 +30,7 @@ class WardClusterer(Clusterer):
         if not self.fits(points.shape[0]):
             raise ValueError(
                 f"Ward on {points.shape[0]} images needs {points.shape[0] ** 2 * 4 / 2**30:.1f} GiB of distances; "
-                f"clustering.ward.max_images = {self.max_images}: raise it or use another clusterer"
+                f"Ward keeps at most {self.max_images}: use another clusterer"
             )
         assignments = AgglomerativeClustering(k, linkage="ward").fit_predict(points.float().cpu().numpy())
         return self._voted(points, k, assignments.astype(np.int64))

@@ -4,7 +4,6 @@
   class subfolders give labels, used only for evaluation.
 * ``idx``: MNIST-family idx files, plain or gzipped.
 * ``cifar``: the CIFAR-10/100 "python version" pickled batches.
-* ``torchvision``: torchvision's datasets, downloaded when asked to, else read offline.
 * ``npz``: arrays you already have: ``pixels`` (uint8, N x H x W, N x C x H x W or
   N x H x W x C) and optionally ``labels``, in one ``.npz`` file.
 * ``sklearn_digits``: scikit-learn's bundled digits (no download).
@@ -39,7 +38,11 @@ from deepcluster.progress import progress_bar
 
 logger = logging.getLogger(__name__)
 
-SOURCES = ("folder", "idx", "cifar", "torchvision", "npz", "sklearn_digits")
+SOURCES = ("folder", "idx", "cifar", "npz", "sklearn_digits")
+# images smaller than this (pixels) are skipped: too few to say what they show
+MIN_SIDE = 8
+# a folder is decoded into memory when its images take at most this much, else read from disk at each pass
+MAX_MEMORY_MB = 4096
 IMAGE_SUFFIXES = {
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pbm", ".pnm", ".tif", ".tiff", ".webp"
 }  # fmt: skip
@@ -91,7 +94,7 @@ def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.nd
     least two of them).
     """
     if labels not in ("auto", "subfolders", "none"):
-        raise ValueError(f"data.folder.labels = {labels!r} is unknown; choose auto, subfolders or none")
+        raise ValueError(f"data.labels = {labels!r} is unknown; choose auto, subfolders or none")
     if labels == "none":
         return None, []
     start = len(os.path.join(str(root), ""))
@@ -103,7 +106,7 @@ def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.nd
         return None, []
     if in_root:
         raise ValueError(
-            f"data.folder.labels = 'subfolders' but {len(in_root)} images lie directly in {root} "
+            f"data.labels = 'subfolders' but {len(in_root)} images lie directly in {root} "
             f"(e.g. {os.path.basename(in_root[0])}); move them into class folders or set labels: none"
         )
     index = {name: i for i, name in enumerate(classes)}
@@ -150,17 +153,16 @@ def load_folder(
     image_size: int | None,
     channels: int | str = "auto",
     labels: str = "auto",
-    min_side: int = 8,
-    in_memory: str | bool = "auto",
-    max_memory_mb: int = 4096,
     workers: int = 2,
     max_auto_size: int | None = None,
-    setting: str = "data.folder.path",
+    setting: str = "data.path",
+    min_side: int = MIN_SIDE,
+    max_memory_mb: int = MAX_MEMORY_MB,
 ) -> IngestResult:
     """Every image file under ``path``; unusable files are skipped and reported.
 
-    Images are held in memory when they fit in ``max_memory_mb`` (``in_memory:
-    auto``), else read from disk by ``workers`` DataLoader processes at each pass.
+    Images are held in memory when they fit in ``max_memory_mb``, else read from disk by
+    ``workers`` DataLoader processes at each pass.
     ``image_size`` None: the median shorter side of the files, at most ``max_auto_size``.
     ``channels`` ``auto``: 1 when the sampled files are all grey (``channels_of``), else 3.
     Either way each file is decoded once here, to check it and to measure the
@@ -178,12 +180,12 @@ def load_folder(
     label_of_file, class_names = class_of_each_file(root, files, labels)
     if channels == "auto":
         channels = channels_of(files)
-        logger.info("data.folder.channels = auto: %d (%s images)", channels, "grey" if channels == 1 else "colour")
+        logger.info("data.channels = auto: %d (%s images)", channels, "grey" if channels == 1 else "colour")
     if image_size is None:
         image_size = min(median_short_side(files), max_auto_size or np.inf)
         logger.info("data.image_size = auto: %d px (median shorter side, at most %s)", image_size, max_auto_size)
     image_bytes = channels * image_size * image_size
-    keep = in_memory is True or (in_memory == "auto" and len(files) * image_bytes <= max_memory_mb * 2**20)
+    keep = len(files) * image_bytes <= max_memory_mb * 2**20
     pixels = np.empty((len(files), channels, image_size, image_size), np.uint8) if keep else None
     usable = np.zeros(len(files), dtype=bool)
     skipped: list[tuple[str, str]] = []
@@ -240,7 +242,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     """An idx file (MNIST's format), plain or gzipped, as a numpy array."""
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ValueError(f"idx file {str(path)!r} does not exist; check data.idx.images / data.idx.labels")
+        raise ValueError(f"idx file {str(path)!r} does not exist; check data.path")
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         raw = f.read()
@@ -256,14 +258,27 @@ def read_idx(path: str | Path) -> np.ndarray:
     return np.frombuffer(body, dtype=dtype).reshape(shape)
 
 
-def load_idx(images: str, image_size: int | None, labels: str | None = None) -> IngestResult:
-    """Images (N, H, W) and optional labels (N,) from MNIST-family idx files."""
+def idx_labels_beside(images: Path) -> Path | None:
+    """The labels file of an idx images file, by MNIST's naming (``t10k-images-idx3-ubyte`` beside
+    ``t10k-labels-idx1-ubyte``, compressed or not), or None where there is none."""
+    if "images-idx3" not in images.name:
+        return None
+    labels = images.with_name(images.name.replace("images-idx3", "labels-idx1"))
+    return labels if labels.is_file() else None
+
+
+def load_idx(path: str, image_size: int | None) -> IngestResult:
+    """Images (N, H, W) from an MNIST-family idx file, and their labels (N,) where a labels file lies beside it."""
+    images = Path(path).expanduser()
+    if not images.is_file():
+        raise ValueError(f"data.path = {path!r} is not a file; point it at the idx images file")
     pixels = read_idx(images)
     if pixels.ndim != 3:
-        raise ValueError(f"data.idx.images = {images!r} holds {pixels.ndim}-d data; expected (N, H, W) images")
+        raise ValueError(f"data.path = {path!r} holds {pixels.ndim}-d data; expected (N, H, W) images")
+    labels = idx_labels_beside(images)
     label_array = None if labels is None else read_idx(labels).astype(np.int64)
     if label_array is not None and len(label_array) != len(pixels):
-        raise ValueError(f"data.idx.labels has {len(label_array)} labels for {len(pixels)} images")
+        raise ValueError(f"{labels} has {len(label_array)} labels for the {len(pixels)} images of data.path")
     names = [] if label_array is None else [str(c) for c in range(int(label_array.max()) + 1)]
     collection = collection_from_arrays(pixels[:, None].astype(np.uint8), label_array, names, image_size, "idx")
     return IngestResult(collection)
@@ -277,11 +292,11 @@ def _unpickle(path: Path) -> dict:
 def load_cifar(path: str, image_size: int | None, split: str = "train", label_type: str = "fine") -> IngestResult:
     """CIFAR-10 (``data_batch_*``, ``test_batch``) or CIFAR-100 (``train``, ``test``) python batches.
 
-    ``split``: train, test or all; ``label_type`` (CIFAR-100 only): fine or coarse.
+    ``split``: train, test or all; ``label_type`` (CIFAR-100 only): fine (100 classes) or coarse (20).
     """
     root = Path(path).expanduser()
     if split not in ("train", "test", "all"):
-        raise ValueError(f"data.cifar.split = {split!r} is unknown; choose train, test or all")
+        raise ValueError(f"data.split = {split!r} is unknown; choose train, test or all")
     if (root / "batches.meta").is_file():  # CIFAR-10
         names = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
         label_key, meta, meta_key = b"labels", "batches.meta", b"label_names"
@@ -291,7 +306,7 @@ def load_cifar(path: str, image_size: int | None, split: str = "train", label_ty
         meta_key = f"{label_type}_label_names".encode()
     else:
         raise ValueError(
-            f"data.cifar.path = {path!r} is not an extracted CIFAR python folder "
+            f"data.path = {path!r} is not an extracted CIFAR python folder "
             "(expected batches.meta for CIFAR-10 or meta for CIFAR-100)"
         )
     wanted = names["train"] + names["test"] if split == "all" else names[split]
@@ -306,56 +321,20 @@ def load_npz(path: str, image_size: int | None) -> IngestResult:
     """uint8 ``pixels`` and optional ``labels`` arrays from one ``.npz`` file."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise ValueError(f"data.npz.path = {path!r} does not exist")
+        raise ValueError(f"data.path = {path!r} does not exist; point it at your .npz file")
     with np.load(file) as arrays:
         if "pixels" not in arrays:
-            raise ValueError(f"data.npz.path = {path!r} has no 'pixels' array (it has {sorted(arrays)})")
+            raise ValueError(f"data.path = {path!r} has no 'pixels' array (it has {sorted(arrays)})")
         pixels = arrays["pixels"]
         labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
     if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4):
-        raise ValueError(f"data.npz 'pixels' must be uint8 images, got {pixels.dtype} of shape {pixels.shape}")
+        raise ValueError(f"data.path's 'pixels' must be uint8 images, got {pixels.dtype} of shape {pixels.shape}")
     if pixels.ndim == 3:
         pixels = pixels[:, None]
     elif pixels.shape[-1] in (1, 3) and pixels.shape[1] not in (1, 3):
         pixels = pixels.transpose(0, 3, 1, 2)  # channels last -> first
     names = [] if labels is None else [str(c) for c in range(int(labels.max()) + 1)]
     return IngestResult(collection_from_arrays(np.ascontiguousarray(pixels), labels, names, image_size, "npz"))
-
-
-# ------------------------------------------------------------ torchvision
-
-TORCHVISION_DATASETS = ("MNIST", "FashionMNIST", "KMNIST", "CIFAR10", "CIFAR100", "STL10", "SVHN")
-
-
-def load_torchvision(
-    name: str, root: str, image_size: int | None, split: str = "train", download: bool = False
-) -> IngestResult:
-    """A torchvision dataset's arrays; downloaded into ``root`` only when ``download`` is true."""
-    from torchvision import datasets
-
-    if name not in TORCHVISION_DATASETS:
-        raise ValueError(f"data.torchvision.name = {name!r} is not supported; choose one of {TORCHVISION_DATASETS}")
-    cls = getattr(datasets, name)
-    split_arg = {"split": split} if name in ("STL10", "SVHN") else {"train": split == "train"}
-    try:
-        dataset = cls(root=str(Path(root).expanduser()), download=download, **split_arg)
-    except (RuntimeError, OSError) as error:
-        hint = "set data.torchvision.download: true while online" if not download else "check the network"
-        raise ValueError(f"data.torchvision ({name} in {root!r}) could not be loaded: {error}; {hint}") from None
-    data = dataset.data
-    pixels = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    if pixels.ndim == 3:  # (N, H, W) grey
-        pixels = pixels[:, None]
-    elif pixels.shape[-1] == 3:  # (N, H, W, 3)
-        pixels = pixels.transpose(0, 3, 1, 2)
-    raw_labels = getattr(dataset, "targets", None)
-    if raw_labels is None:
-        raw_labels = getattr(dataset, "labels", None)
-    labels = None if raw_labels is None else np.asarray(raw_labels, dtype=np.int64)
-    if labels is not None and (labels < 0).any():  # STL-10's unlabelled split
-        labels = None
-    class_names = list(getattr(dataset, "classes", []))
-    return IngestResult(collection_from_arrays(pixels.astype(np.uint8), labels, class_names, image_size, name))
 
 
 # ---------------------------------------------------------- scikit-learn
@@ -383,36 +362,37 @@ def load_sklearn_digits(image_size: int | None = 8) -> ImageCollection:
 def load_image_collection(
     source: str,
     image_size: int | str,
+    path: str | None = None,
     max_images: int | None = None,
     seed: int = 0,
     max_auto_size: int | None = None,
-    **options,
+    channels: int | str = "auto",
+    labels: str = "auto",
+    split: str = "all",
+    workers: int = 2,
 ) -> IngestResult:
-    """Read the configured source; ``options`` are that source's own settings.
+    """Read ``source`` at ``path`` (``data.*``; a folder's ``channels``, ``labels`` and ``workers``, CIFAR's
+    ``split``).
 
     ``image_size`` ``auto``: the images' own size (a folder: the median shorter
     side), at most ``max_auto_size``. ``max_images`` keeps a random subset of that
-    size (for quick trials).
+    size (for quick trials), drawn with ``seed``.
     """
     auto = image_size == "auto"
     if auto:
         image_size = None
-        if source == "folder":
-            options["max_auto_size"] = max_auto_size
-    readers = {
-        "folder": load_folder,
-        "idx": load_idx,
-        "cifar": load_cifar,
-        "torchvision": load_torchvision,
-        "npz": load_npz,
-        "sklearn_digits": lambda image_size: IngestResult(load_sklearn_digits(image_size)),
-    }
-    if source not in readers:
+    if source not in SOURCES:
         raise ValueError(f"data.source = {source!r} is unknown; choose one of {SOURCES}")
-    try:
-        result = readers[source](image_size=image_size, **options)
-    except TypeError as error:
-        raise ValueError(f"the settings under data.{source} do not fit that source: {error}") from None
+    if source != "sklearn_digits" and path is None:
+        raise ValueError(f"data.source = {source!r} reads data.path, which is not set: name your images' path")
+    readers = {
+        "folder": lambda: load_folder(path, image_size, channels, labels, workers, max_auto_size),
+        "idx": lambda: load_idx(path, image_size),
+        "cifar": lambda: load_cifar(path, image_size, split),
+        "npz": lambda: load_npz(path, image_size),
+        "sklearn_digits": lambda: IngestResult(load_sklearn_digits(image_size)),
+    }
+    result = readers[source]()
     if auto and max_auto_size is not None and result.collection.image_size > max_auto_size:
         result.collection = resized(result.collection, max_auto_size)
     if max_images is not None and max_images < len(result.collection):

@@ -12,6 +12,9 @@ from torch import nn
 
 from deepcluster.distributed.reduce import differentiable_sum, distributed
 
+# several processes normalise over the whole global batch, so that N processes train as one process does
+GLOBAL_BATCH_NORM = True
+
 
 class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
     """Batch norm whose training statistics are the whole global batch's; in one process, or in eval mode,

@@ -1,10 +1,10 @@
 """The lifecycle every method answers (``Method``), and what the online methods share beside it:
 backbone -> projection head -> prototypes, trained on multi-crop views (``OnlineMethod``).
 
-A method is one module: its class (registered in ``deepcluster.methods.METHODS``) declares its
-settings block (``method.<name>``), the steps of its round before the epoch (``round_steps``: plain
-functions the pipelines wrap as nodes), how it is built from the run's settings, its optimiser and
-its epoch; its ``state_dict`` is its checkpoint state.
+A method is one module: its class (registered in ``deepcluster.methods.METHODS``) declares the steps of
+its round before the epoch (``round_steps``: plain functions the pipelines wrap as nodes), how it is built
+from the run's settings and its own tuned constants, its optimiser and its epoch; its ``state_dict`` is its
+checkpoint state.
 """
 
 from __future__ import annotations
@@ -19,16 +19,30 @@ import torch
 from torch import nn
 
 from deepcluster.auto import views_for
-from deepcluster.blocks import AUTO, Block
 from deepcluster.data.augment import Augmentation, ColourAugmentation, CropGroup, MultiCrop
 from deepcluster.distributed.processes import global_batch_size
 from deepcluster.distributed.reduce import merge_written
 from deepcluster.methods.heads import ProjectionHead, Prototypes
-from deepcluster.methods.optim import LARS, parameter_groups
+from deepcluster.methods.optim import parameter_groups
 from deepcluster.models import DeepClusterNet, build_model
 from deepcluster.run import RunContext
 
 CHECKPOINT_FORMAT = 3
+
+# The online methods' tuned constants (SwAV's and DeepCluster-v2's recipes, scaled to small collections;
+# docs/methods.md): the measured tables of docs/benchmarks were taken with these.
+ONLINE_BATCH_SIZE = 128  # training.batch_size auto: images per step, each with every view
+MIN_STEPS = 50  # a round takes at least this many steps, passing over a small collection several times
+TEMPERATURE = 0.1  # softmax temperature of the prototype scores
+PROJECTION_DIMS = (512, 128)  # backbone -> hidden -> output (L2-normalised)
+VIEWS = {"large": 2, "small": 2}  # multi-crop: the large views make the codes and the memory
+FINAL_LR = 0.0005  # where the per-step cosine ends, from training.lr
+WARMUP_ROUNDS = 1  # linear warm-up of the learning rate over the first round
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-5
+# SwAV's colour jitter; grey images get brightness and contrast only
+COLOUR = ColourAugmentation(jitter_probability=0.8, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1,
+                            grayscale_probability=0.2, blur_probability=0.0, solarize_probability=0.0)  # fmt: skip
 BACKBONE = "backbone."  # the prefix of the backbone's entries in a method's state_dict
 
 
@@ -43,7 +57,7 @@ class EpochPlan:
     warmup_steps: int
     total_steps: int
     first_step: int  # the run's step count when this epoch starts
-    lr_setting: str = "method.optimizer.lr"
+    lr_setting: str = "training.lr"
 
     @classmethod
     def constant(cls, batch_size: int, lr: float, lr_setting: str, first_step: int = 0) -> EpochPlan:
@@ -78,9 +92,8 @@ class Method(nn.Module):
     """
 
     name = ""
-    settings_model: type[Block] | None = None  # the block method.<name>, if the method has settings of its own
-    cluster_count_setting = "kmeans.k"  # the resolved setting that says how many clusters ``cluster_table`` has
     uses_pca = False  # whether its round's steps reduce features with ``pca.dim`` (checked before round 1 if so)
+    default_batch_size = ONLINE_BATCH_SIZE  # training.batch_size auto
     round_steps: tuple[Step, ...] = ()
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation | MultiCrop) -> None:
@@ -190,8 +203,7 @@ class OnlineMethod(Method):
     """
 
     per_image_buffers: tuple[str, ...] = ()
-    cluster_count_setting = "method.prototypes"  # the first head's count: ``cluster_table`` is its clusters
-    prototype_setting = ""  # the key of the prototype counts in method.<name> (``auto``: as kmeans.k auto)
+    heads = 1  # prototype heads, each of kmeans.k prototypes
 
     def __init__(
         self,
@@ -216,18 +228,13 @@ class OnlineMethod(Method):
 
     @classmethod
     def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
-        wanted = getattr(getattr(run_parameters.method, cls.name), cls.prototype_setting)
-        counts = wanted if isinstance(wanted, list) else [wanted]
-        views = run_parameters.method.views
-        configured = {
-            "flip_probability": views.flip_probability,
-            "large.scale": views.large.scale,
-            "small.scale": views.small.scale,
-        }
-        for_images = views_for(resolved["data.channels"])
+        """Each head's prototypes (``kmeans.k``), and the views' scales and flips for the images' channels."""
+        views = views_for(resolved["data.channels"])
         return {
-            "method.prototypes": [resolved["kmeans.k"] if k == AUTO else k for k in counts],
-            **{f"method.views.{key}": for_images[key] if value == AUTO else value for key, value in configured.items()},
+            "method.prototypes": [resolved["kmeans.k"]] * cls.heads,
+            "method.views.flip_probability": views["flip_probability"],
+            "method.views.large.scale": views["large.scale"],
+            "method.views.small.scale": views["small.scale"],
         }
 
     @staticmethod
@@ -238,33 +245,29 @@ class OnlineMethod(Method):
         return {"prototype_counts": list(self.prototypes.counts)}
 
     def make_optimizer(self, run: RunContext) -> torch.optim.Optimizer:
-        settings = run.parameters.method.optimizer
-        groups = parameter_groups([self], settings.weight_decay)
-        if settings.name == "lars":
-            return LARS(groups, lr=settings.lr, momentum=settings.momentum, eta=settings.lars_eta)
-        for group in groups:
-            group.pop("lars")
-        return torch.optim.SGD(groups, lr=settings.lr, momentum=settings.momentum)
+        """SGD at ``training.lr``; weights decay, biases and norms do not."""
+        return torch.optim.SGD(parameter_groups([self], WEIGHT_DECAY), lr=run.parameters.training.lr, momentum=MOMENTUM)
 
     def epoch(
         self, run: RunContext, targets: Any, n_images: int, round_number: int, first_step: int, generator
     ) -> tuple[np.ndarray, EpochPlan]:
-        """Every image once in a fresh order, or as many times, each in a fresh order, as make ``method.min_steps``
+        """Every image once in a fresh order, or as many times, each in a fresh order, as make ``MIN_STEPS``
         steps. The learning rate warms up and decays per step over the method's own rounds (``method.rounds``:
-        the run's less the SCAN rounds that follow), so that it is near ``final_lr`` when they end.
-        ``method.batch_size`` is global: N processes take one process's steps."""
-        method = run.parameters.method
-        steps_per_pass = math.ceil(n_images / method.batch_size)
-        passes = max(1, math.ceil(method.min_steps / steps_per_pass))
-        order = passes_without_repeats(n_images, global_batch_size(method.batch_size), passes, generator)
-        steps_per_round = math.ceil(len(order) / method.batch_size)
+        the run's less the SCAN rounds that follow), so that it is near ``FINAL_LR`` when they end.
+        ``training.batch_size`` is global: N processes take one process's steps."""
+        batch_size = run.resolved["training.batch_size"]
+        steps_per_pass = math.ceil(n_images / batch_size)
+        passes = max(1, math.ceil(MIN_STEPS / steps_per_pass))
+        order = passes_without_repeats(n_images, global_batch_size(batch_size), passes, generator)
+        steps_per_round = math.ceil(len(order) / batch_size)
         plan = EpochPlan(
-            batch_size=method.batch_size,
-            base_lr=method.optimizer.lr,
-            final_lr=method.optimizer.final_lr,
-            warmup_steps=round(method.optimizer.warmup_rounds * steps_per_round),
+            batch_size=batch_size,
+            base_lr=run.parameters.training.lr,
+            final_lr=FINAL_LR,
+            warmup_steps=round(WARMUP_ROUNDS * steps_per_round),
             total_steps=run.resolved["method.rounds"] * steps_per_round,
             first_step=first_step,
+            lr_setting="training.lr",
         )
         return order, plan
 
@@ -321,36 +324,20 @@ def passes_without_repeats(n_images: int, batch_size: int, passes: int, generato
 
 
 def multi_crop_views(run: RunContext) -> MultiCrop:
-    """The online methods' views (``method.views``); ``auto`` sizes: the input size, and half of it; ``auto``
-    scales and flips: as resolved for the images' channels (``auto.views_for``)."""
-    views = run.parameters.method.views
+    """The online methods' views: ``VIEWS`` crops of the input size (large) and half of it (small), at the scales
+    and flips resolved for the images' channels (``auto.views_for``), then ``COLOUR`` jitter."""
     sizes = {"large": run.input_size, "small": max(4, run.input_size // 2)}
     groups = tuple(
-        CropGroup(
-            block.count,
-            sizes[name] if block.size == AUTO else block.size,
-            tuple(run.resolved[f"method.views.{name}.scale"]),
-        )
-        for name, block in (("large", views.large), ("small", views.small))
-        if block.count
+        CropGroup(count, sizes[name], tuple(run.resolved[f"method.views.{name}.scale"]))
+        for name, count in VIEWS.items()
     )
-    return MultiCrop(groups, run.resolved["method.views.flip_probability"], colour_augmentation(views.colour))
-
-
-def colour_augmentation(colour: Block | None) -> ColourAugmentation | None:
-    """A ``colour`` block of settings as the transform; none: colours as they are."""
-    return None if colour is None else ColourAugmentation(**colour.model_dump())
+    return MultiCrop(groups, run.resolved["method.views.flip_probability"], COLOUR)
 
 
 def online_settings(run: RunContext) -> dict[str, Any]:
-    """The arguments every online method's constructor shares, from ``method``."""
-    method = run.parameters.method
-    return {
-        "projection_dims": (method.projection.hidden_dim, method.projection.output_dim),
-        "views": multi_crop_views(run),
-        "temperature": method.temperature,
-        "seed": run.seed,
-    }
+    """The arguments every online method's constructor shares."""
+    return {"projection_dims": PROJECTION_DIMS, "views": multi_crop_views(run), "temperature": TEMPERATURE,
+            "seed": run.seed}  # fmt: skip
 
 
 def make_checkpoint(

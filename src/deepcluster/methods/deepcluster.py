@@ -23,21 +23,35 @@ import torch
 import torch.nn.functional as F
 
 from deepcluster.auto import pixel_rows
+from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.clustering.kmeans import kmeans
 from deepcluster.clustering.sampling import sample_uniformly_over_clusters
 from deepcluster.clustering.scan import ScanResult, scan_clustering
-from deepcluster.data.augment import Augmentation
+from deepcluster.data.augment import Augmentation, ColourAugmentation
 from deepcluster.data.collection import ImageCollection
 from deepcluster.distributed.processes import from_main_process
 from deepcluster.distributed.reduce import all_reduce_sum
 from deepcluster.evaluation.metrics import feature_collapse_std
-from deepcluster.features import extract_reduced_features
-from deepcluster.methods.base import EpochPlan, Method, Step, colour_augmentation
+from deepcluster.features import INFERENCE_BATCH_SIZE, PCA_FIT_SIZE, extract_reduced_features
+from deepcluster.methods.base import EpochPlan, Method, Step
 from deepcluster.models import DeepClusterNet, new_head
 from deepcluster.run import RunContext
 from deepcluster.training import features_under, learning_rate_for_round, network_from_checkpoint
 
 logger = logging.getLogger(__name__)
+
+# the body's SGD and the round's head (the paper's momentum; weight decay tuned on the collections)
+MOMENTUM = 0.9
+WEIGHT_DECAY = 1e-5
+# a round's epoch takes at least this many steps: a small collection's images are drawn again (uniformly
+# over clusters), so that the round's fresh head has time to learn the clusters (0 would be the paper's pass)
+MIN_STEPS = 50
+DEEPCLUSTER_BATCH_SIZE = 32  # training.batch_size auto
+# a SCAN round trains on the images whose cluster probability is above this, at this constant rate (the
+# method's schedule has all but ended by then)
+SCAN_CONFIDENCE = 0.9
+SCAN_ROUND_LR = 0.01
+ROUND_KMEANS_ITERATIONS = 20  # a round's k-means (faiss's default)
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ class DeepCluster(Method):
 
     name = "deepcluster"
     uses_pca = True
+    default_batch_size = DEEPCLUSTER_BATCH_SIZE
 
     def __init__(self, backbone: DeepClusterNet, views: Augmentation, head_weight_decay: float) -> None:
         super().__init__(backbone, views)
@@ -71,35 +86,30 @@ class DeepCluster(Method):
     def create(
         cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
     ) -> DeepCluster:
-        training = run.parameters.training
-        augmentation = training.augmentation_of(run.resolved)
+        augmentation = run.resolved["training.augmentation_block"]
         views = Augmentation(
             output_size=run.input_size,
-            **augmentation.model_dump(exclude={"colour"}),
-            colour=colour_augmentation(augmentation.colour),
+            **{key: value for key, value in augmentation.items() if key != "colour"},
+            colour=None if augmentation.get("colour") is None else ColourAugmentation(**augmentation["colour"]),
         )
-        return cls(backbone, views, head_weight_decay=training.weight_decay)
+        return cls(backbone, views, head_weight_decay=WEIGHT_DECAY)
 
     def make_optimizer(self, run: RunContext) -> torch.optim.SGD:
         """The body's SGD, for the whole run (the round's head has its own)."""
-        training = run.parameters.training
-        return torch.optim.SGD(
-            self.backbone.parameters(), lr=training.lr, momentum=training.momentum, weight_decay=training.weight_decay
-        )
+        lr = run.parameters.training.lr
+        return torch.optim.SGD(self.backbone.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
     def epoch(
         self, run: RunContext, targets: PseudoLabels, n_images: int, round_number: int, first_step: int, generator
     ) -> tuple[np.ndarray, EpochPlan]:
-        """The resampled images at one rate: ``training.lr`` on its per-round schedule, or in a SCAN round
-        round (the method's schedule has all but ended by then) ``scan.training_lr``."""
-        training = run.parameters.training
+        """The resampled images at one rate: ``training.lr`` on its per-round cosine, or in a SCAN round
+        ``SCAN_ROUND_LR``."""
+        batch_size = run.resolved["training.batch_size"]
         if targets.by == "scan":
-            plan = EpochPlan.constant(
-                training.batch_size, run.parameters.scan.training_lr, "scan.training_lr", first_step
-            )
+            plan = EpochPlan.constant(batch_size, SCAN_ROUND_LR, "SCAN_ROUND_LR", first_step)
         else:
-            lr = learning_rate_for_round(training.lr, training.lr_schedule, round_number, run.parameters.rounds)
-            plan = EpochPlan.constant(training.batch_size, lr, "training.lr", first_step)
+            lr = learning_rate_for_round(run.parameters.training.lr, round_number, run.parameters.rounds)
+            plan = EpochPlan.constant(batch_size, lr, "training.lr", first_step)
         return targets.indices, plan
 
     def cluster_table(self, targets: PseudoLabels) -> pd.DataFrame:
@@ -140,15 +150,14 @@ def extract_round_features(
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Whitened, L2-normalised PCA features of every image under the previous round's network."""
     started = time.perf_counter()
-    pca = run.parameters.pca
     reduced = extract_reduced_features(
         network_from_checkpoint(previous_checkpoint, run.execution),
         images,
-        pca_dim=pca.dim,
-        batch_size=run.parameters.features.batch_size,
+        pca_dim=run.parameters.pca.dim,
+        batch_size=INFERENCE_BATCH_SIZE,
         execution=run.execution,
         crop_size=run.input_size,
-        pca_fit_size=pca.fit_size,
+        pca_fit_size=PCA_FIT_SIZE,
         seed=run.seed_for(round_number, "pca_sample"),
     )
     summary = {
@@ -167,14 +176,12 @@ def cluster_round_features(
     cluster and its squared distance to the centroid (k-means) or confidence (Ward, PIC)."""
     started = time.perf_counter()
     points = torch.as_tensor(reduced_features)  # a tensor in memory, an array when read back from disk
-    settings, clustering = run.block("kmeans"), run.parameters.clustering
+    k, clustering = run.resolved["kmeans.k"], run.parameters.clustering
     seed = run.seed_for(round_number, "kmeans")
     summary: dict[str, Any] = {}
     # faiss's threads may sum in any order: one process clusters, every process gets its answer
     if clustering.rounds == "kmeans":
-        result = from_main_process(
-            lambda: kmeans(points, settings.k, n_iter=settings.iterations, seed=seed, backend=settings.backend)
-        )
+        result = from_main_process(lambda: kmeans(points, k, n_iter=ROUND_KMEANS_ITERATIONS, seed=seed))
         clusters = pd.DataFrame({"cluster": result.assignments, "distance": result.distances})
         summary |= {
             "kmeans/objective": result.objective,
@@ -182,18 +189,17 @@ def cluster_round_features(
             "kmeans/backend": result.backend,
         }
     else:
-        clusterer = clustering.clusterers(None, [clustering.rounds])[clustering.rounds]
-        partition = from_main_process(lambda: clusterer.fit(points, settings.k, seed))
+        clusterer = CLUSTERERS[clustering.rounds]()
+        partition = from_main_process(lambda: clusterer.fit(points, k, seed))
         clusters = pd.DataFrame({"cluster": partition.assignments, partition.score_name: partition.scores})
     return clusters, summary | {"timing/kmeans_seconds": time.perf_counter() - started}
 
 
 def epoch_size(n_images: int, run: RunContext) -> int:
     """Images in a round's epoch: all of them once, or more (drawn again) so that the epoch takes at least
-    ``training.min_steps`` steps. The round's new head starts from random weights; on a small collection
-    one pass is too few steps for it to learn the clusters before its gradients steer the network."""
-    training = run.parameters.training
-    return max(n_images, training.min_steps * training.batch_size)
+    ``MIN_STEPS`` steps. The round's new head starts from random weights; on a small collection one pass
+    is too few steps for it to learn the clusters before its gradients steer the network."""
+    return max(n_images, MIN_STEPS * run.resolved["training.batch_size"])
 
 
 def sample_targets(clusters: pd.DataFrame, run: RunContext, *, round_number: int) -> PseudoLabels:
@@ -211,9 +217,7 @@ def extract_round_network_features(
     """Features of every image under the previous round's network, not reduced (SCAN's neighbours need
     the network's own geometry: whitening weighs noise directions like the signal)."""
     started = time.perf_counter()
-    extracted = features_under(
-        previous_checkpoint, images, run, run.parameters.features.batch_size, representation=False
-    )
+    extracted = features_under(previous_checkpoint, images, run, representation=False)
     summary = {
         "features/collapse_std": feature_collapse_std(extracted),
         "timing/extract_features_seconds": time.perf_counter() - started,
@@ -228,18 +232,18 @@ def cluster_by_neighbours(
     the features or in the pixels (``scan.neighbours_from``), and the head's confidence in each."""
     started = time.perf_counter()
     seed = run.seed_for(round_number, "scan")
-    scan = run.block("scan")
+    scan, k, neighbours = run.parameters.scan, run.resolved["scan.k"], run.resolved["scan.neighbours"]
 
     def cluster() -> ScanResult:
         pixels = pixel_rows(images, np.arange(len(images))) if scan.neighbours_from == "pixels" else None
-        return scan_clustering(features, scan.k, seed=seed, neighbour_space=pixels, **scan.head_options())
+        return scan_clustering(features, k, neighbours, heads=scan.heads, seed=seed, neighbour_space=pixels)
 
     # like k-means: one process clusters, every process gets its answer
     result = from_main_process(cluster)
     clusters = pd.DataFrame({"cluster": result.assignments, "confidence": result.confidence})
     summary = {
         "scan/loss": result.loss,
-        "scan/confident_fraction": float((result.confidence > scan.confidence).mean()),
+        "scan/confident_fraction": float((result.confidence > SCAN_CONFIDENCE).mean()),
         "timing/scan_seconds": time.perf_counter() - started,
     }
     return clusters, summary
@@ -248,15 +252,14 @@ def cluster_by_neighbours(
 def sample_confident_targets(clusters: pd.DataFrame, run: RunContext, *, round_number: int) -> PseudoLabels:
     """SCAN's clusters as targets, the epoch's images drawn uniformly over the clusters from those the head is
     confident of (all images when it is confident of none)."""
-    scan = run.parameters.scan
     rng = np.random.default_rng(run.seed_for(round_number, "sampling"))
     labels = clusters["cluster"].to_numpy()
-    confident = np.flatnonzero(clusters["confidence"].to_numpy() > scan.confidence)
+    confident = np.flatnonzero(clusters["confidence"].to_numpy() > SCAN_CONFIDENCE)
     if confident.size == 0:
         logger.warning(
-            "round %d: SCAN's head is confident (> scan.confidence = %s) of no image; training on all of them",
+            "round %d: SCAN's head is confident (> %s) of no image; training on all of them",
             round_number,
-            scan.confidence,
+            SCAN_CONFIDENCE,
         )
         confident = np.arange(len(labels))
     drawn = sample_uniformly_over_clusters(labels[confident], epoch_size(len(labels), run), rng)

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
 import torch
-from pydantic import Field
 
-from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.clustering.kmeans import check_k, spherical_kmeans
 from deepcluster.data.augment import MultiCrop
 from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.batch_norm import GLOBAL_BATCH_NORM
 from deepcluster.distributed.processes import shard
 from deepcluster.distributed.reduce import all_gather_rows, all_reduce_max
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
@@ -23,10 +22,7 @@ from deepcluster.methods.losses import assignment_loss
 from deepcluster.models import DeepClusterNet
 from deepcluster.run import RunContext
 
-
-class DeepClusterV2Settings(Block):
-    prototypes: Annotated[list[AutoOrClusterCount], Field(min_length=1)]  # type: ignore[valid-type]
-    kmeans_iterations: PositiveInt
+KMEANS_ITERATIONS = 10  # the memory bank's k-means per round (the reference's)
 
 
 @dataclass
@@ -78,9 +74,8 @@ class DeepClusterV2(OnlineMethod):
     """
 
     name = "deepcluster_v2"
-    settings_model = DeepClusterV2Settings
+    heads = 3  # three heads of kmeans.k prototypes each, as the reference's three k's
     per_image_buffers = ("memory_bank",)
-    prototype_setting = "prototypes"
 
     def __init__(
         self,
@@ -151,10 +146,7 @@ def gather_memory_bank(
         return {"bank": state["memory_bank"].to(device), "fresh": state["bank_filled"].to(device)}
     method, _ = DeepClusterV2.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
-    parameters = run.parameters
-    fill_memory_bank(
-        method, images, parameters.method.batch_size, run.execution, generator, parameters.runtime.sync_batchnorm
-    )
+    fill_memory_bank(method, images, run.resolved["training.batch_size"], run.execution, generator, GLOBAL_BATCH_NORM)
     return {"bank": method.memory_bank, "fresh": method.bank_filled}
 
 
@@ -166,8 +158,7 @@ def cluster_bank(
     started = time.perf_counter()
     counts = run.resolved["method.prototypes"]
     seeds = [run.seed_for(round_number, f"kmeans_head_{head}") for head in range(len(counts))]
-    iterations = run.parameters.method.deepcluster_v2.kmeans_iterations
-    clustering = cluster_memory_bank(memory_bank["bank"], counts, iterations, seeds, memory_bank["fresh"])
+    clustering = cluster_memory_bank(memory_bank["bank"], counts, KMEANS_ITERATIONS, seeds, memory_bank["fresh"])
     summary = {f"kmeans/head{h}_empty_clusters": float(n) for h, n in enumerate(clustering.n_empty)}
     summary["timing/kmeans_seconds"] = time.perf_counter() - started
     return clustering, summary

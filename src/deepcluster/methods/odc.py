@@ -7,7 +7,7 @@ re-normalised) and is relabelled to its nearest centroid; every ``centroid_updat
 centroids are recomputed from the memory, clusters under ``min_cluster_size`` are dissolved into their
 nearest neighbours and each emptied cluster takes half of the largest one; the loss weighs each cluster by
 (1 / its size) ** ``reweight_power``. Two choices differ from mmselfsup: the classifier is a cosine one
-(unit-norm prototypes at ``method.temperature``, as the other online methods'), started from the first
+(unit-norm prototypes at ``TEMPERATURE``, as the other online methods'), started from the first
 centroids; and the largest cluster is split along its principal axis, not by a 2-means.
 
 Under several processes every process keeps the whole memory: each step's features and indices are
@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from deepcluster.blocks import AUTO, AutoOrClusterCount, AutoOrPositiveInt, Block, Fraction, PositiveInt
 from deepcluster.data.augment import MultiCrop
 from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.batch_norm import GLOBAL_BATCH_NORM
 from deepcluster.distributed.reduce import all_gather_rows
 from deepcluster.methods.base import OnlineMethod, Step, online_settings
 from deepcluster.methods.deepcluster_v2 import BankClustering, cluster_memory_bank
@@ -36,14 +35,11 @@ from deepcluster.methods.losses import global_cross_entropy
 from deepcluster.models import DeepClusterNet
 from deepcluster.run import RunContext
 
-
-class OdcSettings(Block):
-    prototypes: AutoOrClusterCount
-    memory_momentum: Fraction
-    centroid_update_steps: PositiveInt
-    min_cluster_size: AutoOrPositiveInt
-    reweight_power: Annotated[float, Field(ge=0)]
-    kmeans_iterations: PositiveInt
+# mmselfsup's ODC, scaled to small collections (docs/methods.md)
+MEMORY_MOMENTUM = 0.5  # memory feature = momentum x old + (1 - momentum) x new, re-normalised
+CENTROID_UPDATE_STEPS = 10  # centroids recomputed from the memory (and small clusters dissolved) this often
+REWEIGHT_POWER = 0.5  # each cluster's loss weight: (1 / its size) ** power
+KMEANS_ITERATIONS = 10  # the first k-means of the memory, before round 1's epoch
 
 
 @dataclass(frozen=True)
@@ -55,7 +51,8 @@ class MemoryStart:
 
 
 def min_cluster_size_for(n_images: int, k: int) -> int:
-    """``auto``: a sixth of an average cluster, at least 2 (mmselfsup's 20 of 128 on ImageNet with k = 10,000)."""
+    """Clusters below this are dissolved, the emptied ones refilled from the largest: a sixth of an average
+    cluster, at least 2 (mmselfsup's 20 of 128 on ImageNet with k = 10,000)."""
     return max(2, round(n_images / k / 6))
 
 
@@ -63,9 +60,7 @@ class ODC(OnlineMethod):
     """Backbone -> projection head -> one cosine classifier over the memory's k clusters, on every view."""
 
     name = "odc"
-    settings_model = OdcSettings
     per_image_buffers = ("memory_features",)
-    prototype_setting = "prototypes"
 
     def __init__(
         self,
@@ -98,20 +93,18 @@ class ODC(OnlineMethod):
     def create(
         cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
     ) -> ODC:
-        shared, odc = online_settings(run), run.parameters.method.odc
+        shared = online_settings(run)
         k = cls.prototype_counts(run, config)[0]
-        min_size = run.resolved.get("method.odc.min_cluster_size", odc.min_cluster_size)
+        min_size = run.resolved["method.odc.min_cluster_size"]
         return cls(
             backbone, shared["projection_dims"], k, shared["views"], n_images, shared["temperature"],
-            odc.memory_momentum, odc.centroid_update_steps, min_size, odc.reweight_power, shared["seed"],
+            MEMORY_MOMENTUM, CENTROID_UPDATE_STEPS, min_size, REWEIGHT_POWER, shared["seed"],
         )  # fmt: skip
 
     @classmethod
     def resolve_settings(cls, run_parameters: Any, resolved: dict[str, Any]) -> dict[str, Any]:
         settings = super().resolve_settings(run_parameters, resolved)
-        min_size = run_parameters.method.odc.min_cluster_size
-        if min_size == AUTO:
-            min_size = min_cluster_size_for(resolved["data.images"], settings["method.prototypes"][0])
+        min_size = min_cluster_size_for(resolved["data.images"], settings["method.prototypes"][0])
         return settings | {"method.odc.min_cluster_size": min_size}
 
     @property
@@ -227,13 +220,9 @@ def initialise_memory(
         return MemoryStart(), {}
     method, _ = ODC.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "memory_bank"))
-    parameters = run.parameters
-    fill_memory_bank(
-        method, images, parameters.method.batch_size, run.execution, generator, parameters.runtime.sync_batchnorm
-    )
+    fill_memory_bank(method, images, run.resolved["training.batch_size"], run.execution, generator, GLOBAL_BATCH_NORM)
     seed = run.seed_for(round_number, "kmeans_head_0")
-    iterations = run.parameters.method.odc.kmeans_iterations
-    clustering = cluster_memory_bank(method.memory_features, [method.k], iterations, [seed])
+    clustering = cluster_memory_bank(method.memory_features, [method.k], KMEANS_ITERATIONS, [seed])
     summary = {
         "kmeans/head0_empty_clusters": float(clustering.n_empty[0]),
         "timing/kmeans_seconds": time.perf_counter() - started,

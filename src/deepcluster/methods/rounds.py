@@ -13,6 +13,7 @@ import torch
 
 from deepcluster.clustering.pca import usable_pca_dim
 from deepcluster.data.collection import ImageCollection
+from deepcluster.distributed.batch_norm import GLOBAL_BATCH_NORM
 from deepcluster.methods import METHODS
 from deepcluster.methods.base import make_checkpoint
 from deepcluster.methods.epoch import train_round
@@ -21,9 +22,9 @@ from deepcluster.run import RunContext
 
 
 def model_config(images: ImageCollection, run: RunContext) -> dict[str, Any]:
-    """The backbone's constructor arguments: the resolved architecture, its representation and options, the
-    images' channels."""
-    model = run.parameters.model
+    """The backbone's constructor arguments: the resolved architecture, its representation and options (the
+    architecture's own defaults otherwise: the small convnet's width 32 and 128 features), the images'
+    channels."""
     name = run.resolved["model.name"]
     prefix = f"model.options.{name}."
     options = {key.removeprefix(prefix): value for key, value in run.resolved.items() if key.startswith(prefix)}
@@ -31,9 +32,7 @@ def model_config(images: ImageCollection, run: RunContext) -> dict[str, Any]:
         "name": name,
         "representation": run.resolved["model.representation"],
         "in_channels": images.channels,
-        "sobel": model.sobel,
         "seed": run.seed,
-        **model.options_of(name),
         **options,
     }
 
@@ -72,9 +71,7 @@ def train_method_round(
         method, optimizer = method_class.restore(previous_checkpoint, run, len(images))
     generator = torch.Generator().manual_seed(run.seed_for(round_number, "training"))
     order, plan = method.epoch(run, targets, len(images), round_number, previous_checkpoint["step"], generator)
-    log = train_round(
-        method, targets, optimizer, images, order, plan, run.execution, generator, run.parameters.runtime.sync_batchnorm
-    )
+    log = train_round(method, targets, optimizer, images, order, plan, run.execution, generator, GLOBAL_BATCH_NORM)
     step = plan.first_step + log["steps"]
     checkpoint = make_checkpoint(method, optimizer, previous_checkpoint["model_config"], round_number, step)
     return checkpoint, log, method.cluster_table(targets)

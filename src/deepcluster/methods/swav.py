@@ -3,13 +3,11 @@ views, each view's code predicted from the other views."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import pandas as pd
 import torch
-from pydantic import Field
 
-from deepcluster.blocks import AutoOrClusterCount, Block, PositiveInt
 from deepcluster.data.augment import MultiCrop
 from deepcluster.distributed.processes import world_size
 from deepcluster.methods.base import OnlineMethod, online_settings
@@ -17,13 +15,9 @@ from deepcluster.methods.losses import sinkhorn, swapped_prediction_loss
 from deepcluster.models import DeepClusterNet
 from deepcluster.run import RunContext
 
-
-class SwavSettings(Block):
-    prototypes: AutoOrClusterCount
-    epsilon: Annotated[float, Field(gt=0)]
-    sinkhorn_iterations: PositiveInt
-    freeze_prototypes_steps: Annotated[int, Field(ge=0)]
-    queue_length: Annotated[int, Field(ge=0)]
+EPSILON = 0.05  # Sinkhorn's entropic regularisation (SwAV's)
+SINKHORN_ITERATIONS = 3
+FREEZE_PROTOTYPES_STEPS = 100  # the prototypes stay fixed for the run's first steps
 
 
 class SwAV(OnlineMethod):
@@ -39,9 +33,7 @@ class SwAV(OnlineMethod):
     """
 
     name = "swav"
-    settings_model = SwavSettings
     per_image_buffers = ("assignments",)
-    prototype_setting = "prototypes"
 
     def __init__(
         self,
@@ -71,11 +63,10 @@ class SwAV(OnlineMethod):
     def create(
         cls, backbone: DeepClusterNet, run: RunContext, n_images: int, config: dict[str, Any] | None = None
     ) -> SwAV:
-        shared, swav = online_settings(run), run.parameters.method.swav
+        shared = online_settings(run)
         return cls(
             backbone, shared["projection_dims"], cls.prototype_counts(run, config)[0], shared["views"], n_images,
-            shared["temperature"], swav.epsilon, swav.sinkhorn_iterations, swav.freeze_prototypes_steps,
-            swav.queue_length, shared["seed"],
+            shared["temperature"], EPSILON, SINKHORN_ITERATIONS, FREEZE_PROTOTYPES_STEPS, seed=shared["seed"],
         )  # fmt: skip
 
     def cluster_table(self, targets: None) -> pd.DataFrame:

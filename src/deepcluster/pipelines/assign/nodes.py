@@ -37,7 +37,7 @@ def read_new_images(
             "assign.folder is not set: name the folder of new images in conf/local/parameters.yml "
             "(assign: {folder: path/to/new/images}), then `kedro run --pipeline assign`"
         )
-    result = Preprocessing.from_dict(preprocessing).read_folder(assign.folder, assign.workers)
+    result = Preprocessing.from_dict(preprocessing).read_folder(assign.folder)
     counts = result.counts
     logger.info(
         "assign: %d images found, %d used, %d skipped (listed in data/08_reporting/assign/skipped_images.csv)",
@@ -60,7 +60,7 @@ def assign_images(
     """Each new image's cluster (by the partition's own rule), its distance or confidence, and its
     ``assign.similar`` most similar training images. Returned twice: for parquet and for CSV."""
     execution = runtime.execution()
-    points = image_points(backbone, new_images, Preprocessing.from_dict(preprocessing), execution, assign.batch_size)
+    points = image_points(backbone, new_images, Preprocessing.from_dict(preprocessing), execution)
     table = assign_new_images(new_images.ids, points, partition, similarity_index, assign.similar)
     logger.info(
         "assign: %d images placed in %d of the run's %d clusters", len(table), table["cluster"].nunique(), partition.k
@@ -68,17 +68,10 @@ def assign_images(
     return table, table
 
 
-def draw_new_arrivals(new_images: ImageCollection, assignments: pd.DataFrame, assign: AssignSettings) -> Image.Image:
+def draw_new_arrivals(new_images: ImageCollection, assignments: pd.DataFrame) -> Image.Image:
     """The new images of the clusters that received the most, nearest the centroid (or most confident) first."""
     scores = assignments["distance"] if "distance" in assignments else -assignments["confidence"]
-    return cluster_montage(
-        new_images,
-        assignments["cluster"].to_numpy(),
-        scores.to_numpy(),
-        n_clusters=assign.montage.clusters,
-        per_cluster=assign.montage.per_cluster,
-        tile=assign.montage.tile,
-    )
+    return cluster_montage(new_images, assignments["cluster"].to_numpy(), scores.to_numpy())
 
 
 def predict_clusters(

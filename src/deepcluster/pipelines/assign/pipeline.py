@@ -38,7 +38,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["assignments", "assignments_csv"],
                 name="assign_images",
             ),
-            node(draw_new_arrivals, ["images", "assignments", "params:assign"], "montage", name="draw_new_arrivals"),
+            node(draw_new_arrivals, ["images", "assignments"], "montage", name="draw_new_arrivals"),
         ]
     )
     return pipeline(

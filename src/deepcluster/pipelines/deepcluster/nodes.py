@@ -15,11 +15,12 @@ from deepcluster.auto import (
     architecture_for,
     augmentation_for,
     estimate_groups,
-    pooling_grid_for,
+    model_options_for,
     representation_for,
     scan_neighbours_for,
 )
 from deepcluster.blocks import AUTO
+from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.clustering.kmeans import check_k
 from deepcluster.config import check_parameters
 from deepcluster.data.collection import ImageCollection
@@ -38,33 +39,25 @@ logger = logging.getLogger(__name__)
 def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dict[str, Any]:
     """Check the settings against the data and resolve the ``auto`` ones, once, before round 1.
 
-    Every setting that could fail later (k, pca.dim, the input size) is checked here,
+    Every setting that could fail later (k, pca.dim, a clusterer's size limit) is checked here,
     before any round spends time. The values the run uses for the settings that may be
     ``auto`` are logged and kept; the nodes of every later round read them from here
     (``deepcluster.config.resolved``). The number of groups is estimated from the
     pixels without labels (``deepcluster.auto.estimate_groups``).
     """
     run = check_parameters(parameters)
-    model, kmeans, scan, clustering, training = run.model, run.kmeans, run.scan, run.clustering, run.training
+    model, kmeans, scan, clustering = run.model, run.kmeans, run.scan, run.clustering
     n = len(images)
-    input_size = model.input_size_for(images.image_size)
-    if input_size > images.image_size:
-        raise ValueError(
-            f"model.input_size = {input_size} is larger than the images "
-            f"(data.image_size = {images.image_size}); lower model.input_size or raise data.image_size"
-        )
     settings: dict[str, Any] = {
         "data.images": n,
         "data.image_size": images.image_size,
         "data.channels": images.channels,
     }
-    name, options = model.name, {}
-    if name == AUTO:
-        name, options = architecture_for(images.image_size, run.runtime.execution().device)
+    name = architecture_for(images.image_size, run.runtime.execution().device) if model.name == AUTO else model.name
     representation = representation_for(name) if model.representation == AUTO else model.representation
-    settings |= {"model.name": name, "model.representation": representation, "model.input_size": input_size}
-    settings |= {f"model.options.{name}.{key}": value for key, value in options.items()}
-    check_clusterers_fit(clustering, scan, n)
+    # the network sees the whole image (a centre crop of data.image_size)
+    settings |= {"model.name": name, "model.representation": representation, "model.input_size": images.image_size}
+    check_clusterers_fit(clustering, n)
     groups = clustering.groups
     if groups == AUTO:
         estimate = estimate_groups(images, derive_seed(run.runtime.seed, 0, "groups"))
@@ -72,32 +65,34 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
         settings["clustering.groups_estimate_modularity"] = estimate.modularity
     settings["clustering.groups"] = groups
     settings["kmeans.k"] = kmeans.k_for(n, groups)
-    if settings["model.name"] == "small_convnet" and model.options.small_convnet.grid == AUTO:
-        settings["model.options.small_convnet.grid"] = pooling_grid_for(n / groups)
+    settings |= model_options_for(name, images.image_size, n / groups)
     check_k(settings["kmeans.k"], n)
-    settings["scan.k"] = groups if scan.k == AUTO else scan.k
-    settings["scan.neighbours"] = scan_neighbours_for(n, groups) if scan.neighbours == AUTO else scan.neighbours
+    settings["scan.k"] = groups
+    settings["scan.neighbours"] = scan_neighbours_for(n, groups)
     settings["scan.rounds"] = scan.rounds_of(run.rounds)
     settings["method.rounds"] = run.rounds - settings["scan.rounds"]
-    settings |= METHODS[run.method.name].resolve_settings(run, settings)
-    if training.augmentation == AUTO:  # DeepCluster's epochs, and the SCAN rounds after any method
-        name, block = augmentation_for(images.channels, n / groups)
-        settings["training.augmentation"] = name
-        settings["training.augmentation_block"] = block
+    method = METHODS[run.method.name]
+    batch_size = run.training.batch_size
+    settings["training.batch_size"] = method.default_batch_size if batch_size == AUTO else batch_size
+    settings |= method.resolve_settings(run, settings)
+    # DeepCluster's epochs, and the SCAN rounds after any method
+    augmentation, block = augmentation_for(images.channels, n / groups)
+    settings["training.augmentation"] = augmentation
+    settings["training.augmentation_block"] = block
     settings["runtime.processes"] = world_size()
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in settings.items()))
     return settings
 
 
-def check_clusterers_fit(clustering: Any, scan: Any, n_images: int) -> None:
+def check_clusterers_fit(clustering: Any, n_images: int) -> None:
     """Refuse, before any round, a clusterer named for the rounds or the final partition that cannot run on
-    this many images (Ward above ``clustering.ward.max_images``)."""
+    this many images (Ward above its size limit)."""
     for key in ("rounds", "final"):
         name = getattr(clustering, key)
-        if name != AUTO and not clustering.clusterers(scan, [name])[name].fits(n_images):
+        if name != AUTO and not CLUSTERERS[name]().fits(n_images):
             raise ValueError(
-                f"clustering.{key} = {name!r} cannot run on {n_images} images (clustering.ward.max_images = "
-                f"{clustering.ward.max_images}): choose another clusterer for clustering.{key}"
+                f"clustering.{key} = {name!r} cannot run on {n_images} images (it keeps n^2 / 2 distances): "
+                f"choose another clusterer for clustering.{key}"
             )
 
 
@@ -132,9 +127,9 @@ def evaluate_round(
     already named).
 
     ``cluster_count_setting`` names the resolved setting of how many clusters the round asked for
-    (``kmeans.k``, ``scan.k`` in a SCAN round, the first head's ``method.prototypes`` for an online
-    method). An image the round never saw (cluster -1: an online method's dropped last batch) is
-    counted as ``clusters/unassigned`` and left out of the rest. Names are grouped by the prefix before
+    (``kmeans.k``: every method's, also the online methods' prototypes; ``scan.k`` in a SCAN round).
+    An image the round never saw (cluster -1: an online method's dropped last batch) is counted as
+    ``clusters/unassigned`` and left out of the rest. Names are grouped by the prefix before
     "/", which MLflow's UI turns into chart sections. ``clusters_vs_labels`` scores the round's k
     clusters against the classes: one-to-one (Hungarian) ACC can match only as many clusters as there
     are classes, so with k = 50 and 10 classes it stays low; the final evaluation clusters into exactly
@@ -153,8 +148,7 @@ def evaluate_round(
         agreement = labelling_agreement(labels, clusters[labelled])
         names = {"acc": "acc_one_to_one", "majority_acc": "acc_majority_vote", "nmi": "nmi", "ari": "ari"}
         metrics.update({f"clusters_vs_labels/{names[name]}": value for name, value in agreement.items()})
-    k = run_context.resolved[cluster_count_setting]
-    sizes = cluster_size_summary(clusters[seen], k[0] if isinstance(k, list) else k)
+    sizes = cluster_size_summary(clusters[seen], run_context.resolved[cluster_count_setting])
     metrics.update({f"clusters/{name}": value for name, value in sizes.items()})
     for summary in summaries:
         metrics.update(summary)
@@ -188,8 +182,7 @@ def measure_network(checkpoint: dict[str, Any], images: ImageCollection, run_con
     started = time.perf_counter()
     run = run_context
     sample = signal_sample(len(images), run.seed)
-    batch_size = run.parameters.features.batch_size
-    extracted = features_under(checkpoint, images, run, batch_size, indices=sample, representation=True)
+    extracted = features_under(checkpoint, images, run, indices=sample, representation=True)
     signals = from_main_process(lambda: label_free_signals(extracted, run.seed))
     summary = {f"network/{name}": value for name, value in signals.items()}
     return summary | {"timing/measure_network_seconds": time.perf_counter() - started}
@@ -203,13 +196,12 @@ def keep_best_network(
 ) -> dict[str, Any]:
     """The network the export and the evaluation will use, as of this round: with ``final_network: best``
     the latest round whose label-free signal (``network/knn_modularity``) is above the highest of the rounds
-    before it less ``final_network_tolerance``, with ``last`` this round's. Round 0's untrained network is
-    never chosen."""
+    before it, with ``last`` this round's. Round 0's untrained network is never chosen."""
     parameters = run_context.parameters
     signal = network_summary["network/knn_modularity"]
     # checkpoints written before the tolerance existed hold the chosen round's signal alone, then the highest
     highest = previous_best.get("highest_signal", previous_best.get("signal", -np.inf))
-    if parameters.final_network == "best" and previous_best and signal <= highest - parameters.final_network_tolerance:
+    if parameters.final_network == "best" and previous_best and signal <= highest:
         return previous_best
     return {
         "round": checkpoint["round"],

@@ -98,7 +98,7 @@ def round_pipeline(round_number: int, method: str = "deepcluster", scan_round: b
                     bind_round(
                         evaluate_round,
                         round_number,
-                        cluster_count_setting="scan.k" if scan_round else METHODS[method].cluster_count_setting,
+                        cluster_count_setting="scan.k" if scan_round else "kmeans.k",
                     ),
                     [
                         "assignments",

@@ -12,7 +12,6 @@ import torch
 from deepcluster.auto import pixel_pca, pixel_rows
 from deepcluster.clustering.final import final_partition
 from deepcluster.clustering.partition import Partition
-from deepcluster.config import EvaluationSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.metrics import labelling_agreement, majority_accuracy
 from deepcluster.evaluation.plots import confusion_figure, embedding_scatter, metric_curves
@@ -35,6 +34,12 @@ TRAINED = "trained"
 # method (PCA of the pixels, then Ward or any other clusterer)
 BASELINES = ("random_network", "pixels", "pixels_pca")
 SUBJECTS = (TRAINED, *BASELINES)
+# the probes: a stratified held-out part of the images, L2 penalty of the linear probe, the kNN's k (the
+# field's 20 and 200, cosine at temperature 0.07)
+TEST_FRACTION = 0.2
+PROBE_WEIGHT_DECAY = 1e-4
+KNN_K = (20, 200)
+EMBEDDING_POINTS = 1000  # images in the t-SNE picture
 
 
 def _labels(image_index: pd.DataFrame) -> np.ndarray | None:
@@ -53,8 +58,7 @@ def extract_network_features(
     checkpoint: dict[str, Any], images: ImageCollection, run_context: RunContext
 ) -> torch.Tensor:
     """The representation of every image under a checkpoint's network (eval mode, no augmentation)."""
-    batch_size = run_context.parameters.evaluation.batch_size
-    return features_under(checkpoint, images, run_context, batch_size, representation=True)
+    return features_under(checkpoint, images, run_context, representation=True)
 
 
 def network_points(features: torch.Tensor) -> torch.Tensor:
@@ -62,15 +66,15 @@ def network_points(features: torch.Tensor) -> torch.Tensor:
     return clustering_points(features)
 
 
-def pixel_features(images: ImageCollection, evaluation: EvaluationSettings) -> torch.Tensor:
+def pixel_features(images: ImageCollection) -> torch.Tensor:
     """Raw pixels in [0, 1], one L2-normalised row per image: the simplest baseline."""
-    return clustering_points(pixel_rows(images, np.arange(len(images)), evaluation.batch_size))
+    return clustering_points(pixel_rows(images, np.arange(len(images))))
 
 
 def pixel_pca_features(images: ImageCollection, run_context: RunContext):
     """The pixels on the principal components that keep 95 % of their variance, not normalised: what a user
     gets in seconds from the ``clustimage`` package (with Ward's clustering, one of the clusterers here)."""
-    pixels = pixel_rows(images, np.arange(len(images)), run_context.parameters.evaluation.batch_size)
+    pixels = pixel_rows(images, np.arange(len(images)))
     return pixel_pca(pixels, run_context.seed_for(0, "pixel_pca"))
 
 
@@ -125,15 +129,14 @@ def probe_features(features: torch.Tensor, image_index: pd.DataFrame, run_contex
     labels = _labels(image_index)
     if labels is None:
         return {}
-    evaluation = run_context.parameters.evaluation
-    train, test = held_out_split(labels, evaluation.test_fraction, seed=run_context.seed_for(0, "split"))
+    train, test = held_out_split(labels, TEST_FRACTION, seed=run_context.seed_for(0, "split"))
     features = features.float()
     scores = {
         "linear_top1": linear_probe_accuracy(
-            features[train], labels[train], features[test], labels[test], weight_decay=evaluation.probe_weight_decay
+            features[train], labels[train], features[test], labels[test], weight_decay=PROBE_WEIGHT_DECAY
         )
     }
-    for k in evaluation.knn_k:
+    for k in KNN_K:
         scores[f"knn{k}_top1"] = knn_accuracy(features[train], labels[train], features[test], labels[test], k=k)
     return scores
 
@@ -221,13 +224,11 @@ def plot_metric_curves(*round_metrics: dict[str, Any]):
     return metric_curves(list(round_metrics), names)
 
 
-def plot_embedding(
-    features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame, evaluation: EvaluationSettings
-):
-    """t-SNE of up to ``evaluation.embedding_points`` images, by cluster and by label."""
+def plot_embedding(features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame):
+    """t-SNE of up to ``EMBEDDING_POINTS`` images, by cluster and by label."""
     labels = _labels(image_index)
     n = features.shape[0]
-    chosen = np.sort(np.random.default_rng(0).choice(n, size=min(n, evaluation.embedding_points), replace=False))
+    chosen = np.sort(np.random.default_rng(0).choice(n, size=min(n, EMBEDDING_POINTS), replace=False))
     colour = clusters[chosen] if len(clusters) else np.zeros(len(chosen))
     return embedding_scatter(features[chosen].float().cpu().numpy(), colour, None if labels is None else labels[chosen])
 

@@ -102,8 +102,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 "evaluation.random_network.points",
                 name="evaluation.random_network_points",
             ),
-            node(pixel_features, ["images", "params:evaluation"], "evaluation.pixels.points",
-                 name="evaluation.flatten_pixels"),
+            node(pixel_features, "images", "evaluation.pixels.points", name="evaluation.flatten_pixels"),
             node(
                 pixel_pca_features,
                 ["images", "run_context"],
@@ -148,7 +147,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             ),
             node(
                 plot_embedding,
-                ["final_features", f"evaluation.{TRAINED}.clusters", "image_index", "params:evaluation"],
+                ["final_features", f"evaluation.{TRAINED}.clusters", "image_index"],
                 "evaluation.embedding_plot",
                 name="evaluation.plot_embedding",
             ),

@@ -13,7 +13,6 @@ from PIL import Image
 from deepcluster.assign import Preprocessing, SimilarityIndex
 from deepcluster.clustering.final import final_partition
 from deepcluster.clustering.partition import Partition
-from deepcluster.config import ExportSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.plots import cluster_montage, cluster_size_histogram
 from deepcluster.models import torchvision_state_dict
@@ -84,18 +83,10 @@ def index_features(features: np.ndarray, image_index: pd.DataFrame) -> Similarit
     return SimilarityIndex(features, image_index["image_id"].astype(str).tolist())
 
 
-def draw_cluster_montage(images: ImageCollection, partition: Partition, export: ExportSettings) -> Image.Image:
+def draw_cluster_montage(images: ImageCollection, partition: Partition) -> Image.Image:
     """Members of each of the largest clusters, nearest the centroid (or most confidently placed) first."""
-    montage = export.montage
     closeness = partition.scores if partition.score_name == "distance" else -partition.scores
-    return cluster_montage(
-        images,
-        partition.assignments,
-        closeness,
-        n_clusters=montage.clusters,
-        per_cluster=montage.per_cluster,
-        tile=montage.tile,
-    )
+    return cluster_montage(images, partition.assignments, closeness)
 
 
 def plot_cluster_sizes(partition: Partition):

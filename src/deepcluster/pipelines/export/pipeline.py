@@ -45,7 +45,7 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             node(plot_cluster_sizes, "partition", "cluster_sizes_plot", name="plot_cluster_sizes"),
             node(
                 draw_cluster_montage,
-                ["images", "partition", "params:export"],
+                ["images", "partition"],
                 "cluster_montage",
                 name="draw_cluster_montage",
             ),
@@ -61,6 +61,5 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
             "image_index": "image_index",
             "run_context": "run_context",
         },
-        parameters={"params:export"},
     )
     return final_features(rounds) + exported

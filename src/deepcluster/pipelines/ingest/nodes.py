@@ -10,6 +10,7 @@ from deepcluster.auto import image_size_cap
 from deepcluster.config import DataSettings, RuntimeSettings
 from deepcluster.data.collection import ImageCollection
 from deepcluster.data.sources import load_image_collection
+from deepcluster.runtime import derive_seed
 
 logger = logging.getLogger(__name__)
 
@@ -18,12 +19,9 @@ def load_images(data: DataSettings, runtime: RuntimeSettings) -> tuple[ImageColl
     """Read ``data.source`` at ``data.image_size`` pixels (``auto``: the images' own, capped for the device);
     list the files that were skipped."""
     result = load_image_collection(
-        data.source,
-        data.image_size,
-        max_images=data.max_images,
-        seed=data.seed,
+        **data.model_dump(),
+        seed=derive_seed(runtime.seed, 0, "max_images"),
         max_auto_size=image_size_cap(runtime.execution().device),
-        **data.source_options(),
     )
     skipped = pd.DataFrame(result.skipped, columns=["path", "reason"])
     counts = result.counts
