@@ -25,8 +25,10 @@ def test_the_digits_default_keeps_its_tuned_values():
     assert architecture_for(8, CUDA) == "small_convnet"  # tiny images stay on the small network
 
 
-@pytest.mark.parametrize("n,k", [(10, 2), (300, 8), (3000, 83), (10_000, 100), (1_000_000, 100)])
-def test_k_follows_the_number_of_images(n, k):
+@pytest.mark.parametrize(
+    "n,k", [(10, 2), (300, 8), (3000, 83), (10_000, 100), (13_000, 100), (60_000, 462), (1_300_000, 10_000)]
+)
+def test_k_follows_the_number_of_images_to_the_papers_k_at_imagenets_size(n, k):
     assert cluster_count_for(n) == k
 
 

@@ -5,7 +5,7 @@ A new image goes through what the run's images went through (their size, channel
 statistics and centre crop, kept as ``Preprocessing`` by the export), then the run's network.
 Its L2-normalised features are placed in the run's partition by the rule of the clusterer that
 made it (``assign_to_partition``) and compared with every training image's by cosine similarity
-(``SimilarityIndex``, exact, faiss). In a notebook (``%load_ext kedro.ipython``)::
+(``SimilarityIndex``, faiss). In a notebook (``%load_ext kedro.ipython``)::
 
     from deepcluster.assign import similar_images
     similar_images(["query.png"], catalog.load("export.backbone"),
@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 import torch
 
 from deepcluster.clustering.clusterers import Partition, assign_to_partition
+from deepcluster.clustering.neighbours import NeighbourIndex
 from deepcluster.data.collection import ImageCollection, UnreadableImage, decode_image
 from deepcluster.data.sources import IngestResult, load_folder
 from deepcluster.evaluation.protocols import clustering_points
@@ -140,36 +140,23 @@ def image_points(
 
 
 class SimilarityIndex:
-    """Exact cosine similarity over a run's images: faiss's inner product on L2-normalised features."""
+    """Cosine similarity over a run's images (``deepcluster.clustering.neighbours``: exact up to its limit,
+    HNSW above), each row known by its image id."""
 
     def __init__(self, features: np.ndarray, ids: Sequence[str]) -> None:
         if len(features) != len(ids):
             raise ValueError(f"{len(features)} feature rows but {len(ids)} image ids")
         self.ids = np.asarray(ids, dtype=object)
-        self._index = faiss.IndexFlatIP(features.shape[1])
-        self._index.add(_unit_rows(features))
+        self._index = NeighbourIndex(features)
 
     def __len__(self) -> int:
-        return self._index.ntotal
+        return len(self._index)
 
     def search(self, points: np.ndarray | torch.Tensor, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The ids of the ``k`` most similar indexed images to each point, most similar first, and the
         cosine similarities: two (m, k) arrays."""
-        points = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else points
-        similarity, rows = self._index.search(_unit_rows(points), min(k, len(self)))
+        similarity, rows = self._index.search(points, min(k, len(self)))
         return self.ids[rows], similarity
-
-    def __getstate__(self) -> dict:
-        return {"ids": self.ids, "index": faiss.serialize_index(self._index)}
-
-    def __setstate__(self, state: dict) -> None:
-        self.ids = state["ids"]
-        self._index = faiss.deserialize_index(state["index"])
-
-
-def _unit_rows(points: np.ndarray) -> np.ndarray:
-    points = np.ascontiguousarray(points, dtype=np.float32)
-    return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
 
 
 def similar_table(ids: Sequence[str], points: torch.Tensor, index: SimilarityIndex, k: int) -> pd.DataFrame:

@@ -23,9 +23,12 @@ from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
 IMAGE_SIZE_CAP = {"cpu": 32, "cuda": 128}
 # DeepCluster over-clusters: several clusters per class. 36 images per cluster is
 # the tuned digits default (1,797 images, k = 50) and keeps clusters large enough to
-# learn from on small collections; 100 is what the MNIST and CIFAR-10 settings use
+# learn from on small collections; 100 clusters is what the MNIST and CIFAR-10 settings use
+# (10,000 and 50,000 images); the paper's ImageNet run has 130 images per cluster
+# (1.3 million images, k = 10,000, its best)
 IMAGES_PER_CLUSTER = 36
-MAX_AUTO_K = 100
+MIDDLE_K = 100
+LARGE_IMAGES_PER_CLUSTER = 130
 
 
 def image_size_cap(device: torch.device) -> int:
@@ -54,10 +57,14 @@ def representation_for(model_name: str) -> str:
 
 
 def cluster_count_for(n_images: int, groups: int = 1) -> int:
-    """``kmeans.k: auto``: about ``IMAGES_PER_CLUSTER`` images per cluster, between 2 and ``MAX_AUTO_K``, and
-    at least one cluster per estimated group: fewer clusters than groups would train the network to merge
-    groups (100 palms in 56 clusters: ACC 0.83, in 113: 0.86; docs/benchmarks/collections.md)."""
-    return int(max(groups, min(MAX_AUTO_K, max(2, round(n_images / IMAGES_PER_CLUSTER)))))
+    """``kmeans.k: auto``: ``IMAGES_PER_CLUSTER`` images per cluster (at least 2 clusters) up to ``MIDDLE_K``
+    clusters, which it keeps until there are ``LARGE_IMAGES_PER_CLUSTER`` images per cluster, and that many
+    above (13,000 images: 100; 60,000: 462; 1.3 million: 10,000, the paper's k). At least one cluster per
+    estimated group: fewer clusters than groups would train the network to merge groups (100 palms in 56
+    clusters: ACC 0.83, in 113: 0.86; docs/benchmarks/collections.md)."""
+    small = max(2, round(n_images / IMAGES_PER_CLUSTER))
+    large = round(n_images / LARGE_IMAGES_PER_CLUSTER)
+    return int(max(groups, min(small, max(MIDDLE_K, large))))
 
 
 # a group of few images (one palm, one face) differs from the next by where its lines and features are,
@@ -84,8 +91,9 @@ def model_options_for(name: str, image_size: int, images_per_group: float) -> di
     return {}
 
 
-# the groups are estimated on at most this many images: Louvain on networkx takes ~1 s per 2,000
-GROUPS_SAMPLE = 5000
+# the groups are estimated on at most this many images (an exact graph, ~1 s; Louvain in igraph, a fraction of
+# that): 20 images of each of 1,000 groups
+GROUPS_SAMPLE = 20_000
 # principal components that keep this share of the pixels' variance (what clustimage uses)
 PIXEL_VARIANCE_KEPT = 0.95
 GROUPS_NEIGHBOURS = 5

@@ -8,6 +8,7 @@ from sklearn.cluster import KMeans, SpectralClustering
 from sklearn.datasets import make_blobs, make_circles
 from sklearn.metrics import adjusted_rand_score
 
+from deepcluster.clustering import clusterers
 from deepcluster.clustering.clusterers import CLUSTERERS, choose_partition
 from deepcluster.clustering.kmeans import KMeansClusterer
 from deepcluster.clustering.pic import PicClusterer
@@ -51,14 +52,6 @@ def test_ward_equals_scipy_hierarchical_ward(seed):
     tree = scipy.cluster.hierarchy.linkage(points.numpy().astype(np.float64), method="ward")
     reference = scipy.cluster.hierarchy.fcluster(tree, 5, criterion="maxclust")
     assert adjusted_rand_score(reference, ours.assignments) == 1.0
-
-
-def test_ward_refuses_more_images_than_it_may_hold():
-    points, _ = blobs(n=50)
-    ward = WardClusterer(max_images=40)
-    assert not ward.fits(50) and ward.fits(40)
-    with pytest.raises(ValueError, match="Ward on 50 images needs .* GiB of distances; Ward keeps at most 40"):
-        ward.fit(points, 3, seed=0)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -114,7 +107,25 @@ def test_a_preferred_clusterer_wins_only_within_the_tolerance():
     assert choose_partition(points, 2, candidates, seed=0, preferred="scan", tolerance=1.0).chosen == "pic"
 
 
-def test_a_clusterer_that_cannot_run_is_left_out_and_said_so():
-    points, _ = blobs(n=60)
-    choice = choose_partition(points, 4, {"kmeans": KMeansClusterer(), "ward": WardClusterer(max_images=50)}, seed=0)
-    assert choice.skipped == ["ward"] and choice.chosen == "kmeans"
+@pytest.mark.parametrize("name", list(CLUSTERERS))
+def test_above_its_fit_limit_a_clusterer_fits_a_sample_and_places_the_rest_as_the_full_fit_does(name, monkeypatch):
+    points, labels = blobs(n=480)
+    clusterer = SCAN if name == "scan" else CLUSTERERS[name]()
+    whole = clusterer.fit(points, 4, seed=0)
+    monkeypatch.setattr(type(clusterer), "fit_limit", 120)
+    sampled = clusterer.fit(points, 4, seed=0)
+    assert sampled.summary["fitted_on"] == 120 and "fitted_on" not in whole.summary
+    assert sampled.assignments.shape == sampled.scores.shape == (480,)
+    assert adjusted_rand_score(whole.assignments, sampled.assignments) > 0.95
+    assert adjusted_rand_score(labels, sampled.assignments) > 0.95
+    if "points" in sampled.state:  # the vote's reference is the sample, not every point
+        assert sampled.state["points"].shape[0] == sampled.state["assignments"].shape[0] == 120
+
+
+def test_the_choice_measured_on_a_sample_of_the_graph_still_follows_the_rings(monkeypatch):
+    points, labels = rings(n=800)
+    candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
+    monkeypatch.setattr(clusterers, "CRITERION_SAMPLE", 300)
+    choice = choose_partition(points, 2, candidates, seed=0)
+    assert choice.chosen == "pic" and choice.partition.assignments.shape == (800,)
+    assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95

@@ -49,7 +49,7 @@ def test_linear_probe_on_noise_is_at_chance():
 def test_knn_matches_a_plain_nearest_neighbour_vote(separable):
     features, labels = separable
     train, test = held_out_split(labels, 0.25, seed=1)
-    ours = knn_accuracy(features[train], labels[train], features[test], labels[test], k=20, chunk=37)
+    ours = knn_accuracy(features[train], labels[train], features[test], labels[test], k=20)
     normalised = torch.nn.functional.normalize(features, dim=1).numpy()
     reference = KNeighborsClassifier(20, metric="cosine").fit(normalised[train], labels[train])
     assert ours == pytest.approx(reference.score(normalised[test], labels[test]), abs=0.02)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from deepcluster.clustering.ward import WardClusterer
 from deepcluster.training import NonFiniteLossError
 from tests.conftest import TINY_RUN, round_zero, settings
 from tests.test_run import run_session
@@ -30,13 +29,6 @@ def test_valid_settings_give_round_zero(planted):
 def test_bad_settings_are_named(planted, changes, message):
     with pytest.raises(ValueError, match=message):
         _initialise(planted, **changes)
-
-
-@pytest.mark.parametrize("key", ["rounds", "final"])
-def test_ward_above_its_size_limit_is_refused_before_round_one(planted, key, monkeypatch):
-    monkeypatch.setattr(WardClusterer, "fits", lambda self, n: n <= 50)  # as Ward above its size limit
-    with pytest.raises(ValueError, match=rf"clustering.{key} = 'ward' cannot run on 60 images \(it keeps n\^2"):
-        _initialise(planted, clustering={key: "ward"})
 
 
 def test_pca_dim_is_checked_only_for_a_method_that_reduces_with_pca(planted):

@@ -6,7 +6,6 @@ import torchvision
 
 from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.clustering.partition import Partition
-from deepcluster.clustering.ward import WardClusterer
 from deepcluster.io import CheckpointDataset
 from deepcluster.methods import DeepCluster
 from deepcluster.methods.base import make_checkpoint
@@ -77,12 +76,3 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     only_ward = settings(clustering={"final": "ward"})
     partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))
     assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}
-
-
-def test_a_fixed_final_clusterer_that_cannot_run_is_refused_with_the_setting_named(monkeypatch):
-    features = torch.nn.functional.normalize(torch.randn(60, 8, generator=torch.Generator().manual_seed(0)), dim=1)
-    resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 5}
-    monkeypatch.setattr(WardClusterer, "fits", lambda self, n: n <= 50)  # as Ward above its size limit
-    too_big = settings(clustering={"final": "ward"})
-    with pytest.raises(ValueError, match="clustering.final = 'ward' cannot run on 60 images: set it to auto"):
-        partition_images(features, RunContext.create(too_big, resolved))

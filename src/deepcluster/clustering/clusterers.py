@@ -6,12 +6,12 @@ the final partition a user receives, the evaluation of every subject, the rounds
 assignment of new images later:
 
 * ``fit(points, k, seed)``: a ``Partition`` of the points, with what is needed to place new ones;
-* ``assign(partition, points)``: each new point's cluster, and its distance or confidence;
-* ``fits(n)``: whether the clusterer can run on n points here (Ward keeps n^2 / 2 distances).
+* ``assign(partition, points)``: each new point's cluster, and its distance or confidence.
 
 ``choose_partition`` fits every candidate and keeps the one with the highest modularity on the points'
 nearest-neighbour graph, which reads no labels; a preferred clusterer wins when it falls short of the
-highest by no more than a tolerance, a difference the criterion cannot resolve.
+highest by no more than a tolerance, a difference the criterion cannot resolve. Above ``CRITERION_SAMPLE``
+points the modularity is measured on the graph of that many points drawn at random.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from deepcluster.clustering.ward import WardClusterer
 
 # the graph on which candidates are compared
 CRITERION_NEIGHBOURS = 10
+# the most points that graph joins: every shared collection whole, and an exact graph (neighbours.EXACT_LIMIT)
+CRITERION_SAMPLE = 20_000
 
 
 CLUSTERERS: dict[str, type[Clusterer]] = {
@@ -53,7 +55,6 @@ class Choice:
 
     partitions: dict[str, Partition]
     modularity: dict[str, float]
-    skipped: list[str]
     preferred: str | None = None
     tolerance: float = 0.0
     fixed: str | None = None
@@ -86,17 +87,13 @@ def choose_partition(
     tolerance: float = 0.0,
     fixed: str | None = None,
 ) -> Choice:
-    """Fit every candidate that can run on these points and compare them by modularity (no labels); ``preferred``
-    wins unless another candidate's modularity is higher by more than ``tolerance``, and ``fixed`` (one of the
-    candidates) always wins: a fixed clusterer that cannot run on these points is refused."""
-    if fixed is not None and not candidates[fixed].fits(points.shape[0]):
-        raise ValueError(
-            f"clustering.final = {fixed!r} cannot run on {points.shape[0]} images: set it to auto or another clusterer"
-        )
-    graph = knn_graph(points, CRITERION_NEIGHBOURS)
-    usable = {name: clusterer for name, clusterer in candidates.items() if clusterer.fits(points.shape[0])}
-    if not usable:
-        raise ValueError(f"none of the clusterers {list(candidates)} can run on {points.shape[0]} images")
-    partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in usable.items()}
-    scores = {name: modularity(graph, partition.assignments) for name, partition in partitions.items()}
-    return Choice(partitions, scores, sorted(set(candidates) - set(usable)), preferred, tolerance, fixed)
+    """Fit every candidate and compare them by modularity (no labels); ``preferred`` wins unless another
+    candidate's modularity is higher by more than ``tolerance``, and ``fixed`` (one of the candidates) always
+    wins."""
+    partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in candidates.items()}
+    measured = np.arange(points.shape[0])
+    if points.shape[0] > CRITERION_SAMPLE:
+        measured = np.sort(np.random.default_rng(seed).choice(points.shape[0], CRITERION_SAMPLE, replace=False))
+    graph = knn_graph(points[torch.as_tensor(measured)], CRITERION_NEIGHBOURS)
+    scores = {name: modularity(graph, partition.assignments[measured]) for name, partition in partitions.items()}
+    return Choice(partitions, scores, preferred, tolerance, fixed)

@@ -24,6 +24,10 @@ from deepcluster.distributed.reduce import all_reduce_sum
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "faiss", "torch")
+# restarts only while points x clusters is at most this (every shared collection: MNIST's 10,000 images in
+# 100 clusters are 10^6): they rescue a small fit from a poor start, and a large one varies little between
+# starts while each costs a whole fit (docs/benchmarks/scale.md)
+RESTARTS_UP_TO = 10**7
 # faiss perturbs a copied centroid by this relative amount when it splits a cluster
 _SPLIT_EPS = 1.0 / 1024.0
 
@@ -237,12 +241,15 @@ def kmeans_best_of(
     seed: int = 0,
     backend: str = "auto",
 ) -> KMeansResult:
-    """Several k-means runs from different seeds; the one with the lowest objective wins.
+    """Several k-means runs from different seeds (one above ``RESTARTS_UP_TO`` points x clusters); the one with
+    the lowest objective wins.
 
     Choosing by objective uses no labels, so it is fair for evaluation.
     """
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
+    if points.shape[0] * k > RESTARTS_UP_TO:
+        restarts = 1
     runs = (kmeans(points, k, n_iter=n_iter, seed=seed + i, backend=backend) for i in range(restarts))
     return min(runs, key=lambda result: result.objective)
 
@@ -303,8 +310,11 @@ class KMeansClusterer(Clusterer):
     backend: str = "auto"
     name: ClassVar[str] = "kmeans"
     score_name: ClassVar[str] = "distance"
+    # each of 100 iterations costs points x k x d: 50,000 points are 50 per cluster at k = 1,000, more than the
+    # 39 faiss asks for
+    fit_limit: ClassVar[int] = 50_000
 
-    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+    def _fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
         result = kmeans_best_of(points, k, self.restarts, n_iter=self.iterations, seed=seed, backend=self.backend)
         return Partition(
             self.name, k, result.assignments, result.distances, "distance",

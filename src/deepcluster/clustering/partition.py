@@ -1,15 +1,21 @@
 """What every clusterer gives and answers: a ``Partition`` of the points it was fitted on, and the
-``Clusterer`` interface (``fit``, ``assign``, ``fits``); ``vote`` places new points by their nearest fitted
-points, for the clusterers whose clusters are chains rather than round cells (Ward, PIC)."""
+``Clusterer`` interface (``fit``, ``assign``); ``vote`` places new points by their nearest fitted points, for
+the clusterers whose clusters are chains rather than round cells (Ward, PIC).
+
+A clusterer whose fit grows faster than the points (Ward keeps n^2 / 2 distances; PIC and SCAN restart many
+times) declares a ``fit_limit``: above it, it is fitted on that many points drawn at random and places the
+others with its own ``assign``, so that every clusterer runs at any n.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+
+from deepcluster.clustering.neighbours import NeighbourIndex, nearest_neighbours
 
 # how many fitted points vote for a new point's cluster (Ward, PIC)
 VOTERS = 5
@@ -34,26 +40,18 @@ class Partition:
 
 
 def vote(reference: torch.Tensor, labels: np.ndarray, points: torch.Tensor, exclude_self: bool = False):
-    """The cluster most of each point's ``VOTERS`` most cosine-similar reference points belong to, and that share."""
-    bank = F.normalize(reference.float(), dim=1)
-    queries = F.normalize(points.float().to(bank.device), dim=1)
-    voters = min(VOTERS, bank.shape[0] - int(exclude_self))
-    k = int(labels.max()) + 1
-    bank_labels = torch.as_tensor(labels, device=bank.device)
-    clusters, shares = [], []
-    for start in range(0, queries.shape[0], 4096):
-        similarity = queries[start : start + 4096] @ bank.T
-        if exclude_self:
-            rows = torch.arange(similarity.shape[0], device=bank.device)
-            similarity[rows, rows + start] = -float("inf")
-        nearest = similarity.topk(voters, dim=1).indices
-        counts = torch.zeros(nearest.shape[0], k, device=bank.device).scatter_add_(
-            1, bank_labels[nearest], torch.ones(nearest.shape, device=bank.device)
-        )
-        share, cluster = counts.max(dim=1)
-        clusters.append(cluster)
-        shares.append(share / voters)
-    return torch.cat(clusters).cpu().numpy(), torch.cat(shares).cpu().numpy().astype(np.float32)
+    """The cluster most of each point's ``VOTERS`` most cosine-similar reference points belong to (on a tie, the
+    nearer voter's), and that share; with ``exclude_self`` the points are the reference, and none votes for itself."""
+    if exclude_self:
+        nearest = nearest_neighbours(reference, min(VOTERS, reference.shape[0] - 1))
+    else:
+        _, nearest = NeighbourIndex(reference).search(points, min(VOTERS, reference.shape[0]))
+    votes = np.asarray(labels)[nearest]
+    # how many voters share each voter's cluster: n x voters x voters comparisons, no n x k array
+    counts = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
+    winner = counts.argmax(axis=1)
+    rows = np.arange(votes.shape[0])
+    return votes[rows, winner], (counts[rows, winner] / votes.shape[1]).astype(np.float32)
 
 
 class Clusterer:
@@ -68,10 +66,28 @@ class Clusterer:
         otherwise)."""
         return cls()
 
-    def fits(self, n_points: int) -> bool:
-        return True
+    # the most points a fit sees (None: every point)
+    fit_limit: ClassVar[int | None] = None
 
     def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+        """k clusters of ``points``: fitted on them all, or on ``fit_limit`` of them drawn with ``seed`` and the
+        others placed by ``assign`` (the summary's ``fitted_on`` says how many were fitted)."""
+        n = points.shape[0]
+        if self.fit_limit is None or n <= self.fit_limit:
+            return self._fit(points, k, seed)
+        fitted_rows = np.zeros(n, dtype=bool)
+        fitted_rows[np.random.default_rng(seed).choice(n, self.fit_limit, replace=False)] = True
+        fitted = self._fit(points[torch.as_tensor(fitted_rows)], k, seed)
+        assignments = np.empty(n, dtype=np.int64)
+        scores = np.empty(n, dtype=np.float32)
+        assignments[fitted_rows], scores[fitted_rows] = fitted.assignments, fitted.scores
+        assignments[~fitted_rows], scores[~fitted_rows] = self.assign(fitted, points[torch.as_tensor(~fitted_rows)])
+        return replace(
+            fitted, assignments=assignments, scores=scores, summary=fitted.summary | {"fitted_on": self.fit_limit}
+        )
+
+    def _fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+        """k clusters of every one of ``points``."""
         raise NotImplementedError
 
     def assign(self, partition: Partition, points: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

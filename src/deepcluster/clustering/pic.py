@@ -23,6 +23,9 @@ from deepcluster.clustering.graph import knn_graph
 from deepcluster.clustering.kmeans import kmeans_best_of
 from deepcluster.clustering.partition import Clusterer, Partition
 
+# the embedding's widest: one start vector per cluster up to every shared collection's k (palm's 114 groups)
+MAX_DIMS = 128
+
 
 def power_iteration_embedding(
     graph: sp.csr_matrix, dims: int, seed: int, max_iterations: int = 1000, tolerance: float = 1e-5
@@ -54,14 +57,14 @@ def pic_clustering(
     points: torch.Tensor, k: int, neighbours: int = 10, dims: int | None = None, restarts: int = 10, seed: int = 0
 ) -> np.ndarray:
     """k clusters of ``points`` by PIC: the power-iteration embedding of their ``neighbours``-NN graph
-    (``dims`` start vectors; None: k, at least 8), then k-means on it (best of ``restarts`` by objective).
-    It separates two concentric rings, which k-means cuts in half (tests/clustering)."""
+    (``dims`` start vectors; None: k, between 8 and ``MAX_DIMS``), then k-means on it (best of ``restarts`` by
+    objective). It separates two concentric rings, which k-means cuts in half (tests/clustering)."""
     if not 2 <= k <= points.shape[0]:
         raise ValueError(f"PIC needs 2 <= k <= the number of images ({points.shape[0]}), got k = {k}")
     graph = knn_graph(points, neighbours)
     # fewer groups need a longer walk to merge what lies within each: the stopping tolerance
     # scales with k (Lin and Cohen's 1e-5 at 20 groups)
-    embedding = power_iteration_embedding(graph, dims or max(8, k), seed, tolerance=1e-5 * k / 20)
+    embedding = power_iteration_embedding(graph, dims or min(max(8, k), MAX_DIMS), seed, tolerance=1e-5 * k / 20)
     return kmeans_best_of(
         torch.as_tensor(embedding, dtype=torch.float32), k, restarts, n_iter=50, seed=seed
     ).assignments
@@ -73,7 +76,9 @@ class PicClusterer(Clusterer):
 
     neighbours: int = 5
     name: ClassVar[str] = "pic"
+    # its k-means on the embedding restarts ten times (at most 20,000 x 1,000 points x clusters)
+    fit_limit: ClassVar[int] = 20_000
 
-    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
+    def _fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
         assignments = pic_clustering(points, k, neighbours=self.neighbours, seed=seed)
         return self._voted(points, k, assignments)

@@ -17,20 +17,13 @@ from deepcluster.clustering.partition import Clusterer, Partition
 class WardClusterer(Clusterer):
     """Ward's agglomerative clustering (scikit-learn): merges that add the least within-cluster variance.
 
-    It keeps every pairwise distance, n^2 / 2 numbers: above ``max_images`` it does not run.
+    It keeps every pairwise distance, n^2 / 2 numbers (0.2 GiB at 10,000 points, 19 GiB at 100,000): above
+    ``fit_limit`` points it is fitted on a sample and the others are placed by a vote.
     """
 
-    max_images: int = 10000
     name: ClassVar[str] = "ward"
+    fit_limit: ClassVar[int] = 10_000
 
-    def fits(self, n_points: int) -> bool:
-        return n_points <= self.max_images
-
-    def fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
-        if not self.fits(points.shape[0]):
-            raise ValueError(
-                f"Ward on {points.shape[0]} images needs {points.shape[0] ** 2 * 4 / 2**30:.1f} GiB of distances; "
-                f"Ward keeps at most {self.max_images}: use another clusterer"
-            )
+    def _fit(self, points: torch.Tensor, k: int, seed: int) -> Partition:
         assignments = AgglomerativeClustering(k, linkage="ward").fit_predict(points.float().cpu().numpy())
         return self._voted(points, k, assignments.astype(np.int64))

@@ -53,7 +53,7 @@ MODEL_NAME = "clusterer"  # runs:/<run id>/clusterer
 REQUESTS = "predict.requests"
 # what the served model imports; faiss as faiss-cpu, so that a model trained on a GPU serves on a CPU
 SERVED_DEPENDENCIES = (
-    "torch", "torchvision", "numpy", "pandas", "pyarrow", "pillow", "scikit-learn", "scipy", "networkx",
+    "torch", "torchvision", "numpy", "pandas", "pyarrow", "pillow", "scikit-learn", "scipy", "igraph",
     "pydantic", "rich", "kedro", "kedro-datasets", "kedro-mlflow", "mlflow",
 )  # fmt: skip
 

@@ -20,7 +20,6 @@ from deepcluster.auto import (
     scan_neighbours_for,
 )
 from deepcluster.blocks import AUTO
-from deepcluster.clustering.clusterers import CLUSTERERS
 from deepcluster.clustering.kmeans import check_k
 from deepcluster.config import check_parameters
 from deepcluster.data.collection import ImageCollection
@@ -39,7 +38,7 @@ logger = logging.getLogger(__name__)
 def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dict[str, Any]:
     """Check the settings against the data and resolve the ``auto`` ones, once, before round 1.
 
-    Every setting that could fail later (k, pca.dim, a clusterer's size limit) is checked here,
+    Every setting that could fail later (k, pca.dim) is checked here,
     before any round spends time. The values the run uses for the settings that may be
     ``auto`` are logged and kept; the nodes of every later round read them from here
     (``deepcluster.config.resolved``). The number of groups is estimated from the
@@ -57,7 +56,6 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     representation = representation_for(name) if model.representation == AUTO else model.representation
     # the network sees the whole image (a centre crop of data.image_size)
     settings |= {"model.name": name, "model.representation": representation, "model.input_size": images.image_size}
-    check_clusterers_fit(clustering, n)
     groups = clustering.groups
     if groups == AUTO:
         estimate = estimate_groups(images, derive_seed(run.runtime.seed, 0, "groups"))
@@ -82,18 +80,6 @@ def resolve_settings(images: ImageCollection, parameters: dict[str, Any]) -> dic
     settings["runtime.processes"] = world_size()
     logger.info("settings in use: %s", ", ".join(f"{key} = {value}" for key, value in settings.items()))
     return settings
-
-
-def check_clusterers_fit(clustering: Any, n_images: int) -> None:
-    """Refuse, before any round, a clusterer named for the rounds or the final partition that cannot run on
-    this many images (Ward above its size limit)."""
-    for key in ("rounds", "final"):
-        name = getattr(clustering, key)
-        if name != AUTO and not CLUSTERERS[name]().fits(n_images):
-            raise ValueError(
-                f"clustering.{key} = {name!r} cannot run on {n_images} images (it keeps n^2 / 2 distances): "
-                f"choose another clusterer for clustering.{key}"
-            )
 
 
 def build_run_context(parameters: dict[str, Any], resolved_settings: dict[str, Any]) -> RunContext:

@@ -32,11 +32,10 @@ def partition_images(
     groups = run_context.block("clustering").groups
     choice = final_partition(final_points, groups, run_context)
     logger.info(
-        "final partition: %d groups by %s (modularity %s)%s",
+        "final partition: %d groups by %s (modularity %s)",
         choice.partition.k,
         choice.chosen,
         ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
-        f"; {', '.join(choice.skipped)} left out (too many images)" if choice.skipped else "",
     )
     metrics = {
         f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()
