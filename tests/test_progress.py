@@ -9,7 +9,7 @@ from rich.console import Console
 
 from deepcluster import progress
 from deepcluster.data.sources import load_folder
-from deepcluster.evaluation.protocols import knn_accuracy, linear_probe_accuracy
+from deepcluster.evaluation.protocols import linear_probe_accuracy
 from deepcluster.features import extract_features
 from deepcluster.models import build_model
 from deepcluster.progress import progress_bar
@@ -92,11 +92,9 @@ def test_extraction_and_training_count_every_image(planted, shown):
     assert re.search(r"training .* 60/60 images", shown())
 
 
-def test_probes_count_queries_and_loss_evaluations(shown):
+def test_the_linear_probe_counts_loss_evaluations(shown):
     features = torch.randn(40, 5, generator=torch.Generator().manual_seed(0))
     labels = np.arange(40) % 2
-    knn_accuracy(features[:15], labels[:15], features[15:], labels[15:], k=3, chunk=7)
-    assert re.search(r"kNN \(k=3\) .* 25/25 images", shown())
     linear_probe_accuracy(features[:15], labels[:15], features[15:], labels[15:], iterations=20)
     assert re.search(r"linear probe .* [1-9]\d*/25 evaluations", shown())  # at most 20 * 5 // 4
 

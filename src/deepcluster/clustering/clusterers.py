@@ -91,9 +91,14 @@ def choose_partition(
     candidate's modularity is higher by more than ``tolerance``, and ``fixed`` (one of the candidates) always
     wins."""
     partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in candidates.items()}
+    return Choice(partitions, label_free_scores(points, partitions, seed), preferred, tolerance, fixed)
+
+
+def label_free_scores(points: torch.Tensor, partitions: dict[str, Partition], seed: int) -> dict[str, float]:
+    """Each partition's modularity on the ``CRITERION_NEIGHBOURS``-NN graph of the points (of
+    ``CRITERION_SAMPLE`` of them, drawn with ``seed``, above that many)."""
     measured = np.arange(points.shape[0])
     if points.shape[0] > CRITERION_SAMPLE:
         measured = np.sort(np.random.default_rng(seed).choice(points.shape[0], CRITERION_SAMPLE, replace=False))
     graph = knn_graph(points[torch.as_tensor(measured)], CRITERION_NEIGHBOURS)
-    scores = {name: modularity(graph, partition.assignments[measured]) for name, partition in partitions.items()}
-    return Choice(partitions, scores, preferred, tolerance, fixed)
+    return {name: modularity(graph, partition.assignments[measured]) for name, partition in partitions.items()}

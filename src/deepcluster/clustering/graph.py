@@ -30,10 +30,11 @@ import torch
 from deepcluster.clustering.neighbours import nearest_neighbours
 
 
-def knn_graph(features: torch.Tensor, neighbours: int) -> sp.csr_matrix:
-    """The undirected graph joining each row to its ``neighbours`` most cosine-similar rows (edge weight 1)."""
+def knn_graph(features: torch.Tensor, neighbours: int, exact: bool | None = None) -> sp.csr_matrix:
+    """The undirected graph joining each row to its ``neighbours`` most cosine-similar rows (edge weight 1),
+    found exactly or not as ``deepcluster.clustering.neighbours`` decides (or as ``exact`` says)."""
     n = features.shape[0]
-    targets = nearest_neighbours(features, min(neighbours, n - 1))
+    targets = nearest_neighbours(features, min(neighbours, n - 1), exact)
     sources = np.repeat(np.arange(n), targets.shape[1])
     directed = sp.csr_matrix((np.ones(sources.size), (sources, targets.ravel())), shape=(n, n))
     return directed.maximum(directed.T).tocsr()

@@ -1,0 +1,216 @@
+"""How each clustering stage grows with the number of images: planted features at 10k, 100k and 1M points.
+
+    python scripts/benchmark_scale.py --out docs/benchmarks/scale.md
+    python scripts/benchmark_scale.py --sizes 10000 100000 --stages graph round_kmeans   # a part of it
+
+The features are ``--groups`` groups in ``--dim`` dimensions: random centres (standard normal) and noise
+``--spread`` times as large, so that groups overlap and no stage scores them perfectly. Every n uses
+k = ``--groups`` clusters: a k that followed n would make every n x k stage grow as n^2.
+
+Each (stage, n) runs in a process of its own, which draws the features again (the same seed) and reports
+the stage's seconds and the process's peak resident memory (features included). The stages call the
+library as a run does:
+
+* ``graph``: the ``CRITERION_NEIGHBOURS``-NN graph of every point (exact up to ``EXACT_LIMIT``, HNSW above);
+* ``round_kmeans``: a round's k-means (DeepCluster step 2) on every point;
+* ``groups``: the groups estimate (Louvain on the 5-NN graph of a ``GROUPS_SAMPLE`` sample);
+* ``fit_<clusterer>``: the clusterer's fit on every point (on its ``fit_limit`` sample, the rest placed), and
+  ``assign_<clusterer>``: placing every point with the fitted partition;
+* ``choice``: the label-free choice's criterion (modularity of the candidates' partitions on a sample's graph);
+* ``evaluation``: the protocols on a 4:1 split (kNN-20, the linear probe, ACC/NMI/ARI of a partition);
+* ``recall``: HNSW against exact search, recall@10 on ``--queries`` points;
+* ``exact_vs_hnsw``: Louvain's partition of the whole 10-NN graph found exactly and through HNSW, each
+  scored by NMI against the planted groups.
+
+Each row goes to ``<out>.jsonl`` as soon as it is measured; the tables (seconds, peak memory, and the
+log-log slope between the two largest sizes) are written to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import normalized_mutual_info_score
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from deepcluster.auto import GROUPS_NEIGHBOURS, GROUPS_SAMPLE  # noqa: E402
+from deepcluster.clustering import neighbours  # noqa: E402
+from deepcluster.clustering.clusterers import (  # noqa: E402
+    CLUSTERERS,
+    CRITERION_NEIGHBOURS,
+    CRITERION_SAMPLE,
+    Partition,
+    label_free_scores,
+)
+from deepcluster.clustering.graph import communities, knn_graph, louvain  # noqa: E402
+from deepcluster.clustering.kmeans import kmeans  # noqa: E402
+from deepcluster.evaluation.metrics import labelling_agreement  # noqa: E402
+from deepcluster.evaluation.protocols import held_out_split, knn_accuracy, linear_probe_accuracy  # noqa: E402
+from deepcluster.methods.deepcluster import ROUND_KMEANS_ITERATIONS  # noqa: E402
+
+STAGES = (
+    "graph", "round_kmeans", "groups", *(f"fit_{name}" for name in CLUSTERERS), "choice", "evaluation",
+)  # fmt: skip
+
+
+def planted(n: int, groups: int, dim: int, spread: float, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` points of ``groups`` planted groups, and each point's group."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((groups, dim)).astype(np.float32)
+    labels = rng.integers(0, groups, n)
+    points = centres[labels]
+    for start in range(0, n, 100_000):  # noise a block at a time: no float64 copy of every point
+        block = points[start : start + 100_000]
+        block += spread * rng.standard_normal(block.shape, dtype=np.float32)
+    return torch.from_numpy(points), labels
+
+
+def timed(call):
+    started = time.perf_counter()
+    result = call()
+    return result, time.perf_counter() - started
+
+
+def measure(stage: str, n: int, args: argparse.Namespace) -> dict:
+    """One stage at one size, in this process: its seconds and what it found."""
+    points, labels = planted(n, args.groups, args.dim, args.spread)
+    k = args.groups
+    row: dict = {"stage": stage, "n": n}
+    if stage == "graph":
+        graph, row["seconds"] = timed(lambda: knn_graph(points, CRITERION_NEIGHBOURS))
+        row |= {"exact": n <= neighbours.EXACT_LIMIT, "edges": int(graph.nnz // 2)}
+    elif stage == "round_kmeans":
+        result, row["seconds"] = timed(lambda: kmeans(points, k, n_iter=ROUND_KMEANS_ITERATIONS, seed=0))
+        row["nmi"] = normalized_mutual_info_score(labels, result.assignments)
+    elif stage == "groups":
+        sample = np.sort(np.random.default_rng(0).choice(n, min(n, GROUPS_SAMPLE), replace=False))
+        found, row["seconds"] = timed(lambda: communities(points[torch.as_tensor(sample)], GROUPS_NEIGHBOURS))
+        row |= {"sample": int(sample.size), "groups_found": found.count}
+    elif stage.startswith("fit_"):
+        clusterer = CLUSTERERS[stage.removeprefix("fit_")]()
+        partition, row["seconds"] = timed(lambda: clusterer.fit(points, k, seed=0))
+        _, row["assign_seconds"] = timed(lambda: clusterer.assign(partition, points))
+        row |= {"fitted_on": partition.summary.get("fitted_on", n)}
+        row["nmi"] = normalized_mutual_info_score(labels, partition.assignments)
+    elif stage == "choice":
+        shuffled = np.random.default_rng(1).permutation(labels)
+        partitions = {
+            name: Partition(name, k, assignments, np.zeros(n, np.float32), "confidence", {})
+            for name, assignments in (("planted", labels), ("shuffled", shuffled))
+        }
+        scores, row["seconds"] = timed(lambda: label_free_scores(points, partitions, seed=0))
+        row |= {"sample": min(n, CRITERION_SAMPLE)} | {f"modularity_{name}": value for name, value in scores.items()}
+    elif stage == "evaluation":
+        train, test = held_out_split(labels, 0.2, seed=0)
+        assignments = np.random.default_rng(2).integers(0, k, n)
+        started = time.perf_counter()
+        row["knn20"] = knn_accuracy(points[train], labels[train], points[test], labels[test], k=20)
+        row["knn_seconds"] = time.perf_counter() - started
+        row["probe"] = linear_probe_accuracy(points[train], labels[train], points[test], labels[test])
+        row["agreement_nmi"] = labelling_agreement(labels, assignments)["nmi"]
+        row["seconds"] = time.perf_counter() - started
+    elif stage == "recall":
+        queries = points[torch.as_tensor(np.random.default_rng(3).choice(n, args.queries, replace=False))]
+        found = {}
+        for name, exact in (("hnsw", False), ("exact", True)):
+            index_and_search = lambda: neighbours.NeighbourIndex(points, exact=exact).search(queries, 10)  # noqa: E731
+            (_, found[name]), row[f"{name}_seconds"] = timed(index_and_search)
+        row["recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found["hnsw"], found["exact"])]))
+        row["seconds"] = row["hnsw_seconds"]
+        row["queries"] = args.queries
+    elif stage == "exact_vs_hnsw":
+        for name, exact in (("exact", True), ("hnsw", False)):
+            found, seconds = timed(lambda: louvain(knn_graph(points, CRITERION_NEIGHBOURS, exact), seed=0))
+            row |= {f"{name}_nmi": normalized_mutual_info_score(labels, found), f"{name}_seconds": seconds}
+        row["seconds"] = row["hnsw_seconds"]
+    else:
+        raise ValueError(f"unknown stage {stage!r}; choose from {STAGES + ('recall', 'exact_vs_hnsw')}")
+    row["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return row
+
+
+def slope(rows: list[dict], key: str) -> str:
+    """The log-log slope of ``key`` between the two largest sizes measured."""
+    measured = sorted((row["n"], row[key]) for row in rows if key in row)
+    if len(measured) < 2 or measured[-2][1] <= 0:
+        return ""
+    (n0, t0), (n1, t1) = measured[-2:]
+    return f"{np.log(t1 / t0) / np.log(n1 / n0):.2f}"
+
+
+def table(rows: list[dict], sizes: list[int]) -> list[str]:
+    header = ["stage", *(f"{n:,} s" for n in sizes), *(f"{n:,} GiB" for n in sizes), "slope", "notes"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    stages = list(dict.fromkeys(row["stage"] for row in rows))
+    for stage in stages:
+        mine = [row for row in rows if row["stage"] == stage]
+        at = {row["n"]: row for row in mine}
+        for key, name in (("seconds", stage), ("assign_seconds", stage.replace("fit_", "assign_"))):
+            if not any(key in row for row in mine):
+                continue
+            seconds = [f"{at[n][key]:.1f}" if n in at and key in at[n] else "" for n in sizes]
+            memory = [f"{at[n]['peak_gib']:.2f}" if n in at else "" for n in sizes]
+            notes = "; ".join(
+                f"{n:,}: " + ", ".join(f"{k} {fmt(v)}" for k, v in at[n].items() if k not in NOT_NOTES)
+                for n in sizes
+                if n in at and key == "seconds"
+            )
+            lines.append("| " + " | ".join([name, *seconds, *memory, slope(mine, key), notes]) + " |")
+    return lines
+
+
+NOT_NOTES = {"stage", "n", "seconds", "assign_seconds", "peak_gib"}
+
+
+def fmt(value) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES))
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--spread", type=float, default=1.5)
+    parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--child", nargs=2, metavar=("STAGE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.child[0], int(args.child[1]), args)))
+        return
+    rows = []
+    raw = args.out.with_suffix(".jsonl") if args.out else None
+    shared = ["--groups", str(args.groups), "--dim", str(args.dim), "--spread", str(args.spread)]
+    for stage in args.stages:
+        for n in args.sizes:
+            command = [sys.executable, __file__, "--child", stage, str(n), *shared, "--queries", str(args.queries)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                print(f"{stage} at {n}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            if raw:
+                with raw.open("a") as handle:
+                    handle.write(json.dumps(row | {"machine": platform.machine()}) + "\n")
+    lines = table(rows, args.sizes)
+    print("\n".join(lines))
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
