@@ -16,11 +16,15 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from deepcluster.data.storage import ObjectStore
 
 
 @dataclass
@@ -183,7 +187,10 @@ class ImageFiles(torch.utils.data.Dataset):
     the file cannot be used.
     """
 
-    def __init__(self, paths: Sequence[str], channels: int, size: int, min_side: int = 1) -> None:
+    def __init__(
+        self, paths: Sequence[str], channels: int, size: int, min_side: int = 1, store: ObjectStore | None = None
+    ) -> None:
+        self.store = store  # where the paths are URLs: each worker reads through a filesystem of its own
         # one numpy array rather than a list of str objects: forked workers would
         # otherwise copy every page the reference counts touch
         self.paths = np.array([os.fsencode(p) for p in paths])
@@ -197,7 +204,11 @@ class ImageFiles(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         try:
             path = os.fsdecode(self.paths[index])
-            return index, decode_image(path, self.channels, self.size, self.min_side), ""
+            try:
+                source = self.store.read(path) if self.store else path
+            except Exception as error:  # each store raises its own kinds; the file is reported as skipped
+                raise UnreadableImage(f"cannot read from the store: {type(error).__name__}: {error}") from None
+            return index, decode_image(source, self.channels, self.size, self.min_side), ""
         except UnreadableImage as reason:
             return index, None, str(reason)
 

@@ -15,6 +15,7 @@ too small) is skipped and reported, never fatal: ``found = used + skipped``.
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import os
 import pickle
@@ -34,6 +35,7 @@ from deepcluster.data.collection import (
     resized,
     subset,
 )
+from deepcluster.data.storage import ObjectStore, is_url
 from deepcluster.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -113,13 +115,24 @@ def class_of_each_file(root: Path, files: list[str], labels: str) -> tuple[np.nd
     return np.array([index[folder] for folder in first], dtype=np.int64), classes
 
 
-def median_short_side(files: list[str], sample: int = 1000, seed: int = 0) -> int:
-    """The median shorter side of up to ``sample`` of ``files``, read from their headers only."""
+def find_stored_image_files(store: ObjectStore) -> tuple[list[str], int]:
+    """The URLs (sorted) of every file of ``store`` with an image suffix, and how many other files it holds."""
+    files = store.list_files()
+    images = [url for url in files if os.path.splitext(url)[1].lower() in IMAGE_SUFFIXES]
+    return images, len(files) - len(images)
+
+
+def _opened(path: str, store: ObjectStore | None) -> Image.Image:
+    return Image.open(io.BytesIO(store.read(path)) if store else path)
+
+
+def median_short_side(files: list[str], sample: int = 1000, seed: int = 0, store: ObjectStore | None = None) -> int:
+    """The median shorter side of up to ``sample`` of ``files`` (of ``store``, where given), from their headers."""
     chosen = _sample(files, sample, seed)
     sides = []
     for path in chosen:
         try:
-            with Image.open(path) as image:
+            with _opened(path, store) as image:
                 sides.append(min(image.size))
         except Exception:  # unreadable files are reported by the decoding pass
             continue
@@ -132,12 +145,12 @@ def _sample(files: list[str], sample: int, seed: int) -> list[str]:
     return files if len(files) <= sample else list(np.random.default_rng(seed).choice(files, sample, replace=False))
 
 
-def channels_of(files: list[str], sample: int = 200, seed: int = 0) -> int:
+def channels_of(files: list[str], sample: int = 200, seed: int = 0, store: ObjectStore | None = None) -> int:
     """1 when every one of up to ``sample`` of ``files`` is grey (a grey mode, or colour with equal
     channels), else 3. Unreadable files are left to the decoding pass."""
     for path in _sample(files, sample, seed):
         try:
-            with Image.open(path) as image:
+            with _opened(path, store) as image:
                 if image.mode in ("1", "L", "LA", "I", "I;16", "F"):
                     continue
                 pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
@@ -158,20 +171,27 @@ def load_folder(
     setting: str = "data.path",
     min_side: int = MIN_SIDE,
     max_memory_mb: int = MAX_MEMORY_MB,
+    store_options: dict | None = None,
 ) -> IngestResult:
-    """Every image file under ``path``; unusable files are skipped and reported.
+    """Every image file under ``path`` (a local folder, or an fsspec URL read with ``store_options``:
+    ``deepcluster.data.storage``); unusable files are skipped and reported.
 
     Images are held in memory when they fit in ``max_memory_mb``, else read from disk by
-    ``workers`` DataLoader processes at each pass.
+    ``workers`` DataLoader processes at each pass; those of an object store are read once, here, and must fit.
     ``image_size`` None: the median shorter side of the files, at most ``max_auto_size``.
     ``channels`` ``auto``: 1 when the sampled files are all grey (``channels_of``), else 3.
     Either way each file is decoded once here, to check it and to measure the
     pixel statistics. ``setting`` is the key that named ``path``, for the messages.
     """
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"{setting} = {path!r} is not a folder; point it at the folder of your images")
-    files, ignored = find_image_files(root)
+    store = ObjectStore(path, store_options, setting) if is_url(path) else None
+    if store:
+        files, ignored = find_stored_image_files(store)
+        root = store.root()
+    else:
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise ValueError(f"{setting} = {path!r} is not a folder; point it at the folder of your images")
+        files, ignored = find_image_files(root)
     if not files:
         raise ValueError(
             f"{setting} = {path!r} holds no image files ({', '.join(sorted(IMAGE_SUFFIXES))}); "
@@ -179,13 +199,20 @@ def load_folder(
         )
     label_of_file, class_names = class_of_each_file(root, files, labels)
     if channels == "auto":
-        channels = channels_of(files)
+        channels = channels_of(files, store=store)
         logger.info("data.channels = auto: %d (%s images)", channels, "grey" if channels == 1 else "colour")
     if image_size is None:
-        image_size = min(median_short_side(files), max_auto_size or np.inf)
+        image_size = min(median_short_side(files, store=store), max_auto_size or np.inf)
         logger.info("data.image_size = auto: %d px (median shorter side, at most %s)", image_size, max_auto_size)
     image_bytes = channels * image_size * image_size
     keep = len(files) * image_bytes <= max_memory_mb * 2**20
+    if store and not keep:
+        raise ValueError(
+            f"{setting} = {path!r}: {len(files)} images at {image_size} px take "
+            f"{len(files) * image_bytes / 2**30:.1f} GiB, more than the {max_memory_mb / 1024:.0f} GiB that images "
+            "of an object store may take in memory: set data.image_size or data.max_images lower, or copy the "
+            "images to a local folder"
+        )
     pixels = np.empty((len(files), channels, image_size, image_size), np.uint8) if keep else None
     usable = np.zeros(len(files), dtype=bool)
     skipped: list[tuple[str, str]] = []
@@ -193,7 +220,7 @@ def load_folder(
     stats_every = max(1, len(files) // 10_000)
     stats_sample = []
     loader = torch.utils.data.DataLoader(
-        ImageFiles(files, channels, image_size, min_side),
+        ImageFiles(files, channels, image_size, min_side, store),
         batch_size=256,
         num_workers=workers,
         collate_fn=_keep_as_list,
@@ -370,9 +397,10 @@ def load_image_collection(
     labels: str = "auto",
     split: str = "all",
     workers: int = 2,
+    store_options: dict | None = None,
 ) -> IngestResult:
     """Read ``source`` at ``path`` (``data.*``; a folder's ``channels``, ``labels`` and ``workers``, CIFAR's
-    ``split``).
+    ``split``; a folder's ``store_options`` where ``path`` is an fsspec URL).
 
     ``image_size`` ``auto``: the images' own size (a folder: the median shorter
     side), at most ``max_auto_size``. ``max_images`` keeps a random subset of that
@@ -386,7 +414,9 @@ def load_image_collection(
     if source != "sklearn_digits" and path is None:
         raise ValueError(f"data.source = {source!r} reads data.path, which is not set: name your images' path")
     readers = {
-        "folder": lambda: load_folder(path, image_size, channels, labels, workers, max_auto_size),
+        "folder": lambda: load_folder(
+            path, image_size, channels, labels, workers, max_auto_size, store_options=store_options
+        ),
         "idx": lambda: load_idx(path, image_size),
         "cifar": lambda: load_cifar(path, image_size, split),
         "npz": lambda: load_npz(path, image_size),

@@ -78,6 +78,8 @@ def run(parameters: dict[str, Any], log=print, keep: tuple[str, ...] = ()) -> di
             for name in type(settings).model_fields
         }
         | {"parameters": MemoryDataset(parameters, copy_mode="assign")}
+        # no Kedro credentials here: a URL's store uses its own settings (for S3 the AWS_* variables)
+        | {"data_store": MemoryDataset({}, copy_mode="assign")}
     )
     # intermediates are passed on as they are (copies of images and networks would cost time) and
     # released after their last reader, so a long run holds one round's checkpoints, not all of them

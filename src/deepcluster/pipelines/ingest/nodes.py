@@ -15,11 +15,14 @@ from deepcluster.runtime import derive_seed
 logger = logging.getLogger(__name__)
 
 
-def load_images(data: DataSettings, runtime: RuntimeSettings) -> tuple[ImageCollection, pd.DataFrame, dict[str, int]]:
-    """Read ``data.source`` at ``data.image_size`` pixels (``auto``: the images' own, capped for the device);
-    list the files that were skipped."""
+def load_images(
+    data: DataSettings, runtime: RuntimeSettings, data_store: dict
+) -> tuple[ImageCollection, pd.DataFrame, dict[str, int]]:
+    """Read ``data.source`` at ``data.image_size`` pixels (``auto``: the images' own, capped for the device),
+    a URL's through the ``data_store`` credentials; list the files that were skipped."""
     result = load_image_collection(
         **data.model_dump(),
+        store_options=data_store,
         seed=derive_seed(runtime.seed, 0, "max_images"),
         max_auto_size=image_size_cap(runtime.execution().device),
     )

@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 load_images,
-                ["params:data", "params:runtime"],
+                ["params:data", "params:runtime", "data_store"],
                 ["images", "skipped_images", "ingest_counts"],
                 name="load_images",
             ),
