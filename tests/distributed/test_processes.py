@@ -5,18 +5,24 @@ rendezvous, runs library code in both, and compares what they saved with the
 one-process result computed here.
 """
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from sklearn.metrics import adjusted_rand_score
 from torch import nn
 
+from deepcluster import features as features_module
 from deepcluster.clustering.kmeans import kmeans
 from deepcluster.data.augment import Augmentation, CropGroup, MultiCrop
+from deepcluster.data.collection import ImageFiles
+from deepcluster.data.sources import load_folder
 from deepcluster.distributed.processes import from_main_process, shard, shard_batches
 from deepcluster.distributed.reduce import all_gather_rows, merge_written
-from deepcluster.features import extract_reduced_features
+from deepcluster.features import extract_features, extract_reduced_features
 from deepcluster.methods import (
     ODC,
     DeepCluster,
@@ -56,6 +62,56 @@ def test_two_processes_extract_reduce_and_cluster_as_one(two_processes, tmp_path
     torch.testing.assert_close(ranks[0]["eigenvalues"], alone["eigenvalues"], rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(ranks[0]["features"].abs(), alone["features"].abs(), atol=1e-4, rtol=1e-3)
     assert adjusted_rand_score(alone["assignments"], ranks[0]["assignments"]) == 1.0
+
+
+def _reads_of_each_process(rank: int, folder: str) -> dict:
+    """A folder ingested and its features extracted, recording which files this process decodes and which
+    images it extracts."""
+    decoded, extracted = [], []
+    decode, batches = ImageFiles.__getitem__, features_module.iterate_pixel_batches
+
+    def recorded_decode(self, index):
+        decoded.append(os.fsdecode(self.paths[index]))
+        return decode(self, index)
+
+    def recorded_batches(collection, indices, *args, **kwargs):
+        extracted.extend(np.asarray(indices).tolist())
+        return batches(collection, indices, *args, **kwargs)
+
+    ImageFiles.__getitem__, features_module.iterate_pixel_batches = recorded_decode, recorded_batches
+    try:
+        ingested = load_folder(folder, image_size=8, channels=1, workers=0)
+        model = build_model("small_convnet", 1, seed=0, width=4, feature_dim=8)
+        features = extract_features(model, ingested.collection, batch_size=16, execution=CPU, crop_size=8)
+    finally:
+        ImageFiles.__getitem__, features_module.iterate_pixel_batches = decode, batches
+    return {"decoded": decoded, "extracted": extracted, "ingested": ingested, "features": features}
+
+
+def test_each_process_decodes_and_extracts_only_its_share_and_all_get_the_whole(two_processes, tmp_path):
+    images = planted_images(n_per_class=15)
+    folder = tmp_path / "images"
+    for index, pixels in enumerate(images.pixels):
+        (folder / f"class{images.labels[index]}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels[0]).save(folder / f"class{images.labels[index]}" / f"{index:03d}.png")
+    (folder / "class0" / "broken.png").write_bytes(b"not a png")
+    files = sorted(str(path) for path in folder.rglob("*.png"))
+    ranks = two_processes.run(_reads_of_each_process, tmp_path, str(folder))
+    alone = _reads_of_each_process(0, str(folder))
+    assert not set(ranks[0]["decoded"]) & set(ranks[1]["decoded"])
+    assert sorted(ranks[0]["decoded"] + ranks[1]["decoded"]) == files == sorted(alone["decoded"])
+    assert not set(ranks[0]["extracted"]) & set(ranks[1]["extracted"])
+    assert sorted(ranks[0]["extracted"] + ranks[1]["extracted"]) == list(range(45))
+    for result in ranks:  # every process holds the whole collection, as one process reads it
+        ingested, expected = result["ingested"], alone["ingested"]
+        assert ingested.collection.ids == expected.collection.ids and ingested.skipped == expected.skipped
+        assert (ingested.collection.pixels == expected.collection.pixels).all()
+        assert (ingested.collection.mean, ingested.collection.std) == (
+            expected.collection.mean,
+            expected.collection.std,
+        )
+        assert (ingested.collection.labels == expected.collection.labels).all()
+        torch.testing.assert_close(result["features"], alone["features"], atol=1e-5, rtol=1e-4)
 
 
 def _shares(rank: int) -> dict:

@@ -36,6 +36,8 @@ from deepcluster.data.collection import (
     subset,
 )
 from deepcluster.data.storage import ObjectStore, is_url
+from deepcluster.distributed.processes import shard
+from deepcluster.distributed.reduce import all_gather_items, all_gather_rows
 from deepcluster.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -213,37 +215,46 @@ def load_folder(
             "of an object store may take in memory: set data.image_size or data.max_images lower, or copy the "
             "images to a local folder"
         )
-    pixels = np.empty((len(files), channels, image_size, image_size), np.uint8) if keep else None
-    usable = np.zeros(len(files), dtype=bool)
+    # each process decodes its share of the files (all of them in one process) and every process gets the whole
+    share = shard(len(files))
+    mine = files[share]
+    pixels = np.empty((len(mine), channels, image_size, image_size), np.uint8) if keep else None
+    usable = np.zeros(len(mine), dtype=bool)
     skipped: list[tuple[str, str]] = []
     # statistics from up to 10k evenly spaced images
     stats_every = max(1, len(files) // 10_000)
     stats_sample = []
     loader = torch.utils.data.DataLoader(
-        ImageFiles(files, channels, image_size, min_side, store),
+        ImageFiles(mine, channels, image_size, min_side, store),
         batch_size=256,
         num_workers=workers,
         collate_fn=_keep_as_list,
     )
-    with progress_bar("reading images", len(files)) as advance:
+    with progress_bar("reading images", len(mine)) as advance:
         for batch in loader:
             for index, image, reason in batch:
                 if image is None:
-                    skipped.append((files[index], reason))
-                    logger.warning("skipping %s: %s", files[index], reason)
+                    skipped.append((mine[index], reason))
+                    logger.warning("skipping %s: %s", mine[index], reason)
                     continue
                 usable[index] = True
                 if pixels is not None:
                     pixels[index] = image
-                if index % stats_every == 0:
+                if (share.start + index) % stats_every == 0:
                     stats_sample.append(image)
             advance(len(batch))
+    stats_pixels = np.stack(stats_sample) if stats_sample else np.empty((0, channels, image_size, image_size), np.uint8)
+    stats_pixels = all_gather_rows(torch.from_numpy(stats_pixels)).numpy()
+    usable = all_gather_rows(torch.from_numpy(usable.view(np.uint8))).numpy().astype(bool)  # gloo sends no bool
+    skipped = all_gather_items(skipped)
+    if pixels is not None:
+        pixels = all_gather_rows(torch.from_numpy(pixels)).numpy()
     if not usable.any():
         raise ValueError(
             f"none of the {len(files)} image files under {setting} = {path!r} could be read; "
             f"the first failed with: {skipped[0][1]}"
         )
-    mean, std = channel_statistics(np.stack(stats_sample))
+    mean, std = channel_statistics(stats_pixels)
     kept = np.flatnonzero(usable)
     collection = ImageCollection(
         ids=[files[i] for i in kept],

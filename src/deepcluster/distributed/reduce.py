@@ -3,9 +3,9 @@
 Every statistic that a round accumulates over the images (PCA moments, k-means
 sums and counts, Sinkhorn's marginals, the epoch's loss) goes through
 ``all_reduce_sum``; per-image results computed on a process's share of the images
-(features, memory-bank rows) are put together by ``all_gather_rows`` and
-``merge_written``. In one process each returns its input; under
-``torch.distributed`` every process ends with the same result.
+(features, memory-bank rows, decoded images) are put together by ``all_gather_rows`` and
+``merge_written``, and lists of other values (the files skipped) by ``all_gather_items``. In one process
+each returns its input; under ``torch.distributed`` every process ends with the same result.
 """
 
 from __future__ import annotations
@@ -54,6 +54,15 @@ def all_gather_rows(rows: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(parts, padded)
     return torch.cat([part[:count] for part, count in zip(parts, counts)])
+
+
+def all_gather_items(items: list) -> list:
+    """Every process's list of picklable ``items``, concatenated in rank order."""
+    if not distributed():
+        return items
+    parts: list[list] = [[] for _ in range(dist.get_world_size())]
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
 
 
 def merge_written(tensor: torch.Tensor, written: torch.Tensor, dim: int) -> torch.Tensor:
