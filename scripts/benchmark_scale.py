@@ -24,13 +24,23 @@ library as a run does:
 
 Each row goes to ``<out>.jsonl`` as soon as it is measured; the tables (seconds, peak memory, and the
 log-log slope between the two largest sizes) are written to ``--out``.
+
+``--compare-louvain`` compares the groups estimate of igraph's Louvain (the project's) with networkx's (the
+project's before) on the shared collections, seeds 0-2: the same sampled pixels' graph given to both.
+
+``--end-to-end WORK`` runs ``kedro run`` instead, with the defaults and ``--rounds`` rounds, on the 60,000
+CIFAR-10 images as a user would have them: one folder per class under WORK that links the class's train and
+test images. It writes each node's seconds (from the run's ``run_timing.json``) and the peak memory of its
+largest process (GNU time) to ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -57,6 +67,9 @@ from deepcluster.clustering.kmeans import kmeans  # noqa: E402
 from deepcluster.evaluation.metrics import labelling_agreement  # noqa: E402
 from deepcluster.evaluation.protocols import held_out_split, knn_accuracy, linear_probe_accuracy  # noqa: E402
 from deepcluster.methods.deepcluster import ROUND_KMEANS_ITERATIONS  # noqa: E402
+from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
+
+CIFAR10 = ROOT.parent / "shared" / "datasets" / "cifar10"
 
 STAGES = (
     "graph", "round_kmeans", "groups", *(f"fit_{name}" for name in CLUSTERERS), "choice", "evaluation",
@@ -176,6 +189,86 @@ def fmt(value) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def linked_cifar10(target: Path) -> Path:
+    """One folder per CIFAR-10 class under ``target``, linking that class's train and test images (once)."""
+    for split in ("train", "test"):
+        for image in sorted((CIFAR10 / split).glob("*/*.png")):
+            link = target / image.parent.name / f"{split}_{image.name}"
+            if not link.is_symlink():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(image)
+    return target
+
+
+def end_to_end(work: Path, rounds: int) -> list[str]:
+    """``kedro run`` with the defaults on the linked CIFAR-10 folder: each node's seconds and the peak memory."""
+    folder = linked_cifar10(work / "cifar10_all")
+    project = scratch_project(
+        ROOT, work / "project", {"data": {"source": "folder", "path": str(folder)}, "rounds": rounds}
+    )
+    environment = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(ROOT / "src")}
+    started = time.perf_counter()
+    with (work / "kedro_run.log").open("w") as log:
+        done = subprocess.run(
+            ["/usr/bin/time", "-v", sys.executable, "-m", "kedro", "run"],
+            cwd=project, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"kedro run failed; see {work / 'kedro_run.log'}")
+    peak_kib = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", (work / "kedro_run.log").read_text())[1])
+    timing = json.loads((project / "data" / "08_reporting" / "run_timing.json").read_text())
+    lines = [
+        f"`kedro run` on {sum(1 for _ in folder.rglob('*.png')):,} images, {rounds} rounds: {seconds:.0f} s, "
+        f"peak memory of its largest process {peak_kib / 2**20:.2f} GiB",
+        "",
+        "| node | seconds |",
+        "|---|---|",
+        *(f"| {name} | {value:.1f} |" for name, value in timing["node_seconds"].items()),
+    ]
+    return lines
+
+
+def compare_louvain() -> list[str]:
+    """The groups estimate's count and modularity by igraph and by networkx on each shared collection, seeds 0-2."""
+    import networkx
+
+    from deepcluster.auto import pixel_pca, pixel_rows
+    from deepcluster.clustering.graph import modularity
+    from deepcluster.data.sources import load_image_collection
+
+    shared = ROOT.parent / "shared" / "datasets"
+    collections = {
+        "digits": ("sklearn_digits", None),
+        "mnist": ("idx", shared / "mnist_test" / "t10k-images-idx3-ubyte.gz"),
+        **{name: ("folder", shared / "collections" / name) for name in ("coil20", "umist", "palm", "omniglot_latin")},
+    }
+    lines = [
+        "| collection | seed | igraph: groups, modularity, s | networkx: groups, modularity, s |",
+        "|---|---|---|---|",
+    ]
+    for name, (source, path) in collections.items():
+        images = load_image_collection(source, "auto", path and str(path), max_auto_size=32, workers=1).collection
+        for seed in range(3):
+            sample = np.arange(len(images))
+            if len(images) > GROUPS_SAMPLE:
+                sample = np.sort(np.random.default_rng(seed).choice(len(images), GROUPS_SAMPLE, replace=False))
+            graph = knn_graph(pixel_pca(pixel_rows(images, sample), seed), GROUPS_NEIGHBOURS)
+            ours, ours_seconds = timed(lambda: louvain(graph, seed))
+            found, theirs_seconds = timed(
+                lambda: networkx.community.louvain_communities(networkx.from_scipy_sparse_array(graph), seed=seed)
+            )
+            theirs = np.empty(graph.shape[0], dtype=np.int64)
+            for label, members in enumerate(found):
+                theirs[list(members)] = label
+            lines.append(
+                f"| {name} | {seed} | {ours.max() + 1}, {modularity(graph, ours):.3f}, {ours_seconds:.2f} "
+                f"| {len(found)}, {modularity(graph, theirs):.3f}, {theirs_seconds:.2f} |"
+            )
+            print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -185,10 +278,19 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.5)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--compare-louvain", action="store_true")
+    parser.add_argument("--end-to-end", type=Path, default=None, metavar="WORK")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--child", nargs=2, metavar=("STAGE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child[0], int(args.child[1]), args)))
+        return
+    if args.end_to_end or args.compare_louvain:
+        lines = end_to_end(args.end_to_end, args.rounds) if args.end_to_end else compare_louvain()
+        print("\n".join(lines))
+        if args.out:
+            args.out.write_text("\n".join(lines) + "\n")
         return
     rows = []
     raw = args.out.with_suffix(".jsonl") if args.out else None
