@@ -3,8 +3,10 @@
     python scripts/benchmark_scale.py --out docs/benchmarks/scale.md
     python scripts/benchmark_scale.py --sizes 10000 100000 --stages graph round_kmeans   # a part of it
 
-The features are ``--groups`` groups in ``--dim`` dimensions: random centres (standard normal) and noise
-``--spread`` times as large, so that groups overlap and no stage scores them perfectly. Every n uses
+The features are ``--groups`` groups in ``--dim`` dimensions (``planted``): random centres, each group spread
+along a few directions of its own (``--spread`` times the centres' length), so that groups overlap and no
+stage scores them perfectly; ``--directions 128`` makes the spread isotropic, the hardest case for
+approximate neighbours. Every n uses
 k = ``--groups`` clusters: a k that followed n would make every n x k stage grow as n^2.
 
 Each (stage, n) runs in a process of its own, which draws the features again (the same seed) and reports
@@ -76,15 +78,26 @@ STAGES = (
 )  # fmt: skip
 
 
-def planted(n: int, groups: int, dim: int, spread: float, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
-    """``n`` points of ``groups`` planted groups, and each point's group."""
+def planted(
+    n: int, groups: int, dim: int, spread: float, directions: int = 16, noise: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, np.ndarray]:
+    """``n`` points of ``groups`` planted groups, and each point's group.
+
+    A group is a random centre (standard normal) and a random ``directions``-dimensional subspace of its own,
+    in which its points spread (a Gaussian whose RMS length is ``spread`` times the centres'), plus noise in
+    every direction (RMS length ``noise`` times the centres'): learned features vary along few directions
+    per group, and isotropic noise in 128 dimensions would make every point nearly as far from all others.
+    """
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((groups, dim)).astype(np.float32)
+    bases = np.linalg.qr(rng.standard_normal((groups, dim, directions)))[0].astype(np.float32)
     labels = rng.integers(0, groups, n)
     points = centres[labels]
-    for start in range(0, n, 100_000):  # noise a block at a time: no float64 copy of every point
-        block = points[start : start + 100_000]
-        block += spread * rng.standard_normal(block.shape, dtype=np.float32)
+    for start in range(0, n, 100_000):  # a block at a time: no n x dim temporary beside the points
+        block, members = points[start : start + 100_000], labels[start : start + 100_000]
+        along = rng.standard_normal((len(members), directions), dtype=np.float32) * spread * np.sqrt(dim / directions)
+        block += np.einsum("nd,nkd->nk", along, bases[members])
+        block += noise * rng.standard_normal(block.shape, dtype=np.float32)
     return torch.from_numpy(points), labels
 
 
@@ -96,7 +109,7 @@ def timed(call):
 
 def measure(stage: str, n: int, args: argparse.Namespace) -> dict:
     """One stage at one size, in this process: its seconds and what it found."""
-    points, labels = planted(n, args.groups, args.dim, args.spread)
+    points, labels = planted(n, args.groups, args.dim, args.spread, args.directions)
     k = args.groups
     row: dict = {"stage": stage, "n": n}
     if stage == "graph":
@@ -275,7 +288,8 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=list(STAGES))
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=128)
-    parser.add_argument("--spread", type=float, default=1.5)
+    parser.add_argument("--spread", type=float, default=1.7)
+    parser.add_argument("--directions", type=int, default=16)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--compare-louvain", action="store_true")
@@ -295,6 +309,7 @@ def main() -> None:
     rows = []
     raw = args.out.with_suffix(".jsonl") if args.out else None
     shared = ["--groups", str(args.groups), "--dim", str(args.dim), "--spread", str(args.spread)]
+    shared += ["--directions", str(args.directions)]
     for stage in args.stages:
         for n in args.sizes:
             command = [sys.executable, __file__, "--child", stage, str(n), *shared, "--queries", str(args.queries)]
