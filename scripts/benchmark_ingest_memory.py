@@ -1,7 +1,7 @@
 """Peak memory of ingesting a large folder lazily plus one feature-extraction pass.
 
 Generates N small PNG files (once, under --folder), then in a fresh process per N:
-reads the folder with ``in_memory: false`` (every file is decoded once to check it),
+reads the folder without holding its pixels (``max_memory_mb=0``: every file is decoded once to check it),
 and extracts whitened PCA features of every image with the small convnet, the PCA
 being fitted on a sample. The memory of the process and its DataLoader workers is
 sampled every 100 ms as PSS (proportional set size: pages shared between the
@@ -79,7 +79,7 @@ def measure(folder: Path, pca_dim: int, pca_fit_size: int, workers: int) -> dict
     sampler.start()
     before_ingest = process.memory_full_info().uss
     started = time.perf_counter()
-    result = load_folder(str(folder), image_size=32, channels=3, in_memory=False, workers=workers)
+    result = load_folder(str(folder), image_size=32, channels=3, workers=workers, max_memory_mb=0)
     ingested = time.perf_counter()
     gc.collect()
     # what the lazy collection itself keeps (file paths, labels), the part that grows with the folder

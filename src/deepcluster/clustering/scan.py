@@ -29,7 +29,7 @@ from deepcluster.models import new_head
 @dataclass(frozen=True)
 class ScanResult:
     """Every point's cluster, the chosen head's probability of it, that head's loss in the last pass, and the
-    head itself (``weight``: k x d, ``bias``: k), which places new points (``head_probabilities``)."""
+    head itself (``weight``: k x d, ``bias``: k), which places new points (``head_clusters``)."""
 
     assignments: np.ndarray
     confidence: np.ndarray
