@@ -93,8 +93,8 @@ def planted(
     bases = np.linalg.qr(rng.standard_normal((groups, dim, directions)))[0].astype(np.float32)
     labels = rng.integers(0, groups, n)
     points = centres[labels]
-    for start in range(0, n, 100_000):  # a block at a time: no n x dim temporary beside the points
-        block, members = points[start : start + 100_000], labels[start : start + 100_000]
+    for start in range(0, n, 10_000):  # a block at a time: a small temporary beside the points
+        block, members = points[start : start + 10_000], labels[start : start + 10_000]
         along = rng.standard_normal((len(members), directions), dtype=np.float32) * spread * np.sqrt(dim / directions)
         block += np.einsum("nd,nkd->nk", along, bases[members])
         block += noise * rng.standard_normal(block.shape, dtype=np.float32)
