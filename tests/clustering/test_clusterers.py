@@ -129,3 +129,8 @@ def test_the_choice_measured_on_a_sample_of_the_graph_still_follows_the_rings(mo
     choice = choose_partition(points, 2, candidates, seed=0)
     assert choice.chosen == "pic" and choice.partition.assignments.shape == (800,)
     assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95
+
+
+@pytest.mark.parametrize("n,k,neighbours", [(1797, 10, 10), (2000, 100, 10), (400, 40, 5), (60, 20, 3)])
+def test_the_criterions_graph_joins_each_point_to_half_an_average_cluster(n, k, neighbours):
+    assert clusterers.criterion_neighbours(n, k) == neighbours

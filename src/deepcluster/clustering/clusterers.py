@@ -10,8 +10,9 @@ assignment of new images later:
 
 ``choose_partition`` fits every candidate and keeps the one with the highest modularity on the points'
 nearest-neighbour graph, which reads no labels; a preferred clusterer wins when it falls short of the
-highest by no more than a tolerance, a difference the criterion cannot resolve. Above ``CRITERION_SAMPLE``
-points the modularity is measured on the graph of that many points drawn at random.
+highest by no more than a tolerance, a difference the criterion cannot resolve. The graph joins each point to
+half an average cluster's points (at most 10); above ``CRITERION_SAMPLE`` points the modularity is measured
+on the graph of that many points drawn at random.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from deepcluster.clustering.pic import PicClusterer
 from deepcluster.clustering.scan import ScanClusterer
 from deepcluster.clustering.ward import WardClusterer
 
-# the graph on which candidates are compared
-CRITERION_NEIGHBOURS = 10
+# the graph on which candidates are compared joins each point to half an average cluster's points, between
+# these bounds: a graph with more neighbours than a group holds joins every group to others, and on groups of
+# 10 images modularity on the 10-NN graph chose worse partitions (docs/benchmarks/choice.md); every
+# collection of the suite, with 20 or more images per group, keeps 10
+MIN_CRITERION_NEIGHBOURS, CRITERION_NEIGHBOURS = 3, 10
 # the most points that graph joins: every shared collection whole, and an exact graph (neighbours.EXACT_LIMIT)
 CRITERION_SAMPLE = 20_000
 
@@ -94,11 +98,20 @@ def choose_partition(
     return Choice(partitions, label_free_scores(points, partitions, seed), preferred, tolerance, fixed)
 
 
-def label_free_scores(points: torch.Tensor, partitions: dict[str, Partition], seed: int) -> dict[str, float]:
-    """Each partition's modularity on the ``CRITERION_NEIGHBOURS``-NN graph of the points (of
-    ``CRITERION_SAMPLE`` of them, drawn with ``seed``, above that many)."""
+def criterion_neighbours(n_points: int, k: int) -> int:
+    """The neighbours of the criterion's graph: half the points of an average cluster, between
+    ``MIN_CRITERION_NEIGHBOURS`` and ``CRITERION_NEIGHBOURS``."""
+    return int(min(CRITERION_NEIGHBOURS, max(MIN_CRITERION_NEIGHBOURS, n_points // (2 * k))))
+
+
+def label_free_scores(
+    points: torch.Tensor, partitions: dict[str, Partition], seed: int, neighbours: int | None = None
+) -> dict[str, float]:
+    """Each partition's modularity on the nearest-neighbour graph of the points (of ``CRITERION_SAMPLE`` of them,
+    drawn with ``seed``, above that many), with ``criterion_neighbours`` for the largest k (or ``neighbours``)."""
     measured = np.arange(points.shape[0])
     if points.shape[0] > CRITERION_SAMPLE:
         measured = np.sort(np.random.default_rng(seed).choice(points.shape[0], CRITERION_SAMPLE, replace=False))
-    graph = knn_graph(points[torch.as_tensor(measured)], CRITERION_NEIGHBOURS)
+    k = max(partition.k for partition in partitions.values())
+    graph = knn_graph(points[torch.as_tensor(measured)], neighbours or criterion_neighbours(measured.size, k))
     return {name: modularity(graph, partition.assignments[measured]) for name, partition in partitions.items()}
