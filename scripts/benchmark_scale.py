@@ -13,16 +13,17 @@ Each (stage, n) runs in a process of its own, which draws the features again (th
 the stage's seconds and the process's peak resident memory (features included). The stages call the
 library as a run does:
 
-* ``graph``: the ``CRITERION_NEIGHBOURS``-NN graph of every point (exact up to ``EXACT_LIMIT``, HNSW above);
+* ``graph``: the ``CRITERION_NEIGHBOURS``-NN graph of every point (exact up to ``EXACT_LIMIT``, an inverted
+  file above);
 * ``round_kmeans``: a round's k-means (DeepCluster step 2) on every point;
 * ``groups``: the groups estimate (Louvain on the 5-NN graph of a ``GROUPS_SAMPLE`` sample);
 * ``fit_<clusterer>``: the clusterer's fit on every point (on its ``fit_limit`` sample, the rest placed), and
   ``assign_<clusterer>``: placing every point with the fitted partition;
 * ``choice``: the label-free choice's criterion (modularity of the candidates' partitions on a sample's graph);
 * ``evaluation``: the protocols on a 4:1 split (kNN-20, the linear probe, ACC/NMI/ARI of a partition);
-* ``recall``: HNSW against exact search, recall@10 on ``--queries`` points;
-* ``exact_vs_hnsw``: Louvain's partition of the whole 10-NN graph found exactly and through HNSW, each
-  scored by NMI against the planted groups.
+* ``recall``: the inverted file against exact search, recall@10 on ``--queries`` points;
+* ``exact_vs_approximate``: Louvain's partition of the whole 10-NN graph found exactly and through the
+  inverted file, each scored by NMI against the planted groups.
 
 Each row goes to ``<out>.jsonl`` as soon as it is measured; the tables (seconds, peak memory, and the
 log-log slope between the two largest sizes) are written to ``--out``.
@@ -148,19 +149,20 @@ def measure(stage: str, n: int, args: argparse.Namespace) -> dict:
     elif stage == "recall":
         queries = points[torch.as_tensor(np.random.default_rng(3).choice(n, args.queries, replace=False))]
         found = {}
-        for name, exact in (("hnsw", False), ("exact", True)):
+        for name, exact in (("approximate", False), ("exact", True)):
             index_and_search = lambda: neighbours.NeighbourIndex(points, exact=exact).search(queries, 10)  # noqa: E731
             (_, found[name]), row[f"{name}_seconds"] = timed(index_and_search)
-        row["recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found["hnsw"], found["exact"])]))
-        row["seconds"] = row["hnsw_seconds"]
+        pairs = zip(found["approximate"], found["exact"])
+        row["recall_at_10"] = float(np.mean([len(set(a) & set(b)) / 10 for a, b in pairs]))
+        row["seconds"] = row["approximate_seconds"]
         row["queries"] = args.queries
-    elif stage == "exact_vs_hnsw":
-        for name, exact in (("exact", True), ("hnsw", False)):
+    elif stage == "exact_vs_approximate":
+        for name, exact in (("exact", True), ("approximate", False)):
             found, seconds = timed(lambda: louvain(knn_graph(points, CRITERION_NEIGHBOURS, exact), seed=0))
             row |= {f"{name}_nmi": normalized_mutual_info_score(labels, found), f"{name}_seconds": seconds}
-        row["seconds"] = row["hnsw_seconds"]
+        row["seconds"] = row["approximate_seconds"]
     else:
-        raise ValueError(f"unknown stage {stage!r}; choose from {STAGES + ('recall', 'exact_vs_hnsw')}")
+        raise ValueError(f"unknown stage {stage!r}; choose from {STAGES + ('recall', 'exact_vs_approximate')}")
     row["peak_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     return row
 

@@ -2,11 +2,14 @@
 the vote that places points, SCAN's neighbour table, the evaluation's kNN, the similar-image index).
 
 Exact search compares every query with every indexed point, n^2 work for a graph of n points: 20,000 points
-take a second here, a million would take some 45 minutes. Above ``EXACT_LIMIT`` indexed points the search
-walks an HNSW graph instead (Malkov and Yashunin 2018), whose cost grows as n log n; its recall@10 against
-exact search is measured by ``scripts/benchmark_scale.py`` (docs/benchmarks/scale.md) and tested on planted
-groups (tests/clustering/test_neighbours.py). HNSW builds its graph on several threads, so two builds may
-differ in a few neighbours.
+take a second here, a million would take some 30 minutes. Above ``EXACT_LIMIT`` indexed points the search is
+an inverted file: the points are filed under the nearest of n / ``LIST_SIZE`` centroids (k-means on a sample),
+and a query compares itself with the points of its ``PROBES`` nearest lists only. The lists' centroids are
+found through an HNSW graph (Malkov and Yashunin 2018), so a query costs about the same at any n and the
+whole graph of n points grows as n log n. Its recall@10 against exact search is measured by
+``scripts/benchmark_scale.py`` (docs/benchmarks/scale.md) and tested on planted groups
+(tests/clustering/test_neighbours.py). The index is built on several threads, so two builds may differ in a
+few neighbours.
 """
 
 from __future__ import annotations
@@ -17,12 +20,18 @@ import torch
 
 # at most this many indexed points are searched exactly (about a second for their whole graph here)
 EXACT_LIMIT = 20_000
-# HNSW's links per point and search depths: recall@10 0.993 on planted groups of low intrinsic dimension at
-# 300k points, where 16 links gave 0.957; a depth of 128 gave 0.996 at twice the search time
-# (docs/benchmarks/scale.md)
-HNSW_LINKS = 32
-HNSW_BUILD_DEPTH = 40
-HNSW_SEARCH_DEPTH = 64
+# points per list on average, lists a query searches, and what finds the lists: on a million planted points
+# in 1,000 overlapping groups recall@10 was 0.988 with 16 lists of 256 (0.954 with 4, 0.981 with 8), where an
+# HNSW graph of every point (32 links, depth 64) reached 0.817 in more time; on isotropic groups in 32
+# dimensions 8 lists fell to 0.91, 16 kept 0.965 (docs/benchmarks/scale.md)
+LIST_SIZE = 256
+PROBES = 16
+CENTROID_LINKS = 32
+CENTROID_SEARCH_DEPTH = 64
+# the lists' k-means: this many sample points per list, at most TRAINING_LIMIT in all, 10 iterations
+TRAINING_PER_LIST = 64
+TRAINING_LIMIT = 256_000
+TRAINING_ITERATIONS = 10
 
 
 def unit_rows(points: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -33,19 +42,31 @@ def unit_rows(points: np.ndarray | torch.Tensor) -> np.ndarray:
     return points / np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
 
 
+def inverted_file(rows: np.ndarray, seed: int = 0) -> faiss.Index:
+    """An inverted file of ``rows`` (unit length): n / ``LIST_SIZE`` lists whose centroids an HNSW graph finds."""
+    lists = max(1, rows.shape[0] // LIST_SIZE)
+    index = faiss.index_factory(rows.shape[1], f"IVF{lists}_HNSW{CENTROID_LINKS},Flat", faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = TRAINING_ITERATIONS
+    index.cp.seed = seed
+    sample = min(rows.shape[0], lists * TRAINING_PER_LIST, TRAINING_LIMIT)
+    index.train(rows[np.sort(np.random.default_rng(seed).choice(rows.shape[0], sample, replace=False))])
+    faiss.downcast_index(index.quantizer).hnsw.efSearch = CENTROID_SEARCH_DEPTH  # filing each point, too
+    index.add(rows)
+    return index
+
+
 class NeighbourIndex:
     """The points of ``reference``, searched by cosine similarity: exactly up to ``EXACT_LIMIT`` points (or when
-    ``exact`` is True), through HNSW above it (or when ``exact`` is False)."""
+    ``exact`` is True), through an inverted file above it (or when ``exact`` is False)."""
 
     def __init__(self, reference: np.ndarray | torch.Tensor, exact: bool | None = None) -> None:
         rows = unit_rows(reference)
         self.exact = rows.shape[0] <= EXACT_LIMIT if exact is None else exact
         if self.exact:
             self._index = faiss.IndexFlatIP(rows.shape[1])
+            self._index.add(rows)
         else:
-            self._index = faiss.IndexHNSWFlat(rows.shape[1], HNSW_LINKS, faiss.METRIC_INNER_PRODUCT)
-            self._index.hnsw.efConstruction = HNSW_BUILD_DEPTH
-        self._index.add(rows)
+            self._index = inverted_file(rows)
 
     def __len__(self) -> int:
         return self._index.ntotal
@@ -55,7 +76,10 @@ class NeighbourIndex:
         similarities (float32) and row numbers (int64), two (m, count) arrays."""
         if not 1 <= count <= len(self):
             raise ValueError(f"{count} neighbours asked of {len(self)} indexed points")
-        parameters = None if self.exact else faiss.SearchParametersHNSW(efSearch=max(HNSW_SEARCH_DEPTH, count))
+        parameters = None
+        if not self.exact:
+            centroids = faiss.SearchParametersHNSW(efSearch=max(CENTROID_SEARCH_DEPTH, PROBES))
+            parameters = faiss.SearchParametersIVF(nprobe=PROBES, quantizer_params=centroids)
         similarities, rows = self._index.search(unit_rows(queries), count, params=parameters)
         return similarities, rows
 
