@@ -294,6 +294,7 @@ def main() -> None:
     parser.add_argument("--directions", type=int, default=16)
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--from-jsonl", nargs="+", type=Path, help="tabulate these rows (later files win) instead")
     parser.add_argument("--compare-louvain", action="store_true")
     parser.add_argument("--end-to-end", type=Path, default=None, metavar="WORK")
     parser.add_argument("--rounds", type=int, default=3)
@@ -304,6 +305,19 @@ def main() -> None:
         return
     if args.end_to_end or args.compare_louvain:
         lines = end_to_end(args.end_to_end, args.rounds) if args.end_to_end else compare_louvain()
+        print("\n".join(lines))
+        if args.out:
+            args.out.write_text("\n".join(lines) + "\n")
+        return
+    if args.from_jsonl:
+        latest = {}
+        for path in args.from_jsonl:
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                latest[row["stage"], row["n"]] = row
+        order = {stage: i for i, stage in enumerate(STAGES)}
+        rows = sorted(latest.values(), key=lambda row: (order.get(row["stage"], len(order)), row["n"]))
+        lines = table(rows, sorted({row["n"] for row in rows}))
         print("\n".join(lines))
         if args.out:
             args.out.write_text("\n".join(lines) + "\n")
