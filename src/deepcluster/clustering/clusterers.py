@@ -34,7 +34,7 @@ from deepcluster.clustering.ward import WardClusterer
 # 10 images modularity on the 10-NN graph chose worse partitions (docs/benchmarks/choice.md); every
 # collection of the suite, with 20 or more images per group, keeps 10
 MIN_CRITERION_NEIGHBOURS, CRITERION_NEIGHBOURS = 3, 10
-# the most points that graph joins: every shared collection whole, and an exact graph (neighbours.EXACT_LIMIT)
+# the most points that graph joins: every shared collection whole, in about a second
 CRITERION_SAMPLE = 20_000
 
 
