@@ -197,7 +197,7 @@ def table(rows: list[dict], sizes: list[int]) -> list[str]:
     return lines
 
 
-NOT_NOTES = {"stage", "n", "seconds", "assign_seconds", "peak_gib"}
+NOT_NOTES = {"stage", "n", "seconds", "assign_seconds", "peak_gib", "machine"}
 
 
 def fmt(value) -> str:
