@@ -110,7 +110,11 @@ def timed(call):
 
 def measure(stage: str, n: int, args: argparse.Namespace) -> dict:
     """One stage at one size, in this process: its seconds and what it found."""
-    points, labels = planted(n, args.groups, args.dim, args.spread, args.directions)
+    if args.features:  # real features (the recall stage): every row, no planted groups
+        points, labels = torch.from_numpy(np.load(args.features)), None
+        n = points.shape[0]
+    else:
+        points, labels = planted(n, args.groups, args.dim, args.spread, args.directions)
     k = args.groups
     row: dict = {"stage": stage, "n": n}
     if stage == "graph":
@@ -293,6 +297,7 @@ def main() -> None:
     parser.add_argument("--spread", type=float, default=1.7)
     parser.add_argument("--directions", type=int, default=16)
     parser.add_argument("--queries", type=int, default=10_000)
+    parser.add_argument("--features", type=Path, default=None, help="a .npy of real features for --stages recall")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--from-jsonl", nargs="+", type=Path, help="tabulate these rows (later files win) instead")
     parser.add_argument("--compare-louvain", action="store_true")
@@ -325,7 +330,7 @@ def main() -> None:
     rows = []
     raw = args.out.with_suffix(".jsonl") if args.out else None
     shared = ["--groups", str(args.groups), "--dim", str(args.dim), "--spread", str(args.spread)]
-    shared += ["--directions", str(args.directions)]
+    shared += ["--directions", str(args.directions)] + (["--features", str(args.features)] if args.features else [])
     for stage in args.stages:
         for n in args.sizes:
             command = [sys.executable, __file__, "--child", stage, str(n), *shared, "--queries", str(args.queries)]
