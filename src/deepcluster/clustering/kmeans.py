@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "faiss", "torch")
 # restarts only while points x clusters is at most this (every shared collection: MNIST's 10,000 images in
-# 100 clusters are 10^6): they rescue a small fit from a poor start, and a large one varies little between
-# starts while each costs a whole fit (docs/benchmarks/scale.md)
+# 100 clusters are 10^6): they rescue a small fit from a poor start, and on a large one each costs a whole fit
+# (ten would take minutes at 50,000 points in 1,000 clusters)
 RESTARTS_UP_TO = 10**7
 # faiss perturbs a copied centroid by this relative amount when it splits a cluster
 _SPLIT_EPS = 1.0 / 1024.0

@@ -23,9 +23,9 @@ import torch
 # group is denser (docs/benchmarks/scale.md)
 EXACT_LIMIT = 100_000
 # points per list on average, lists a query searches, and what finds the lists: on a million planted points
-# in 1,000 overlapping groups recall@10 was 0.988 with 16 lists of 256 (0.954 with 4, 0.981 with 8), where an
-# HNSW graph of every point (32 links, depth 64) reached 0.817 in more time; on isotropic groups in 32
-# dimensions 8 lists fell to 0.91, 16 kept 0.965 (docs/benchmarks/scale.md)
+# in 1,000 overlapping groups recall@10 was 0.990 with 16 lists of 256, where an HNSW graph of every point
+# (32 links, depth 64) reached 0.817 in more time; fewer lists searched lose recall on groups that spread
+# in every direction (docs/benchmarks/scale.md)
 LIST_SIZE = 256
 PROBES = 16
 CENTROID_LINKS = 32
