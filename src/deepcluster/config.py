@@ -108,6 +108,11 @@ class AssignSettings(Block):
     similar: PositiveInt
 
 
+class OrganiseSettings(Block):
+    folder: str | None
+    mode: Literal["link", "copy"]
+
+
 class Parameters(Block):
     """Every parameter of a run."""
 
@@ -124,6 +129,7 @@ class Parameters(Block):
     training: TrainingSettings
     export: ExportSettings
     assign: AssignSettings
+    organise: OrganiseSettings
 
 
 # where each top-level block's defaults are documented
@@ -132,6 +138,7 @@ CONF_FILES = {
     "data": "parameters_ingest.yml",
     "export": "parameters_export.yml",
     "assign": "parameters_export.yml",
+    "organise": "parameters_export.yml",
 }
 
 

@@ -1,4 +1,5 @@
-"""Project pipelines: ingest -> DeepCluster rounds -> export and evaluation; apart, assign (new images)."""
+"""Project pipelines: ingest -> DeepCluster rounds -> export, evaluation and report; apart, assign (new images)
+and organise (a folder per cluster)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from deepcluster.pipelines.deepcluster import pipeline as deepcluster
 from deepcluster.pipelines.evaluation import pipeline as evaluation
 from deepcluster.pipelines.export import pipeline as export
 from deepcluster.pipelines.ingest import pipeline as ingest
+from deepcluster.pipelines.organise import pipeline as organise
+from deepcluster.pipelines.report import pipeline as report
 
 
 def configured_parameters() -> Parameters:
@@ -45,8 +48,10 @@ def register_pipelines() -> dict[str, Pipeline]:
         ),
         "export": export.create_pipeline(rounds=rounds),
         "evaluation": evaluation.create_pipeline(rounds=rounds),
+        "report": report.create_pipeline(rounds=rounds),
     }
     training = sum(pipelines.values(), Pipeline([]))
     pipelines["__default__"] = assign.served_model(training, configured.export.registered_model_name)
     pipelines["assign"] = assign.create_pipeline()  # a trained run's: not part of training
+    pipelines["organise"] = organise.create_pipeline()  # likewise
     return pipelines

@@ -76,8 +76,9 @@ def test_registry_reads_the_number_of_rounds_from_conf(project_copy):
     namespaces = {node.namespace for node in pipelines["deepcluster"].nodes}
     assert namespaces == {round_name(r) for r in range(5)}
     assert "round_004.best_network" in pipelines["evaluation"].inputs()
+    assert "round_004.round_metrics" in pipelines["report"].inputs()
     assert set(pipelines["__default__"].nodes) == set().union(
-        *(pipelines[name].nodes for name in ("ingest", "deepcluster", "export", "evaluation"))
+        *(pipelines[name].nodes for name in ("ingest", "deepcluster", "export", "evaluation", "report"))
     )
 
 

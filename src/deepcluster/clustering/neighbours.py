@@ -93,15 +93,23 @@ class NeighbourIndex:
         self._index = faiss.deserialize_index(state["index"])
 
 
-def nearest_neighbours(points: np.ndarray | torch.Tensor, count: int, exact: bool | None = None) -> np.ndarray:
-    """Each point's ``count`` most cosine-similar other points, as row numbers (n x count, most similar first)."""
+def similar_neighbours(
+    points: np.ndarray | torch.Tensor, count: int, exact: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's ``count`` most cosine-similar other points: their similarities and row numbers, two
+    (n x count) arrays, most similar first."""
     n = points.shape[0]
     if not 1 <= count < n:
         raise ValueError(f"neighbours = {count}: must be at least 1 and below the number of images ({n})")
-    _, rows = NeighbourIndex(points, exact).search(points, count + 1)
+    similarities, rows = NeighbourIndex(points, exact).search(points, count + 1)
     # a point is not its own neighbour: drop it where it was found, else the last (least similar) column;
     # among exact copies the point itself need not come first
     itself = rows == np.arange(n)[:, None]
     itself[~itself.any(axis=1), -1] = True
     itself &= np.cumsum(itself, axis=1) == 1  # one column per row, even where a row lists itself twice
-    return rows[~itself].reshape(n, count)
+    return similarities[~itself].reshape(n, count), rows[~itself].reshape(n, count)
+
+
+def nearest_neighbours(points: np.ndarray | torch.Tensor, count: int, exact: bool | None = None) -> np.ndarray:
+    """Each point's ``count`` most cosine-similar other points, as row numbers (n x count, most similar first)."""
+    return similar_neighbours(points, count, exact)[1]

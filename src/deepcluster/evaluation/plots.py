@@ -62,7 +62,30 @@ def _figure(width: float = 6.0, height: float = 4.0):
     return plt.subplots(figsize=(width, height))
 
 
-def metric_curves(rounds: list[dict], names: list[str]):
+# the round metrics drawn over the rounds: label agreement, stability, balance, the label-free signal
+ROUND_CURVES = [
+    "clusters_vs_labels/nmi",
+    "clusters_vs_labels/acc_one_to_one",
+    "clusters_vs_labels/acc_majority_vote",
+    "clusters_vs_previous_round/nmi",
+    "clusters/size_entropy_normalised",
+    "network/knn_modularity",
+]
+
+
+def png_bytes(figure, dpi: int = 80) -> bytes:
+    """A matplotlib figure as PNG, the figure closed."""
+    import io
+
+    from matplotlib import pyplot as plt
+
+    encoded = io.BytesIO()
+    figure.savefig(encoded, format="png", dpi=dpi)
+    plt.close(figure)
+    return encoded.getvalue()
+
+
+def metric_curves(rounds: list[dict], names: list[str] = ROUND_CURVES):
     """One line per metric over rounds (metrics missing in a round are left out)."""
     figure, axes = _figure(7, 4)
     for name in names:

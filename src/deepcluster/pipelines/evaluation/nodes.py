@@ -213,15 +213,7 @@ def _flat(metrics: dict[str, Any], prefix: str = ""):
 
 def plot_metric_curves(*round_metrics: dict[str, Any]):
     """Label agreement, stability, cluster balance and the label-free signal over the rounds."""
-    names = [
-        "clusters_vs_labels/nmi",
-        "clusters_vs_labels/acc_one_to_one",
-        "clusters_vs_labels/acc_majority_vote",
-        "clusters_vs_previous_round/nmi",
-        "clusters/size_entropy_normalised",
-        "network/knn_modularity",
-    ]
-    return metric_curves(list(round_metrics), names)
+    return metric_curves(list(round_metrics))
 
 
 def plot_embedding(features: torch.Tensor, clusters: np.ndarray, image_index: pd.DataFrame):
