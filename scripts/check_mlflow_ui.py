@@ -12,10 +12,10 @@ there), starts ``mlflow server`` on 127.0.0.1 with that database, and in Chromiu
 3. the runs' chart view groups the per-round metrics by their prefix and draws their curves.
 
 Two screenshots (compare.png, charts.png) go to --screenshots; the exit status is 1 if
-a check fails. Needs the ``browser`` extra (playwright) and a Chromium binary (Debian:
+a check fails. Needs the ``test`` extra (playwright) and a Chromium binary (Debian:
 ``apt-get install chromium``; playwright's own browsers are not used):
 
-    .venv/bin/pip install -c constraints.txt -e ".[browser]"
+    .venv/bin/pip install -c constraints.txt -e ".[test]"
     .venv/bin/python scripts/check_mlflow_ui.py --project-dir /tmp/mlflow_ui_check
 """
 

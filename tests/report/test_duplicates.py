@@ -1,45 +1,79 @@
 import numpy as np
-import pytest
-from scipy.sparse.csgraph import connected_components
+import pandas as pd
 
-from deepcluster.clustering.neighbours import similar_neighbours
-from deepcluster.report.duplicates import CANDIDATES, SIMILARITY, duplicate_groups
-
-
-def with_copies(seed: int = 0):
-    """200 random points and near-copies of some: point 3 twice, points 10, 20 and 30 once each."""
-    rng = np.random.default_rng(seed)
-    points = rng.normal(size=(200, 64))
-    originals = [3, 3, 10, 20, 30]
-    copies = points[originals] + 0.01 * rng.normal(size=(len(originals), 64))
-    return np.concatenate([points, copies]).astype(np.float32), originals
+from deepcluster.data.collection import collection_from_arrays
+from deepcluster.report.duplicates import (
+    FEATURE_SIMILARITY,
+    PIXEL_SIMILARITY,
+    SIDE,
+    duplicate_groups,
+    near_copies,
+    pixel_descriptors,
+)
 
 
-def test_planted_copies_form_one_group_each_the_largest_first():
-    points, _ = with_copies()
-    similarities, rows = similar_neighbours(points, CANDIDATES)
-    table = duplicate_groups(similarities, rows, [f"image{i}" for i in range(len(points))])
-    groups = [sorted(g["row"]) for _, g in table.groupby("group")]
-    assert groups == [[3, 200, 201], [10, 202], [20, 203], [30, 204]]
-    assert (table["similarity"] >= SIMILARITY).all()
-    assert table.loc[table["row"] == 200, "image_id"].item() == "image200"
+def smooth_images(n: int, seed: int = 0) -> np.ndarray:
+    """n colour images of 32 pixels: random 4 x 4 patterns blown up (so that shrinking keeps them apart)."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (n, 3, 4, 4))
+    return np.kron(coarse, np.ones((1, 1, 8, 8))).astype(np.uint8)
 
 
-@pytest.mark.parametrize("threshold", [0.3, 0.5])
-def test_groups_are_the_components_of_every_pair_above_the_threshold(threshold):
-    """Against all n x n pairs: with every other point a candidate, the same groups."""
+def test_descriptors_are_the_grey_images_shrunk_by_area_centred_and_of_length_one():
+    pixels = np.random.default_rng(0).integers(0, 256, (5, 3, 32, 32), dtype=np.uint8)
+    descriptors = pixel_descriptors(collection_from_arrays(pixels, None, [], None, "npz"))
+    grey = pixels.astype(np.float64).mean(axis=1)
+    blocks = grey.reshape(5, SIDE, 32 // SIDE, SIDE, 32 // SIDE).mean(axis=(2, 4)).reshape(5, -1)
+    blocks -= blocks.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(descriptors, blocks / np.linalg.norm(blocks, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_altered_and_mirrored_copies_are_found_and_look_alikes_the_network_tells_apart_are_not():
+    """Copies of images 3 (brighter, and mirrored), 10 (lower contrast, with noise) and 20 (mirrored)."""
     rng = np.random.default_rng(1)
-    points = rng.normal(size=(60, 4)).astype(np.float32)
-    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
-    close = unit @ unit.T >= threshold
-    count, component = connected_components(close, directed=False)
-    expected = sorted(sorted(np.flatnonzero(component == c)) for c in range(count) if (component == c).sum() > 1)
-    similarities, rows = similar_neighbours(points, 59)
-    table = duplicate_groups(similarities, rows, [str(i) for i in range(60)], threshold)
-    assert sorted(sorted(g["row"]) for _, g in table.groupby("group")) == expected
+    originals = smooth_images(200)
+    copies = np.stack(
+        [
+            np.clip(originals[3].astype(int) + 30, 0, 255),
+            originals[3][:, :, ::-1],
+            np.clip(originals[10] * 0.7 + rng.normal(0, 3, originals[10].shape), 0, 255),
+            originals[20][:, :, ::-1],
+            originals[40],  # a pixel copy of 40 whose features differ: not a near-copy
+        ]
+    ).astype(np.uint8)
+    images = collection_from_arrays(np.concatenate([originals, copies]), None, [], None, "npz")
+    features = rng.normal(size=(200, 32))
+    features = np.concatenate([features, features[[3, 3, 10, 20]] + 0.01 * rng.normal(size=(4, 32)), -features[[40]]])
+    pairs = near_copies(pixel_descriptors(images), features.astype(np.float32))
+    assert (pairs["pixel_similarity"] >= PIXEL_SIMILARITY).all() and (
+        pairs["feature_similarity"] >= FEATURE_SIMILARITY
+    ).all()
+    groups = duplicate_groups(pairs, [f"image{i}" for i in range(205)])
+    assert [sorted(g["row"]) for _, g in groups.groupby("group")] == [[3, 200, 201], [10, 202], [20, 203]]
+    assert groups.loc[groups["row"] == 203, "image_id"].item() == "image203"
 
 
-def test_no_copies_no_groups():
-    points = np.random.default_rng(2).normal(size=(100, 64)).astype(np.float32)
-    similarities, rows = similar_neighbours(points, CANDIDATES)
-    assert duplicate_groups(similarities, rows, [str(i) for i in range(100)]).empty
+def test_groups_join_every_pair_that_shares_an_image():
+    """Against merging sets by hand."""
+    rng = np.random.default_rng(2)
+    first = rng.integers(0, 50, 40)
+    second = rng.integers(0, 50, 40)
+    keep = first < second
+    pairs = pd.DataFrame(
+        {"first": first[keep], "second": second[keep], "pixel_similarity": 0.99, "feature_similarity": 0.99}
+    )
+    sets = []
+    for a, b in zip(pairs["first"], pairs["second"], strict=True):
+        touching = [s for s in sets if a in s or b in s]
+        merged = {a, b}.union(*touching)
+        sets = [s for s in sets if s not in touching] + [merged]
+    table = duplicate_groups(pairs, [str(i) for i in range(50)])
+    assert sorted(sorted(g["row"]) for _, g in table.groupby("group")) == sorted(sorted(s) for s in sets)
+    sizes = table.groupby("group").size().to_numpy()
+    assert (np.diff(sizes) <= 0).all()  # the largest group first
+
+
+def test_distinct_images_make_no_groups():
+    images = collection_from_arrays(smooth_images(100, seed=3), None, [], None, "npz")
+    features = np.random.default_rng(3).normal(size=(100, 16)).astype(np.float32)
+    pairs = near_copies(pixel_descriptors(images), features)
+    assert pairs.empty and duplicate_groups(pairs, [str(i) for i in range(100)]).empty

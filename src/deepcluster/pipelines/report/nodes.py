@@ -11,7 +11,7 @@ from deepcluster.clustering.neighbours import similar_neighbours
 from deepcluster.clustering.partition import Partition
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.plots import confusion_figure, metric_curves, png_bytes
-from deepcluster.report.duplicates import CANDIDATES, duplicate_groups
+from deepcluster.report.duplicates import duplicate_groups, near_copies, pixel_descriptors
 from deepcluster.report.outliers import NEIGHBOURS, outlier_scores, outlier_table
 from deepcluster.report.page import RunSummary, render_report
 from deepcluster.run import RunContext
@@ -21,26 +21,17 @@ LABEL_FREE = ["partition", "knn_modularity", "communities"]
 LABELLED = ["acc", "nmi", "ari", "linear_top1", "knn20_top1"]
 
 
-def find_neighbours(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each image's most similar others in the exported features, searched once for outliers and duplicates."""
-    return similar_neighbours(features, min(max(NEIGHBOURS, CANDIDATES), features.shape[0] - 1))
-
-
-def find_outliers(
-    neighbours: tuple[np.ndarray, np.ndarray], image_index: pd.DataFrame, partition: Partition
-) -> pd.DataFrame:
+def find_outliers(features: np.ndarray, image_index: pd.DataFrame, partition: Partition) -> pd.DataFrame:
     """Every image's outlier score (``deepcluster.report.outliers``), the least typical first."""
-    similarities, _ = neighbours
-    return outlier_table(
-        outlier_scores(similarities), image_index["image_id"].astype(str).tolist(), partition.assignments
-    )
-
-
-def find_duplicates(neighbours: tuple[np.ndarray, np.ndarray], image_index: pd.DataFrame) -> pd.DataFrame:
-    """The groups of near-copies (``deepcluster.report.duplicates``)."""
-    similarities, rows = neighbours
+    similarities, _ = similar_neighbours(features, min(NEIGHBOURS, features.shape[0] - 1))
     ids = image_index["image_id"].astype(str).tolist()
-    return duplicate_groups(similarities[:, :CANDIDATES], rows[:, :CANDIDATES], ids)
+    return outlier_table(outlier_scores(similarities), ids, partition.assignments)
+
+
+def find_duplicates(images: ImageCollection, features: np.ndarray, image_index: pd.DataFrame) -> pd.DataFrame:
+    """The groups of near-copies (``deepcluster.report.duplicates``)."""
+    pairs = near_copies(pixel_descriptors(images), features)
+    return duplicate_groups(pairs, image_index["image_id"].astype(str).tolist())
 
 
 def summarise_subjects(evaluation: dict[str, Any]) -> pd.DataFrame:
