@@ -11,9 +11,10 @@ variants (resized by 0.75 and re-encoded as JPEG, resized by 1.5 as PNG, and wit
 collection's mode. It prints, as JSON, the run's wall time and:
 
 - outliers: the precision of the run's top-ranked outliers (``report.outliers``) at the number planted;
-- duplicates: the recall of planted copies (each copy in its original's group in ``report.duplicates``),
-  and every flagged pair (two images of one group) that is not planted, drawn side by side in
-  WORK/unplanted_pairs.png (first 60) for a person to judge which are real near-copies.
+- duplicates: the recall of planted copies (each copy in its original's group in ``report.duplicates``);
+  the pairs flagged (``report.duplicate_pairs``) and those not planted, drawn side by side in
+  WORK/unplanted_pairs.png (the first 60) for a person to judge which are real near-copies; and the same
+  count over every pair of images that share a group (groups join pairs that share an image).
 """
 
 from __future__ import annotations
@@ -88,17 +89,9 @@ def plant(collection: Path, foreign: Path | None, copies: int, outliers: int, fl
     return copy_of, planted
 
 
-def flagged_pairs(duplicates: pd.DataFrame) -> list[tuple[str, str]]:
-    """Every pair of images in one near-duplicate group."""
-    return [
-        pair
-        for _, group in duplicates.groupby("group")
-        for pair in itertools.combinations(sorted(group["image_id"]), 2)
-    ]
-
-
-def family(path: str, copy_of: dict[str, str]) -> str:
-    return copy_of.get(path, path)
+def unplanted(pairs: list[tuple[str, str]], copy_of: dict[str, str]) -> list[tuple[str, str]]:
+    """The pairs that are not an original and its copy, or two copies of one original."""
+    return [(a, b) for a, b in pairs if copy_of.get(a, a) != copy_of.get(b, b)]
 
 
 def pair_montage(pairs: list[tuple[str, str]], target: Path, tile: int = 64) -> None:
@@ -152,6 +145,7 @@ def main() -> None:
     reporting = project / "data" / "08_reporting"
     outliers = pd.read_parquet(reporting / "report" / "outliers.parquet")
     duplicates = pd.read_parquet(reporting / "report" / "duplicates.parquet")
+    pairs = pd.read_parquet(reporting / "report" / "duplicate_pairs.parquet")
     result = {"collection": args.collection, "settings": parameters, "wall_s": round(wall, 1)}
     result["images"] = len(outliers)
     if planted:
@@ -160,18 +154,30 @@ def main() -> None:
         result["outlier_precision_at_planted"] = len(top & set(planted)) / len(planted)
     group_of = dict(zip(duplicates["image_id"], duplicates["group"], strict=True))
     found = [copy in group_of and group_of.get(copy) == group_of.get(original) for copy, original in copy_of.items()]
-    pairs = flagged_pairs(duplicates)
-    unplanted = [pair for pair in pairs if family(pair[0], copy_of) != family(pair[1], copy_of)]
+    flagged = list(zip(pairs["first_id"], pairs["second_id"], strict=True))
+    in_groups = (
+        [
+            pair
+            for _, group in duplicates.groupby("group")
+            for pair in itertools.combinations(sorted(group["image_id"]), 2)
+        ]
+        if len(duplicates) < 5_000
+        else []
+    )
+    wrong = unplanted(flagged, copy_of)
     result |= {
         "copies_planted": len(copy_of),
         "copy_recall": float(np.mean(found)) if found else None,
         "groups": int(duplicates["group"].nunique()),
-        "pairs_flagged": len(pairs),
-        "pairs_unplanted": len(unplanted),
-        "unplanted_share": len(unplanted) / max(1, len(pairs)),
+        "largest_group": int(duplicates.groupby("group").size().max()) if len(duplicates) else 0,
+        "pairs_flagged": len(flagged),
+        "pairs_unplanted": len(wrong),
+        "unplanted_share": len(wrong) / max(1, len(flagged)),
+        "pairs_in_groups": len(in_groups),
+        "pairs_in_groups_unplanted": len(unplanted(in_groups, copy_of)),
     }
-    pair_montage(unplanted[:60], args.work / "unplanted_pairs.png")
-    (args.work / "unplanted_pairs.yml").write_text(yaml.safe_dump([list(pair) for pair in unplanted]))
+    pair_montage(wrong[:60], args.work / "unplanted_pairs.png")
+    (args.work / "unplanted_pairs.yml").write_text(yaml.safe_dump([list(pair) for pair in wrong]))
     print(json.dumps(result))
 
 

@@ -9,9 +9,10 @@ there), starts ``mlflow server`` on 127.0.0.1 with that database, and in Chromiu
    GenAI pages until then), and directly from a link with ``?workflowType=machine_learning``;
 2. the two runs compare side by side (select both, Compare), and a per-round metric's link
    there draws one curve per run;
-3. the runs' chart view groups the per-round metrics by their prefix and draws their curves.
+3. the runs' chart view groups the per-round metrics by their prefix and draws their curves;
+4. a run's report (``report.html``) opens in its artifact view, every cluster's section and image shown.
 
-Two screenshots (compare.png, charts.png) go to --screenshots; the exit status is 1 if
+Three screenshots (compare.png, charts.png, report.png) go to --screenshots; the exit status is 1 if
 a check fails. Needs the ``test`` extra (playwright) and a Chromium binary (Debian:
 ``apt-get install chromium``; playwright's own browsers are not used):
 
@@ -107,14 +108,14 @@ def stop_server(server: subprocess.Popen) -> None:
             server.wait()
 
 
-def experiment_and_run_names(database: Path) -> tuple[str, list[str]]:
-    """The experiment's id and its runs' names, read from the database directly."""
+def experiment_and_runs(database: Path) -> tuple[str, dict[str, str]]:
+    """The experiment's id and its runs' ids by name, read from the database directly."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{database}")
     experiment = client.get_experiment_by_name("deepcluster")
     runs = client.search_runs([experiment.experiment_id])
-    return experiment.experiment_id, sorted(run.info.run_name for run in runs)
+    return experiment.experiment_id, {run.info.run_name: run.info.run_id for run in runs}
 
 
 class Checks:
@@ -164,7 +165,7 @@ def close_assistant(page) -> None:
         close.last.click()
 
 
-def check_ui(base: str, experiment_id: str, chromium: str, screenshots: Path, check: Checks) -> None:
+def check_ui(base: str, experiment_id: str, run_id: str, chromium: str, screenshots: Path, check: Checks) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -231,6 +232,23 @@ def check_ui(base: str, experiment_id: str, chromium: str, screenshots: Path, ch
         drawn = charts_drawn(page, GROUPS["clusters_vs_labels"]) and page.locator(f'h4[title="{CURVE}"]').is_visible()
         check(drawn, f"the chart view draws the clusters_vs_labels curves, {CURVE} among them, for both runs")
         screenshot(page, screenshots / "charts.png")
+
+        # the run's report in its artifact view (MLflow shows an HTML artifact in a frame)
+        page = fresh_page()
+        page.goto(f"{base}/#/experiments/{experiment_id}/runs/{run_id}/artifacts?workflowType=machine_learning")
+        close_assistant(page)
+        page.get_by_text("report.html", exact=True).first.click()
+        report = page.frame_locator("iframe").first
+        try:
+            report.locator("#clusters").wait_for(timeout=60_000)
+            sections = report.locator("section.cluster").count()
+            images = report.locator("img").evaluate_all("images => images.filter(i => i.naturalWidth > 0).length")
+            total = report.locator("img").count()
+        except Exception:  # playwright's TimeoutError: no frame, or no report in it
+            sections, images, total = 0, 0, -1
+        print(f"      the report's frame: {sections} cluster sections, {images} of {total} images drawn")
+        check(sections > 0 and images == total, "the run's report.html opens in its artifact view, every image drawn")
+        screenshot(page, screenshots / "report.png")
         browser.close()
 
 
@@ -245,14 +263,16 @@ def main() -> int:
     database = project / "mlflow.db"
     if not (args.reuse and database.is_file()):
         make_runs(project)
-    experiment_id, names = experiment_and_run_names(database)
+    experiment_id, runs = experiment_and_runs(database)
     check = Checks()
+    names = sorted(runs)
     check(names == EXPECTED_NAMES, f"the runs are named {EXPECTED_NAMES} (found {names})")
     args.screenshots.mkdir(parents=True, exist_ok=True)
     port = free_port()
     server = start_server(database, port, project / "mlflow_server.log")
     try:
-        check_ui(f"http://127.0.0.1:{port}", experiment_id, args.chromium, args.screenshots, check)
+        run_id = runs[names[0]]
+        check_ui(f"http://127.0.0.1:{port}", experiment_id, run_id, args.chromium, args.screenshots, check)
     finally:
         stop_server(server)
     print(f"{len(check.failed)} check(s) failed" if check.failed else "every check passed")

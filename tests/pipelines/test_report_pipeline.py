@@ -93,6 +93,8 @@ def test_the_tables_hold_every_image_and_the_report_is_logged_to_the_run(reporte
     outliers = pd.read_parquet(project / "data/08_reporting/report/outliers.parquet")
     duplicates = pd.read_parquet(project / "data/08_reporting/report/duplicates.parquet")
     assert len(outliers) == PEOPLE * PER_PERSON + 1 and outliers["rank"].tolist() == list(range(1, len(outliers) + 1))
+    pairs = pd.read_parquet(project / "data/08_reporting/report/duplicate_pairs.parquet")
+    assert {(reported["original"], reported["copy"])} <= set(zip(pairs["first_id"], pairs["second_id"]))
     group = duplicates.loc[duplicates["image_id"] == reported["copy"], "group"].item()
     assert reported["original"] in set(duplicates.loc[duplicates["group"] == group, "image_id"])
     run = latest_run(project)  # and MLflow's tracking URI set to the project's

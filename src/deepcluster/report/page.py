@@ -160,9 +160,9 @@ def render_report(
         parts.append(f"<section id='cluster-index'><h3>The other {len(rest)} clusters</h3>{_table(rest)}</section>")
     parts.append("</section><section id='outliers'><h2>Outliers</h2>")
     parts.append(
-        f"<p class='note'>The {len(top_outliers)} images farthest from their nearest images in the learned features "
-        f"(outlier score: their mean cosine distance to their {NEIGHBOURS} most similar images, over the collection's "
-        "median of it; 1 is typical). Every image's score is in data/08_reporting/report/outliers.parquet.</p>"
+        f"<p class='note'>The {len(top_outliers)} images farthest from their {NEIGHBOURS} most similar images, in the "
+        "learned features and in the pixels (the outlier score, under each image: 1 is typical, 3 three times "
+        "farther than typical). Every image's score is in data/08_reporting/report/outliers.parquet.</p>"
     )
     parts.append("<div class='strip'>")
     parts.extend(

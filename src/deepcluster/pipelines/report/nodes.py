@@ -21,17 +21,28 @@ LABEL_FREE = ["partition", "knn_modularity", "communities"]
 LABELLED = ["acc", "nmi", "ari", "linear_top1", "knn20_top1"]
 
 
-def find_outliers(features: np.ndarray, image_index: pd.DataFrame, partition: Partition) -> pd.DataFrame:
+def describe_pixels(images: ImageCollection) -> np.ndarray:
+    """Every image's pixel descriptor (``deepcluster.report.duplicates``), for outliers and near-copies."""
+    return pixel_descriptors(images)
+
+
+def find_outliers(
+    features: np.ndarray, descriptors: np.ndarray, image_index: pd.DataFrame, partition: Partition
+) -> pd.DataFrame:
     """Every image's outlier score (``deepcluster.report.outliers``), the least typical first."""
-    similarities, _ = similar_neighbours(features, min(NEIGHBOURS, features.shape[0] - 1))
-    ids = image_index["image_id"].astype(str).tolist()
-    return outlier_table(outlier_scores(similarities), ids, partition.assignments)
+    count = min(NEIGHBOURS, features.shape[0] - 1)
+    scores = outlier_scores(similar_neighbours(features, count)[0], similar_neighbours(descriptors, count)[0])
+    return outlier_table(scores, image_index["image_id"].astype(str).tolist(), partition.assignments)
 
 
-def find_duplicates(images: ImageCollection, features: np.ndarray, image_index: pd.DataFrame) -> pd.DataFrame:
-    """The groups of near-copies (``deepcluster.report.duplicates``)."""
-    pairs = near_copies(pixel_descriptors(images), features)
-    return duplicate_groups(pairs, image_index["image_id"].astype(str).tolist())
+def find_duplicates(
+    descriptors: np.ndarray, features: np.ndarray, image_index: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The pairs of near-copies, with their files, and their groups (``deepcluster.report.duplicates``)."""
+    ids = image_index["image_id"].astype(str)
+    pairs = near_copies(descriptors, features)
+    named = pairs.assign(first_id=ids.to_numpy()[pairs["first"]], second_id=ids.to_numpy()[pairs["second"]])
+    return named, duplicate_groups(pairs, ids.tolist())
 
 
 def summarise_subjects(evaluation: dict[str, Any]) -> pd.DataFrame:

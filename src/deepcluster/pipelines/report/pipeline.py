@@ -6,14 +6,30 @@ It reads the export's features and partition, so it follows the export; it names
 from kedro.pipeline import Pipeline, node, pipeline
 
 from deepcluster.pipelines import round_name
-from deepcluster.pipelines.report.nodes import find_duplicates, find_outliers, write_report
+from deepcluster.pipelines.report.nodes import (
+    describe_pixels,
+    find_duplicates,
+    find_outliers,
+    write_report,
+)
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     template = Pipeline(
         [
-            node(find_outliers, ["features", "image_index", "partition"], "outliers", name="find_outliers"),
-            node(find_duplicates, ["images", "features", "image_index"], "duplicates", name="find_duplicates"),
+            node(describe_pixels, "images", "descriptors", name="describe_pixels"),
+            node(
+                find_outliers,
+                ["features", "descriptors", "image_index", "partition"],
+                "outliers",
+                name="find_outliers",
+            ),
+            node(
+                find_duplicates,
+                ["descriptors", "features", "image_index"],
+                ["duplicate_pairs", "duplicates"],
+                name="find_duplicates",
+            ),
             node(
                 write_report,
                 [
