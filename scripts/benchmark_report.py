@@ -12,8 +12,9 @@ collection's mode. It prints, as JSON, the run's wall time and:
 
 - outliers: the precision of the run's top-ranked outliers (``report.outliers``) at the number planted;
 - duplicates: the recall of planted copies (each copy in its original's group in ``report.duplicates``);
-  the pairs flagged (``report.duplicate_pairs``) and those not planted, drawn side by side in
-  WORK/unplanted_pairs.png (the first 60) for a person to judge which are real near-copies; and the same
+  the pairs flagged (``report.duplicate_pairs``) and those not planted, drawn side by side and numbered in
+  WORK/unplanted_pairs.png (the first 60; ``--redraw`` draws it again) for a person to judge which are real
+  near-copies; and the same
   count over every pair of images that share a group (groups join pairs that share an image).
 """
 
@@ -31,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -94,17 +95,18 @@ def unplanted(pairs: list[tuple[str, str]], copy_of: dict[str, str]) -> list[tup
     return [(a, b) for a, b in pairs if copy_of.get(a, a) != copy_of.get(b, b)]
 
 
-def pair_montage(pairs: list[tuple[str, str]], target: Path, tile: int = 64) -> None:
-    """The pairs side by side, six pairs a row."""
-    per_row = 6
+def pair_montage(pairs: list[tuple[str, str]], target: Path, tile: int = 96, per_row: int = 4) -> None:
+    """The pairs side by side, numbered from 1 as in unplanted_pairs.yml."""
     rows = max(1, -(-len(pairs) // per_row))
-    montage = Image.new("RGB", (per_row * (2 * tile + 12), rows * (tile + 6)), "white")
+    montage = Image.new("RGB", (per_row * (2 * tile + 30), rows * (tile + 16)), "white")
+    draw = ImageDraw.Draw(montage)
     for number, pair in enumerate(pairs):
-        left = (number % per_row) * (2 * tile + 12)
-        top = (number // per_row) * (tile + 6)
+        left = (number % per_row) * (2 * tile + 30)
+        top = (number // per_row) * (tile + 16)
+        draw.text((left, top), str(number + 1), fill="black")
         for side, path in enumerate(pair):
             with Image.open(path) as image:
-                montage.paste(image.convert("RGB").resize((tile, tile)), (left + side * tile, top))
+                montage.paste(image.convert("RGB").resize((tile, tile)), (left + 12 + side * tile, top + 12))
     montage.save(target)
 
 
@@ -118,7 +120,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="a setting, as dotted.key=value")
     parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--redraw", action="store_true", help="only draw WORK's unplanted pairs again")
     args = parser.parse_args()
+    if args.redraw:
+        pairs = yaml.safe_load((args.work / "unplanted_pairs.yml").read_text())
+        pair_montage([tuple(pair) for pair in pairs[:60]], args.work / "unplanted_pairs.png")
+        return
     if args.outliers and not args.outliers_from:
         parser.error("--outliers needs --outliers-from (or --outliers 0)")
     images = args.work / "images"

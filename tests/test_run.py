@@ -247,3 +247,5 @@ def test_an_unlabelled_folder_gets_label_free_figures_for_every_subject_and_two_
     assert run.data.tags["below_baselines"] != "unscored (no labels)"
     table = pd.read_parquet(project / "data/07_model_output/final/assignments.parquet")
     assert table["cluster"].nunique() == 8 and table["class_name"].isna().all()
+    page = (project / "data/08_reporting/report.html").read_text()  # the report, without its labelled parts
+    assert "id='outliers'" in page and "clusters against classes" not in page and "<th>acc</th>" not in page
