@@ -36,8 +36,10 @@ from PIL import Image, ImageDraw, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+from deepcluster.clustering.neighbours import similar_neighbours, unit_rows  # noqa: E402
 from deepcluster.pipelines.plain_runner import dotted_override, merge  # noqa: E402
 from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
+from deepcluster.report.outliers import NEIGHBOURS, neighbour_distance  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 COLLECTIONS = {"cifar10/test": DATASETS / "cifar10" / "test"} | {
@@ -58,14 +60,13 @@ def variants(image: Image.Image, flip: bool) -> dict[str, Image.Image]:
 
 
 def plant(collection: Path, foreign: Path | None, copies: int, outliers: int, flip: bool, folder: Path, seed: int):
-    """WORK/images with the plants; returns {copy: original} and the planted outliers' paths."""
+    """WORK/images with the plants (their names say what they are: ``<original>_copy_<how>``, ``foreign/``)."""
     rng = np.random.default_rng(seed)
     files = sorted(collection.rglob("*.png"))
     for path in files:
         target = folder / path.relative_to(collection)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.symlink_to(path)
-    copy_of = {}
     for index in rng.choice(len(files), copies, replace=False):
         original = folder / files[index].relative_to(collection)
         with Image.open(original) as image:
@@ -73,8 +74,6 @@ def plant(collection: Path, foreign: Path | None, copies: int, outliers: int, fl
         for how, copy in variants(image, flip).items():
             target = original.with_name(f"{original.stem}_copy_{how}")
             copy.convert("RGB" if how.endswith("jpg") else image.mode).save(target)
-            copy_of[str(target)] = str(original)
-    planted = []
     if outliers:
         with Image.open(files[0]) as example:
             mode = example.mode
@@ -86,8 +85,6 @@ def plant(collection: Path, foreign: Path | None, copies: int, outliers: int, fl
             target = folder / "foreign" / f"{number:03d}_{source.name}"
             with Image.open(source) as image:
                 image.convert(mode).save(target)
-            planted.append(str(target))
-    return copy_of, planted
 
 
 def unplanted(pairs: list[tuple[str, str]], copy_of: dict[str, str]) -> list[tuple[str, str]]:
@@ -120,22 +117,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="a setting, as dotted.key=value")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--redraw", action="store_true", help="only draw WORK's unplanted pairs again")
+    parser.add_argument("--rescore", action="store_true", help="score the run already in WORK again")
     args = parser.parse_args()
-    if args.redraw:
-        pairs = yaml.safe_load((args.work / "unplanted_pairs.yml").read_text())
-        pair_montage([tuple(pair) for pair in pairs[:60]], args.work / "unplanted_pairs.png")
-        return
-    if args.outliers and not args.outliers_from:
-        parser.error("--outliers needs --outliers-from (or --outliers 0)")
+    if not args.rescore:
+        if args.outliers and not args.outliers_from:
+            parser.error("--outliers needs --outliers-from (or --outliers 0)")
+        if args.work.exists():
+            parser.error(f"--work {args.work} exists: give a new folder (or --rescore it)")
+        run(args)
+    print(json.dumps(score(args.work)))
+
+
+def run(args: argparse.Namespace) -> None:
+    """Plant, then `kedro run` on WORK/images; the settings and wall time go to WORK/run.json."""
     images = args.work / "images"
-    if args.work.exists():
-        parser.error(f"--work {args.work} exists: give a new folder")
     images.mkdir(parents=True)
     foreign = COLLECTIONS.get(args.outliers_from)
-    copy_of, planted = plant(
-        COLLECTIONS[args.collection], foreign, args.copies, args.outliers, args.flip, images, args.seed
-    )
+    plant(COLLECTIONS[args.collection], foreign, args.copies, args.outliers, args.flip, images, args.seed)
     parameters = {"data": {"source": "folder", "path": str(images)}, "runtime": {"seed": args.seed}}
     for item in args.set:
         parameters = merge(parameters, dotted_override(item))
@@ -146,46 +144,88 @@ def main() -> None:
         finished = subprocess.run(
             [sys.executable, "-m", "kedro", "run"], cwd=project, env=environment, stdout=log, stderr=log
         )
-    wall = time.perf_counter() - started
     if finished.returncode:
         raise SystemExit(f"kedro run failed; see {args.work / 'run.log'}")
+    described = {
+        "collection": args.collection,
+        "settings": parameters,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    (args.work / "run.json").write_text(json.dumps(described))
+
+
+def planted_answers(image_ids: list[str]) -> tuple[dict[str, str], list[str]]:
+    """{copy: original} and the foreign images, read from the names ``plant`` gave them."""
+    copy_of = {i: i.split("_copy_")[0] + ".png" for i in image_ids if "_copy_" in i}  # plant() reads PNGs
+    return copy_of, [i for i in image_ids if "/foreign/" in i]
+
+
+def precision_at(scores: np.ndarray, image_ids: list[str], planted: list[str]) -> float:
+    top = np.argsort(-scores, kind="stable")[: len(planted)]
+    return len({image_ids[i] for i in top} & set(planted)) / len(planted)
+
+
+def features_alone(features: np.ndarray, image_ids: list[str], copy_of: dict[str, str], planted: list[str]) -> dict:
+    """What the learned features would flag alone: outliers by their neighbour distance, and the pairs of
+    different images (among each image's 5 nearest) at least as similar as 95 % of the planted copies."""
+    found = {}
+    if planted:
+        distance = neighbour_distance(similar_neighbours(features, NEIGHBOURS)[0])
+        found["outlier_precision_features_alone"] = precision_at(distance, image_ids, planted)
+    if copy_of:
+        rows = unit_rows(features)
+        position = {image_id: row for row, image_id in enumerate(image_ids)}
+        copies = np.array([[position[c], position[o]] for c, o in copy_of.items()])
+        level = float(np.percentile(np.einsum("ij,ij->i", rows[copies[:, 0]], rows[copies[:, 1]]), 5))
+        similarities, neighbours = similar_neighbours(features, 5)
+        family = np.array([position[copy_of.get(i, i)] for i in image_ids])
+        close = (similarities >= level) & (family[neighbours] != family[:, None])
+        first = np.repeat(np.arange(len(image_ids)), 5)[close.ravel()]
+        second = neighbours.ravel()[close.ravel()]
+        found["features_alone_copy_similarity_5th_percentile"] = round(level, 4)
+        found["features_alone_unplanted_pairs"] = len(set(zip(np.minimum(first, second), np.maximum(first, second))))
+    return found
+
+
+def score(work: Path) -> dict:
+    """The run's tables in WORK scored against what was planted; the unplanted pairs drawn and listed."""
+    project = work / "project"
     reporting = project / "data" / "08_reporting"
+    image_ids = pd.read_parquet(project / "data" / "02_intermediate" / "image_index.parquet")["image_id"].astype(str)
+    image_ids = image_ids.tolist()
+    copy_of, planted = planted_answers(image_ids)
     outliers = pd.read_parquet(reporting / "report" / "outliers.parquet")
     duplicates = pd.read_parquet(reporting / "report" / "duplicates.parquet")
     pairs = pd.read_parquet(reporting / "report" / "duplicate_pairs.parquet")
-    result = {"collection": args.collection, "settings": parameters, "wall_s": round(wall, 1)}
-    result["images"] = len(outliers)
+    result = json.loads((work / "run.json").read_text()) | {"images": len(image_ids)}
     if planted:
-        top = set(outliers.nsmallest(len(planted), "rank")["image_id"])
+        ranked = dict(zip(outliers["image_id"], outliers["outlier_score"], strict=True))
         result["outliers_planted"] = len(planted)
-        result["outlier_precision_at_planted"] = len(top & set(planted)) / len(planted)
+        result["outlier_precision_at_planted"] = precision_at(
+            np.array([ranked[i] for i in image_ids]), image_ids, planted
+        )
     group_of = dict(zip(duplicates["image_id"], duplicates["group"], strict=True))
     found = [copy in group_of and group_of.get(copy) == group_of.get(original) for copy, original in copy_of.items()]
     flagged = list(zip(pairs["first_id"], pairs["second_id"], strict=True))
-    in_groups = (
-        [
-            pair
-            for _, group in duplicates.groupby("group")
-            for pair in itertools.combinations(sorted(group["image_id"]), 2)
-        ]
-        if len(duplicates) < 5_000
-        else []
-    )
+    grouped = duplicates.groupby("group")["image_id"]
+    in_groups = [pair for _, members in grouped for pair in itertools.combinations(sorted(members), 2)]
     wrong = unplanted(flagged, copy_of)
     result |= {
         "copies_planted": len(copy_of),
         "copy_recall": float(np.mean(found)) if found else None,
         "groups": int(duplicates["group"].nunique()),
-        "largest_group": int(duplicates.groupby("group").size().max()) if len(duplicates) else 0,
+        "largest_group": int(grouped.size().max()) if len(duplicates) else 0,
         "pairs_flagged": len(flagged),
         "pairs_unplanted": len(wrong),
         "unplanted_share": len(wrong) / max(1, len(flagged)),
         "pairs_in_groups": len(in_groups),
         "pairs_in_groups_unplanted": len(unplanted(in_groups, copy_of)),
     }
-    pair_montage(wrong[:60], args.work / "unplanted_pairs.png")
-    (args.work / "unplanted_pairs.yml").write_text(yaml.safe_dump([list(pair) for pair in wrong]))
-    print(json.dumps(result))
+    features = np.load(project / "data" / "07_model_output" / "final" / "features.npy")
+    result |= features_alone(features, image_ids, copy_of, planted)
+    pair_montage(wrong[:60], work / "unplanted_pairs.png")
+    (work / "unplanted_pairs.yml").write_text(yaml.safe_dump([list(pair) for pair in wrong]))
+    return result
 
 
 if __name__ == "__main__":

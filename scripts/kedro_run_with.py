@@ -71,6 +71,10 @@ def main() -> None:
             f"\nrun {repetition}: kedro run took {walls[-1]:.0f} s (pipeline {timing['pipeline_seconds']:.1f} s, "
             f"of which Kedro, catalog and MLflow {timing['overhead_seconds']:.1f} s)"
         )
+        report = {
+            name: round(seconds, 2) for name, seconds in timing["node_seconds"].items() if name.startswith("report.")
+        }
+        print(f"the report's nodes: {sum(report.values()):.2f} s {report}")
         print("ingest:", (reporting / "ingest" / "counts.json").read_text())
         print("evaluation:", json.dumps(json.loads((reporting / "evaluation.json").read_text()), indent=1))
     if args.repeat > 1:
