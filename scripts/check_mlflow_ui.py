@@ -51,11 +51,11 @@ CURVE = "clusters_vs_labels/acc_one_to_one"
 GROUPS = {
     "clusters_vs_labels": 4,
     "clusters_vs_previous_round": 1,
-    "clusters": 5,
+    "clusters": 6,
     "features": 3,
-    "kmeans": 2,
-    "training": 3,
-    "timing": 3,
+    "network": 2,
+    "training": 5,
+    "timing": 4,
 }
 
 
@@ -241,6 +241,7 @@ def check_ui(base: str, experiment_id: str, run_id: str, chromium: str, screensh
         report = page.frame_locator("iframe").first
         try:
             report.locator("#clusters").wait_for(timeout=60_000)
+            close_assistant(page)
             sections = report.locator("section.cluster").count()
             images = report.locator("img").evaluate_all("images => images.filter(i => i.naturalWidth > 0).length")
             total = report.locator("img").count()
