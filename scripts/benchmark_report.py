@@ -13,9 +13,12 @@ collection's mode. It prints, as JSON, the run's wall time and:
 - outliers: the precision of the run's top-ranked outliers (``report.outliers``) at the number planted;
 - duplicates: the recall of planted copies (each copy in its original's group in ``report.duplicates``);
   the pairs flagged (``report.duplicate_pairs``) and those not planted, drawn side by side and numbered in
-  WORK/unplanted_pairs.png (the first 60; ``--redraw`` draws it again) for a person to judge which are real
-  near-copies; and the same
-  count over every pair of images that share a group (groups join pairs that share an image).
+  WORK/unplanted_pairs.png (the first 60) for a person to judge which are real near-copies; and the same
+  count over every pair of images that share a group (groups join pairs that share an image);
+- what the learned features alone would give, for both.
+
+``--rescore`` makes the report's tables of the finished run in WORK again with the code as it is now (no
+training), and scores them.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 from deepcluster.clustering.neighbours import similar_neighbours, unit_rows  # noqa: E402
 from deepcluster.pipelines.plain_runner import dotted_override, merge  # noqa: E402
+from deepcluster.pipelines.report.nodes import describe_pixels, find_duplicates, find_outliers  # noqa: E402
 from deepcluster.pipelines.scratch import scratch_project  # noqa: E402
 from deepcluster.report.outliers import NEIGHBOURS, neighbour_distance  # noqa: E402
 
@@ -117,7 +121,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], help="a setting, as dotted.key=value")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--rescore", action="store_true", help="score the run already in WORK again")
+    parser.add_argument(
+        "--rescore", action="store_true", help="make the report's tables of the run in WORK again, then score them"
+    )
     args = parser.parse_args()
     if not args.rescore:
         if args.outliers and not args.outliers_from:
@@ -125,6 +131,8 @@ def main() -> None:
         if args.work.exists():
             parser.error(f"--work {args.work} exists: give a new folder (or --rescore it)")
         run(args)
+    else:
+        remake_tables(args.work / "project")
     print(json.dumps(score(args.work)))
 
 
@@ -152,6 +160,22 @@ def run(args: argparse.Namespace) -> None:
         "wall_s": round(time.perf_counter() - started, 1),
     }
     (args.work / "run.json").write_text(json.dumps(described))
+
+
+def remake_tables(project: Path) -> None:
+    """The report's outliers and near-duplicates of a finished run, made again from its catalog files by the
+    report's nodes as they are now (to judge a change of the report without training again)."""
+    data = project / "data"
+    images = pd.read_pickle(data / "02_intermediate" / "images.pkl")
+    image_index = pd.read_parquet(data / "02_intermediate" / "image_index.parquet")
+    features = np.load(data / "07_model_output" / "final" / "features.npy")
+    partition = pd.read_pickle(data / "06_models" / "partition.pkl")
+    descriptors = describe_pixels(images)
+    tables = data / "08_reporting" / "report"
+    find_outliers(features, descriptors, image_index, partition).to_parquet(tables / "outliers.parquet")
+    pairs, groups = find_duplicates(descriptors, features, image_index)
+    pairs.to_parquet(tables / "duplicate_pairs.parquet")
+    groups.to_parquet(tables / "duplicates.parquet")
 
 
 def planted_answers(image_ids: list[str]) -> tuple[dict[str, str], list[str]]:

@@ -52,6 +52,22 @@ def test_altered_and_mirrored_copies_are_found_and_look_alikes_the_network_tells
     assert groups.loc[groups["row"] == 203, "image_id"].item() == "image203"
 
 
+def test_where_every_image_has_a_look_alike_only_a_much_closer_pair_is_a_copy():
+    """100 pairs of images alike above PIXEL_SIMILARITY (as two handwritten ones in 8 x 8 pixels are), and one
+    exact copy: only the copy is flagged."""
+    rng = np.random.default_rng(4)
+    halves = np.stack([rng.permutation([60.0] * 8 + [190.0] * 8) for _ in range(100)]).reshape(100, 1, 4, 4)
+    base = np.kron(np.repeat(halves, 3, axis=1), np.ones((1, 1, 8, 8)))  # half dark, half light: one contrast
+    alike = base + rng.normal(0, 12, base.shape)
+    pixels = np.concatenate([base, alike, base[:1]]).astype(np.uint8)
+    descriptors = pixel_descriptors(collection_from_arrays(pixels, None, [], None, "npz"))
+    look_alike = np.einsum("ij,ij->i", descriptors[:100], descriptors[100:200])
+    assert np.median(look_alike) > PIXEL_SIMILARITY  # each would be flagged by the similarity alone
+    features = np.tile(rng.normal(size=(1, 16)), (201, 1)).astype(np.float32)  # the network sees all alike
+    pairs = near_copies(descriptors, features)
+    assert list(zip(pairs["first"], pairs["second"])) == [(0, 200)]
+
+
 def test_groups_join_every_pair_that_shares_an_image():
     """Against merging sets by hand."""
     rng = np.random.default_rng(2)

@@ -6,8 +6,11 @@ as the planted copies; docs/benchmarks/report.md). So a pair is a near-copy when
 
 - its two images' *pixel descriptors* (the image as read, in grey, shrunk to ``SIDE`` x ``SIDE``, its mean
   taken off and scaled to length 1: blind to size, re-encoding, brightness and contrast) have a cosine
-  similarity of at least ``PIXEL_SIMILARITY``, the second one mirrored if that is higher, and
-- their learned features a cosine similarity of at least ``FEATURE_SIMILARITY``.
+  similarity of at least ``PIXEL_SIMILARITY``, the second one mirrored if that is higher,
+- and their descriptors are closer than ``RELATIVE_DISTANCE`` times the collection's median distance from an
+  image to its nearest other: where every image has a look-alike (8 x 8 digits, a filmed head turning), only
+  a pair much closer than that is a copy,
+- and their learned features have a cosine similarity of at least ``FEATURE_SIMILARITY``.
 
 Each image's ``CANDIDATES`` most similar descriptors, and those of its mirror image, are the pairs looked at
 (the neighbour search of ``deepcluster.clustering.neighbours``: no n x n array); pairs that share an image
@@ -28,6 +31,7 @@ from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
 SIDE = 16
 CANDIDATES = 5
 PIXEL_SIMILARITY = 0.95
+RELATIVE_DISTANCE = 0.5
 FEATURE_SIMILARITY = 0.9
 
 
@@ -57,7 +61,12 @@ def near_copies(descriptors: np.ndarray, features: np.ndarray) -> pd.DataFrame:
     similarity = np.concatenate([s.ravel() for s, _ in found])
     other = np.concatenate([r.ravel() for _, r in found])
     image = np.tile(np.repeat(np.arange(n), count), 2)
-    keep = (other != image) & (other >= 0) & (similarity >= PIXEL_SIMILARITY)
+    others = (other != image) & (other >= 0)
+    # each image's nearest other descriptor, unmirrored (the first search's best row that is not itself)
+    unmirrored = similarity[: n * count].reshape(n, count)
+    nearest = np.where(others[: n * count].reshape(n, count), unmirrored, -np.inf).max(axis=1)
+    closest = min(1 - PIXEL_SIMILARITY, RELATIVE_DISTANCE * float(np.median(1 - nearest)))
+    keep = others & (similarity >= 1 - closest - 1e-6)
     pairs = pd.DataFrame(
         {
             "first": np.minimum(image, other)[keep],

@@ -40,7 +40,8 @@ section.cluster, section.group { margin: 0.6em 0; }
 .strip img { width: 64px; height: 64px; object-fit: contain; image-rendering: pixelated; background: #eee; }
 .atypical img { outline: 2px solid #d88; }
 figure { display: inline-block; margin: 2px; font-size: 0.7em; text-align: center; }
-table { border-collapse: collapse; font-size: 0.85em; display: block; overflow-x: auto; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
+table { border-collapse: collapse; font-size: 0.85em; display: block; overflow-x: auto; }
+td, th { padding: 2px 8px; border-bottom: 1px solid #eee; }
 th { text-align: left; } .note { color: #666; font-size: 0.85em; } nav a { margin-right: 1em; }
 """
 
