@@ -136,3 +136,23 @@ def test_each_process_opens_a_filesystem_of_its_own(stored_folder):
     assert store.filesystem() is not first
     copied = pickle.loads(pickle.dumps(store))
     assert copied._filesystem is None  # a spawned worker opens its own too
+
+
+def test_organise_copies_a_buckets_files_into_a_folder_per_cluster(stored_folder, tmp_path):
+    from deepcluster.config import DataSettings, OrganiseSettings
+    from deepcluster.pipelines.ingest.nodes import index_images
+    from deepcluster.pipelines.organise.nodes import organise_images
+
+    root, url, _, _ = stored_folder
+    images = load_folder(url, image_size=8, channels=3, workers=0).collection
+    clusters = np.arange(len(images)) % 2
+    assignments = index_images(images).assign(cluster=clusters)
+    data = DataSettings(
+        source="folder", path=url, image_size=8, max_images=None, channels=3, labels="auto", split="all", workers=0
+    )
+    organise = OrganiseSettings(folder=str(tmp_path / "by_cluster"), mode="link")  # a store's files are copied
+    written = organise_images(assignments, images, organise, data, {})
+    for image_id, cluster, path in written.itertuples(index=False):
+        relative = image_id.removeprefix(url + "/")
+        assert path == str(tmp_path / "by_cluster" / f"cluster_{cluster}" / relative)
+        assert not Path(path).is_symlink() and Path(path).read_bytes() == (root / relative).read_bytes()
