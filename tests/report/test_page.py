@@ -9,7 +9,15 @@ from PIL import Image
 
 from deepcluster.clustering.partition import Partition
 from deepcluster.data.collection import collection_from_arrays
-from deepcluster.report.page import ATYPICAL, SHOWN_CLUSTERS, TYPICAL, RunSummary, cluster_members, render_report
+from deepcluster.report.page import (
+    ATYPICAL,
+    SHOWN_CLUSTERS,
+    SHOWN_GROUPS,
+    TYPICAL,
+    RunSummary,
+    cluster_members,
+    render_report,
+)
 
 
 class Page(HTMLParser):
@@ -127,6 +135,7 @@ def test_the_page_stays_small_with_many_clusters_and_the_rest_go_to_an_index():
     page = Page(text)
     assert sum(i.startswith("cluster-") and i != "cluster-index" for i in page.ids) == SHOWN_CLUSTERS
     assert "cluster-index" in page.ids
+    assert [i for i in page.ids if i.startswith("group-")] == [f"group-{g}" for g in range(SHOWN_GROUPS)]
     assert len(text.encode()) < 20 * 2**20
 
 

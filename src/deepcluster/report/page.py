@@ -125,7 +125,8 @@ def render_report(
     shown = clusters[:SHOWN_CLUSTERS]
     strips = [(c, len(m), m[:TYPICAL], m[TYPICAL:][-ATYPICAL:]) for c, m in shown]
     top_outliers = outliers.nsmallest(SHOWN_OUTLIERS, "rank")
-    groups = [g.head(SHOWN_MEMBERS) for _, g in duplicates.groupby("group", sort=True)][:SHOWN_GROUPS]
+    largest = duplicates[duplicates["group"] < SHOWN_GROUPS]  # groups are numbered the largest first
+    groups = [group.head(SHOWN_MEMBERS) for _, group in largest.groupby("group", sort=True)]
     needed = [np.concatenate([t, a]) for _, _, t, a in strips] + [top_outliers["row"].to_numpy()]
     uris = thumbnails(images, np.concatenate(needed + [g["row"].to_numpy() for g in groups]))
 
