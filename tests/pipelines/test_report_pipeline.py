@@ -65,6 +65,8 @@ def reported(tmp_path_factory):
 def test_the_report_opens_in_a_browser_with_every_cluster_the_outliers_and_the_planted_copy(reported):
     from playwright.sync_api import sync_playwright
 
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does")
     project = reported["project"]
     assignments = pd.read_parquet(project / "data/07_model_output/final/assignments.parquet")
     report = project / "data/08_reporting/report.html"
