@@ -12,7 +12,7 @@ untrained network and raw pixels from the same runs), a JSON-lines file of the
 results and a plot of the curves.
 
     python scripts/benchmark_methods.py --env cifar10_cpu --seeds 0 --knn-every 2 \\
-        --out docs/benchmarks/methods_cifar10_cpu.md
+        --out docs/benchmarks/raw/methods_cifar10_cpu.md
 """
 
 from __future__ import annotations
