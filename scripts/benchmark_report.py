@@ -170,10 +170,11 @@ def remake_tables(project: Path) -> None:
     image_index = pd.read_parquet(data / "02_intermediate" / "image_index.parquet")
     features = np.load(data / "07_model_output" / "final" / "features.npy")
     partition = pd.read_pickle(data / "06_models" / "partition.pkl")
-    descriptors = describe_pixels(images)
+    descriptors, descriptor_index = describe_pixels(images)
     tables = data / "08_reporting" / "report"
-    find_outliers(features, descriptors, image_index, partition).to_parquet(tables / "outliers.parquet")
-    pairs, groups = find_duplicates(descriptors, features, image_index)
+    outliers = find_outliers(features, descriptors, descriptor_index, image_index, partition)
+    outliers.to_parquet(tables / "outliers.parquet")
+    pairs, groups = find_duplicates(descriptors, descriptor_index, features, image_index)
     pairs.to_parquet(tables / "duplicate_pairs.parquet")
     groups.to_parquet(tables / "duplicates.parquet")
 

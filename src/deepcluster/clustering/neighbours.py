@@ -94,14 +94,14 @@ class NeighbourIndex:
 
 
 def similar_neighbours(
-    points: np.ndarray | torch.Tensor, count: int, exact: bool | None = None
+    points: np.ndarray | torch.Tensor, count: int, exact: bool | None = None, index: NeighbourIndex | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each point's ``count`` most cosine-similar other points: their similarities and row numbers, two
-    (n x count) arrays, most similar first."""
+    (n x count) arrays, most similar first. ``index``: the points' index where one is built already."""
     n = points.shape[0]
     if not 1 <= count < n:
         raise ValueError(f"neighbours = {count}: must be at least 1 and below the number of images ({n})")
-    similarities, rows = NeighbourIndex(points, exact).search(points, count + 1)
+    similarities, rows = (index or NeighbourIndex(points, exact)).search(points, count + 1)
     # a point is not its own neighbour: drop it where it was found, else the last (least similar) column;
     # among exact copies the point itself need not come first
     itself = rows == np.arange(n)[:, None]

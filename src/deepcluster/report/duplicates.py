@@ -51,12 +51,12 @@ def mirrored(descriptors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(descriptors.reshape(-1, SIDE, SIDE)[:, :, ::-1].reshape(descriptors.shape))
 
 
-def near_copies(descriptors: np.ndarray, features: np.ndarray) -> pd.DataFrame:
+def near_copies(descriptors: np.ndarray, features: np.ndarray, index: NeighbourIndex | None = None) -> pd.DataFrame:
     """The pairs of near-copies (``first`` < ``second``, row numbers) with their ``pixel_similarity`` and
-    ``feature_similarity``."""
+    ``feature_similarity``. ``index``: the descriptors' index where one is built already."""
     n = descriptors.shape[0]
     count = min(CANDIDATES + 1, n)
-    index = NeighbourIndex(descriptors)
+    index = index or NeighbourIndex(descriptors)
     found = [index.search(queries, count) for queries in (descriptors, mirrored(descriptors))]
     similarity = np.concatenate([s.ravel() for s, _ in found])
     other = np.concatenate([r.ravel() for _, r in found])

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepcluster.clustering.neighbours import similar_neighbours
+from deepcluster.clustering.neighbours import NeighbourIndex, similar_neighbours
 from deepcluster.clustering.partition import Partition
 from deepcluster.data.collection import ImageCollection
 from deepcluster.evaluation.plots import confusion_figure, metric_curves, png_bytes
@@ -21,26 +21,33 @@ LABEL_FREE = ["partition", "knn_modularity", "communities"]
 LABELLED = ["acc", "nmi", "ari", "linear_top1", "knn20_top1"]
 
 
-def describe_pixels(images: ImageCollection) -> np.ndarray:
-    """Every image's pixel descriptor (``deepcluster.report.duplicates``), for outliers and near-copies."""
-    return pixel_descriptors(images)
+def describe_pixels(images: ImageCollection) -> tuple[np.ndarray, NeighbourIndex]:
+    """Every image's pixel descriptor (``deepcluster.report.duplicates``) and their index, built once for the
+    outliers and the near-copies."""
+    descriptors = pixel_descriptors(images)
+    return descriptors, NeighbourIndex(descriptors)
 
 
 def find_outliers(
-    features: np.ndarray, descriptors: np.ndarray, image_index: pd.DataFrame, partition: Partition
+    features: np.ndarray,
+    descriptors: np.ndarray,
+    descriptor_index: NeighbourIndex,
+    image_index: pd.DataFrame,
+    partition: Partition,
 ) -> pd.DataFrame:
     """Every image's outlier score (``deepcluster.report.outliers``), the least typical first."""
     count = min(NEIGHBOURS, features.shape[0] - 1)
-    scores = outlier_scores(similar_neighbours(features, count)[0], similar_neighbours(descriptors, count)[0])
+    in_pixels = similar_neighbours(descriptors, count, index=descriptor_index)[0]
+    scores = outlier_scores(similar_neighbours(features, count)[0], in_pixels)
     return outlier_table(scores, image_index["image_id"].astype(str).tolist(), partition.assignments)
 
 
 def find_duplicates(
-    descriptors: np.ndarray, features: np.ndarray, image_index: pd.DataFrame
+    descriptors: np.ndarray, descriptor_index: NeighbourIndex, features: np.ndarray, image_index: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The pairs of near-copies, with their files, and their groups (``deepcluster.report.duplicates``)."""
     ids = image_index["image_id"].astype(str)
-    pairs = near_copies(descriptors, features)
+    pairs = near_copies(descriptors, features, descriptor_index)
     named = pairs.assign(first_id=ids.to_numpy()[pairs["first"]], second_id=ids.to_numpy()[pairs["second"]])
     return named, duplicate_groups(pairs, ids.tolist())
 

@@ -17,16 +17,16 @@ from deepcluster.pipelines.report.nodes import (
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     template = Pipeline(
         [
-            node(describe_pixels, "images", "descriptors", name="describe_pixels"),
+            node(describe_pixels, "images", ["descriptors", "descriptor_index"], name="describe_pixels"),
             node(
                 find_outliers,
-                ["features", "descriptors", "image_index", "partition"],
+                ["features", "descriptors", "descriptor_index", "image_index", "partition"],
                 "outliers",
                 name="find_outliers",
             ),
             node(
                 find_duplicates,
-                ["descriptors", "features", "image_index"],
+                ["descriptors", "descriptor_index", "features", "image_index"],
                 ["duplicate_pairs", "duplicates"],
                 name="find_duplicates",
             ),
