@@ -213,6 +213,12 @@ class ImageFiles(torch.utils.data.Dataset):
             return index, None, str(reason)
 
 
+def as_picture(pixels: np.ndarray) -> Image.Image:
+    """One image's uint8 (C, H, W) pixels, as batches serve them, as a PIL image (grey or RGB)."""
+    array = pixels.transpose(1, 2, 0)
+    return Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+
+
 def iterate_pixel_batches(
     collection: ImageCollection,
     indices: np.ndarray,

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
+from deepcluster.data.collection import ImageCollection, as_picture, iterate_pixel_batches
 
 
 def nearest_members(
@@ -45,10 +45,8 @@ def cluster_montage(
         top = row * (tile + gap)
         draw.text((4, top + tile // 2 - 10), f"cluster {cluster}\n{size} images", fill="black")
         for column in range(len(members)):
-            array = pixels[position].transpose(1, 2, 0)
+            picture = as_picture(pixels[position]).convert("RGB").resize((tile, tile), Image.Resampling.NEAREST)
             position += 1
-            picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
-            picture = picture.convert("RGB").resize((tile, tile), Image.Resampling.NEAREST)
             montage.paste(picture, (label_width + column * (tile + gap), top))
     return montage
 

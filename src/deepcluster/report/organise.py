@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
-from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
+from deepcluster.data.collection import ImageCollection, as_picture, iterate_pixel_batches
 
 
 def check_target(folder: str | None, setting: str = "organise.folder") -> Path:
@@ -79,7 +78,6 @@ def write_pngs(images: ImageCollection, clusters: np.ndarray, target: Path) -> l
                 target / cluster_folder(int(clusters[row]), count) / f"{str(images.ids[row]).zfill(width)}.png"
             )
             destination.parent.mkdir(parents=True, exist_ok=True)
-            array = pixels.transpose(1, 2, 0)
-            Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(destination)
+            as_picture(pixels).save(destination)
             written.append(str(destination))
     return written

@@ -16,10 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 
 from deepcluster.clustering.partition import Partition
-from deepcluster.data.collection import ImageCollection, iterate_pixel_batches
+from deepcluster.data.collection import ImageCollection, as_picture, iterate_pixel_batches
 from deepcluster.report.outliers import NEIGHBOURS
 
 SHOWN_CLUSTERS = 100
@@ -65,8 +64,7 @@ def thumbnails(images: ImageCollection, rows: np.ndarray) -> dict[int, str]:
     position = 0
     for batch in iterate_pixel_batches(images, rows, 256, torch.device("cpu")):
         for pixels in batch.numpy():
-            array = pixels.transpose(1, 2, 0)
-            picture = Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array)
+            picture = as_picture(pixels)
             picture.thumbnail((THUMBNAIL, THUMBNAIL))
             encoded = io.BytesIO()
             lossless = max(picture.size) <= LOSSLESS_UP_TO
