@@ -19,7 +19,7 @@ library as a run does:
 * ``groups``: the groups estimate (Louvain on the 5-NN graph of a ``GROUPS_SAMPLE`` sample);
 * ``fit_<clusterer>``: the clusterer's fit on every point (on its ``fit_limit`` sample, the rest placed), and
   ``assign_<clusterer>``: placing every point with the fitted partition;
-* ``choice``: the label-free choice's criterion (modularity of the candidates' partitions on a sample's graph);
+* ``choice``: the label-free choice's criterion (the candidates' planted-partition likelihood on a sample's graph);
 * ``evaluation``: the protocols on a 4:1 split (kNN-20, the linear probe, ACC/NMI/ARI of a partition);
 * ``recall``: the inverted file against exact search, recall@10 on ``--queries`` points;
 * ``exact_vs_approximate``: Louvain's partition of the whole 10-NN graph found exactly and through the
@@ -140,7 +140,7 @@ def measure(stage: str, n: int, args: argparse.Namespace) -> dict:
             for name, assignments in (("planted", labels), ("shuffled", shuffled))
         }
         scores, row["seconds"] = timed(lambda: label_free_scores(points, partitions, seed=0))
-        row |= {"sample": min(n, CRITERION_SAMPLE)} | {f"modularity_{name}": value for name, value in scores.items()}
+        row |= {"sample": min(n, CRITERION_SAMPLE)} | {f"criterion_{name}": value for name, value in scores.items()}
     elif stage == "evaluation":
         train, test = held_out_split(labels, 0.2, seed=0)
         assignments = np.random.default_rng(2).integers(0, k, n)

@@ -11,6 +11,7 @@ from sklearn.metrics import adjusted_rand_score
 from deepcluster.clustering import clusterers
 from deepcluster.clustering.clusterers import CLUSTERERS, choose_partition
 from deepcluster.clustering.kmeans import KMeansClusterer
+from deepcluster.clustering.partition import Partition
 from deepcluster.clustering.pic import PicClusterer
 from deepcluster.clustering.scan import ScanClusterer
 from deepcluster.clustering.ward import WardClusterer
@@ -88,23 +89,32 @@ def test_the_label_free_choice_prefers_the_clusterer_that_follows_the_rings():
     candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
     choice = choose_partition(points, 2, candidates, seed=0)
     assert choice.chosen == "pic"
-    assert choice.modularity["pic"] > choice.modularity["kmeans"]
+    assert choice.scores["pic"] > choice.scores["kmeans"]
     assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95
 
 
-def test_a_preferred_clusterer_wins_only_within_the_tolerance():
-    points, labels = rings()
+def test_a_fixed_clusterer_wins_whatever_the_scores():
+    points, _ = rings()
     candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
-    fitted = choose_partition(points, 2, candidates, seed=0)
-    gap = fitted.modularity["pic"] - fitted.modularity["kmeans"]
-    assert gap > 0.01  # k-means halves both rings: worse on the graph
-    beyond = choose_partition(points, 2, candidates, seed=0, preferred="kmeans", tolerance=gap / 2)
-    assert beyond.chosen == beyond.highest == "pic"
-    within = choose_partition(points, 2, candidates, seed=0, preferred="kmeans", tolerance=gap * 2)
-    assert within.highest == "pic" and within.chosen == "kmeans"
-    assert (within.partition.assignments == within.partitions["kmeans"].assignments).all()
-    # a preferred clusterer that did not run (not a candidate) leaves the highest to win
-    assert choose_partition(points, 2, candidates, seed=0, preferred="scan", tolerance=1.0).chosen == "pic"
+    fixed = choose_partition(points, 2, candidates, seed=0, fixed="kmeans")
+    assert fixed.scores["pic"] > fixed.scores["kmeans"] and fixed.chosen == "kmeans"
+    assert (fixed.partition.assignments == fixed.partitions["kmeans"].assignments).all()
+
+
+def test_on_many_small_groups_the_criterion_prefers_the_planted_partition_to_one_that_merges_and_splits():
+    # 30 groups of 10: the shape of 40 people with 10 photos each
+    points, labels = make_blobs(300, 16, centers=30, cluster_std=1.0, center_box=(-6, 6), random_state=3)
+    merged = labels.copy()
+    merged[merged == 1] = 0  # two groups as one, and another cut in two, so that k stays 30
+    merged[np.flatnonzero(labels == 2)[:5]] = 1
+    shuffled = np.random.default_rng(0).permutation(labels)
+    partitions = {
+        name: Partition(name, 30, assignments, np.zeros(300, np.float32), "confidence", {})
+        for name, assignments in (("planted", labels), ("merged", merged), ("shuffled", shuffled))
+    }
+    scores = clusterers.label_free_scores(torch.as_tensor(points, dtype=torch.float32), partitions, seed=0)
+    assert scores["planted"] > scores["merged"] > scores["shuffled"]
+    assert scores["shuffled"] < 0.01  # chance keeps as many edges inside as it expects: nothing to explain
 
 
 @pytest.mark.parametrize("name", list(CLUSTERERS))
@@ -131,6 +141,6 @@ def test_the_choice_measured_on_a_sample_of_the_graph_still_follows_the_rings(mo
     assert adjusted_rand_score(labels, choice.partition.assignments) > 0.95
 
 
-@pytest.mark.parametrize("n,k,neighbours", [(1797, 10, 10), (2000, 100, 10), (400, 40, 5), (60, 20, 3)])
-def test_the_criterions_graph_joins_each_point_to_half_an_average_cluster(n, k, neighbours):
+@pytest.mark.parametrize("n,k,neighbours", [(1797, 10, 10), (2000, 100, 6), (520, 26, 6), (400, 40, 3), (60, 20, 3)])
+def test_the_criterions_graph_joins_each_point_to_a_third_of_an_average_cluster(n, k, neighbours):
     assert clusterers.criterion_neighbours(n, k) == neighbours

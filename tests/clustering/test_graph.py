@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from scipy.optimize import minimize
 from sklearn.datasets import make_blobs
 
-from deepcluster.clustering.graph import communities, knn_graph, modularity
+from deepcluster.clustering.graph import communities, knn_graph, modularity, planted_partition_likelihood
 from deepcluster.clustering.neighbours import nearest_neighbours
 
 pytestmark = pytest.mark.learning  # CI runs these again on other floating-point paths
@@ -32,6 +33,36 @@ def test_modularity_equals_igraphs():
     expected = igraph.Graph(n=200, edges=np.column_stack([upper.row, upper.col])).modularity(assignments)
     assert modularity(graph, assignments) == pytest.approx(expected)
     assert modularity(graph, np.zeros(200, dtype=int)) == pytest.approx(0.0)
+
+
+def _planted_partition_log_likelihood(adjacency: np.ndarray, assignments: np.ndarray) -> float:
+    """The degree-corrected planted-partition model's log-likelihood (Newman 2016, Poisson edges, every ordered
+    pair), maximised numerically over its two edge rates, from the dense matrix."""
+    degree = adjacency.sum(axis=1)
+    twice_edges = degree.sum()
+    same = assignments[:, None] == assignments[None, :]
+    expected = np.outer(degree, degree) / twice_edges
+
+    def negative(log_rates):
+        rate = np.where(same, np.exp(log_rates[0]), np.exp(log_rates[1]))
+        return -0.5 * (adjacency * np.log(rate * expected + 1e-300) - rate * expected).sum()
+
+    return -minimize(negative, x0=np.zeros(2), method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-10}).fun
+
+
+def test_the_planted_partition_likelihood_ranks_partitions_as_the_model_maximised_by_hand_does():
+    points = torch.randn(120, 6, generator=torch.Generator().manual_seed(3))
+    graph = knn_graph(points, 5)
+    adjacency = graph.toarray()
+    edges = adjacency.sum() / 2
+    rng = np.random.default_rng(0)
+    one_cluster = np.zeros(120, dtype=int)
+    reference = _planted_partition_log_likelihood(adjacency, one_cluster)
+    for assignments in (rng.integers(0, 4, 120), np.argmax(points[:, :3].numpy(), axis=1)):
+        # the model's likelihood is the score times the number of edges, up to what one cluster scores
+        by_hand = (_planted_partition_log_likelihood(adjacency, assignments) - reference) / edges
+        assert planted_partition_likelihood(graph, assignments) == pytest.approx(by_hand, abs=1e-6)
+    assert planted_partition_likelihood(graph, one_cluster) == pytest.approx(0.0)
 
 
 @pytest.mark.parametrize("groups", [3, 12])

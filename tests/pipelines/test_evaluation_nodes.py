@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from deepcluster.clustering.clusterers import CLUSTERERS
-from deepcluster.clustering.final import PREFERRED, TOLERANCE
+from deepcluster.data.collection import collection_from_arrays
 from deepcluster.evaluation.metrics import labelling_agreement
+from deepcluster.pipelines.evaluation import nodes as evaluation_nodes
 from deepcluster.pipelines.evaluation.nodes import (
+    baseline_images,
     cluster_subject,
     cluster_trained,
     measure_signals,
@@ -14,6 +16,7 @@ from deepcluster.pipelines.evaluation.nodes import (
     summarise_evaluation,
 )
 from deepcluster.pipelines.export.nodes import partition_images
+from deepcluster.pipelines.ingest.nodes import index_images
 from deepcluster.run import RunContext
 from tests.conftest import settings
 
@@ -44,7 +47,7 @@ def test_every_clusterer_recovers_planted_classes(headline):
     assert set(report["clusterers"]) == set(CLUSTERERS)
     for name, scores in report["clusterers"].items():
         assert scores["acc"] == pytest.approx(1.0), name
-        assert 0 < scores["modularity"] <= 1
+        assert 0 < scores["criterion"] <= np.log(4) + 1e-9  # at most log(1/q), q = 1/4 for four equal clusters
     assert sorted(np.unique(clusters)) == [0, 1, 2, 3]  # k comes from the labels
     assert report["chosen_by"] == headline and report["partition"] in report["clusterers"]
     assert (report["acc"], report["nmi"], report["ari"]) == pytest.approx((1.0, 1.0, 1.0))
@@ -82,11 +85,9 @@ def test_a_fixed_final_clusterer_is_the_headline_with_and_without_labels():
     assert report["partition"] == "kmeans"
 
 
-def _label_free_choice(modularity: dict[str, float]) -> str:
-    """The highest modularity, or the preferred clusterer where it falls short by no more than the tolerance."""
-    preferred, tolerance = PREFERRED, TOLERANCE
-    highest = max(modularity, key=modularity.get)
-    return preferred if modularity[highest] - modularity[preferred] <= tolerance else highest
+def _label_free_choice(scores: dict[str, dict[str, float]]) -> str:
+    """The clusterer with the highest label-free score."""
+    return max(scores, key=lambda name: scores[name]["criterion"])
 
 
 def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_network_its_label_free_choice():
@@ -98,7 +99,7 @@ def test_the_headline_of_a_baseline_is_its_best_clusterer_and_of_the_trained_net
     auto, _ = cluster_subject(points, index, RUN, headline="auto")
     scores = best["clusterers"]
     assert best["acc"] == max(s["acc"] for s in scores.values())
-    assert auto["partition"] == _label_free_choice({name: s["modularity"] for name, s in scores.items()})
+    assert auto["partition"] == _label_free_choice(scores)
 
 
 def test_unlabelled_images_get_label_free_figures_only():
@@ -108,7 +109,7 @@ def test_unlabelled_images_get_label_free_figures_only():
     report, clusters = cluster_subject(points, index, RUN, headline="best")
     assert "acc" not in report
     assert set(report["clusterers"]) == set(CLUSTERERS)
-    assert report["partition"] == _label_free_choice({n: s["modularity"] for n, s in report["clusterers"].items()})
+    assert report["partition"] == _label_free_choice(report["clusterers"])
     assert len(np.unique(clusters)) == RESOLVED["clustering.groups"]
     signals = measure_signals(points, RUN)
     assert signals["communities"] == 4 and signals["knn_modularity"] > 0.7
@@ -152,3 +153,22 @@ def test_without_labels_the_baselines_are_compared_by_the_label_free_signal():
         *_subject(None, 0.6), {}, BEST_NETWORK, *_subject(None, 0.7), *_subject(None, 0.5), *_subject(None, 0.4)
     )
     assert tags["compared_by"] == "knn_modularity" and tags["below_baselines"] == "random_network"
+
+
+def test_the_baselines_are_scored_on_a_sample_of_a_large_collection_with_their_own_rows(monkeypatch):
+    pixels = np.random.default_rng(0).integers(0, 256, (50, 1, 8, 8), dtype=np.uint8)
+    labels = np.arange(50) % 5
+    images = collection_from_arrays(pixels, labels, [f"c{i}" for i in range(5)], None, "test")
+    index = index_images(images)
+    whole_images, whole_index = baseline_images(images, index, RUN)
+    assert whole_images is images and whole_index is index  # at or below the sample: every image
+    monkeypatch.setattr(evaluation_nodes, "BASELINE_SAMPLE", 20)
+    sampled_images, sampled_index = baseline_images(images, index, RUN)
+    assert len(sampled_images) == len(sampled_index) == 20
+    kept = [int(image_id) for image_id in sampled_images.ids]
+    assert kept == sorted(set(kept))  # drawn without repeats, in the collection's order
+    assert (sampled_images.pixels == pixels[kept]).all()
+    assert (sampled_index["label"].to_numpy() == labels[kept]).all()
+    assert (sampled_images.labels == labels[kept]).all()
+    again, _ = baseline_images(images, index, RUN)
+    assert again.ids == sampled_images.ids  # the run's seed draws them: every baseline sees the same images

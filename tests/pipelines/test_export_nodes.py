@@ -71,8 +71,8 @@ def test_the_final_partition_has_as_many_groups_as_resolved_and_names_its_cluste
     resolved = {"clustering.groups": 3, "scan.k": 3, "scan.neighbours": 10}
     partition, metrics, tags = partition_images(features, RunContext.create(parameters, resolved))
     assert partition.k == 3 and sorted(np.unique(partition.assignments)) == [0, 1, 2]
-    assert set(metrics) == {f"final_partition_modularity_{name}" for name in CLUSTERERS}
+    assert set(metrics) == {f"final_partition_criterion_{name}" for name in CLUSTERERS}
     assert tags == {"final_partition": partition.clusterer}
     only_ward = settings(clustering={"final": "ward"})
     partition, metrics, _ = partition_images(features, RunContext.create(only_ward, resolved))
-    assert partition.clusterer == "ward" and set(metrics) == {"final_partition_modularity_ward"}
+    assert partition.clusterer == "ward" and set(metrics) == {"final_partition_criterion_ward"}

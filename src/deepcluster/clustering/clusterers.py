@@ -8,11 +8,10 @@ assignment of new images later:
 * ``fit(points, k, seed)``: a ``Partition`` of the points, with what is needed to place new ones;
 * ``assign(partition, points)``: each new point's cluster, and its distance or confidence.
 
-``choose_partition`` fits every candidate and keeps the one with the highest modularity on the points'
-nearest-neighbour graph, which reads no labels; a preferred clusterer wins when it falls short of the
-highest by no more than a tolerance, a difference the criterion cannot resolve. The graph joins each point to
-half an average cluster's points (at most 10); above ``CRITERION_SAMPLE`` points the modularity is measured
-on the graph of that many points drawn at random.
+``choose_partition`` fits every candidate and keeps the one that best explains the points' nearest-neighbour
+graph, which reads no labels: the highest likelihood of the planted-partition model each partition implies
+(``graph.planted_partition_likelihood``). The graph joins each point to a third of an average cluster's points
+(between 3 and 10); above ``CRITERION_SAMPLE`` points it is the graph of that many points drawn at random.
 """
 
 from __future__ import annotations
@@ -22,18 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from deepcluster.clustering.graph import knn_graph, modularity
+from deepcluster.clustering.graph import knn_graph, planted_partition_likelihood
 from deepcluster.clustering.kmeans import KMeansClusterer
 from deepcluster.clustering.partition import Clusterer, Partition
 from deepcluster.clustering.pic import PicClusterer
 from deepcluster.clustering.scan import ScanClusterer
 from deepcluster.clustering.ward import WardClusterer
 
-# the graph on which candidates are compared joins each point to half an average cluster's points, between
-# these bounds: a graph with more neighbours than a group holds joins every group to others, and on groups of
-# 10 images modularity on the 10-NN graph chose worse partitions (docs/benchmarks/choice.md); every
-# collection of the suite, with 20 or more images per group, keeps 10
+# the graph on which candidates are compared joins each point to a third of an average cluster's points,
+# between these bounds: a graph with more neighbours than a group holds joins every group to others, and on
+# groups of 10 images a 10-NN graph chose worse partitions (docs/benchmarks/choice.md)
 MIN_CRITERION_NEIGHBOURS, CRITERION_NEIGHBOURS = 3, 10
+CRITERION_GROUP_SHARE = 3
 # the most points that graph joins: every shared collection whole, in about a second
 CRITERION_SAMPLE = 20_000
 
@@ -53,29 +52,16 @@ def assign_to_partition(partition: Partition, points: torch.Tensor) -> tuple[np.
 
 @dataclass
 class Choice:
-    """Every candidate's partition, its modularity on the points' nearest-neighbour graph, and the winner:
-    ``fixed`` where one is set, else the highest modularity, or ``preferred`` where it is within ``tolerance``
-    of the highest."""
+    """Every candidate's partition, its label-free score (``label_free_scores``), and the winner: ``fixed`` where
+    one is set, else the highest score."""
 
     partitions: dict[str, Partition]
-    modularity: dict[str, float]
-    preferred: str | None = None
-    tolerance: float = 0.0
+    scores: dict[str, float]
     fixed: str | None = None
 
     @property
-    def highest(self) -> str:
-        return max(self.modularity, key=self.modularity.get)
-
-    @property
     def chosen(self) -> str:
-        if self.fixed is not None:
-            return self.fixed
-        highest = self.highest
-        if self.preferred in self.modularity:
-            if self.modularity[highest] - self.modularity[self.preferred] <= self.tolerance:
-                return self.preferred
-        return highest
+        return self.fixed if self.fixed is not None else max(self.scores, key=self.scores.get)
 
     @property
     def partition(self) -> Partition:
@@ -83,35 +69,33 @@ class Choice:
 
 
 def choose_partition(
-    points: torch.Tensor,
-    k: int,
-    candidates: dict[str, Clusterer],
-    seed: int,
-    preferred: str | None = None,
-    tolerance: float = 0.0,
-    fixed: str | None = None,
+    points: torch.Tensor, k: int, candidates: dict[str, Clusterer], seed: int, fixed: str | None = None
 ) -> Choice:
-    """Fit every candidate and compare them by modularity (no labels); ``preferred`` wins unless another
-    candidate's modularity is higher by more than ``tolerance``, and ``fixed`` (one of the candidates) always
-    wins."""
+    """Fit every candidate and compare them without labels (``label_free_scores``); ``fixed`` (one of the
+    candidates) always wins."""
     partitions = {name: clusterer.fit(points, k, seed) for name, clusterer in candidates.items()}
-    return Choice(partitions, label_free_scores(points, partitions, seed), preferred, tolerance, fixed)
+    return Choice(partitions, label_free_scores(points, partitions, seed), fixed)
 
 
 def criterion_neighbours(n_points: int, k: int) -> int:
-    """The neighbours of the criterion's graph: half the points of an average cluster, between
+    """The neighbours of the criterion's graph: a third of the points of an average cluster, between
     ``MIN_CRITERION_NEIGHBOURS`` and ``CRITERION_NEIGHBOURS``."""
-    return int(min(CRITERION_NEIGHBOURS, max(MIN_CRITERION_NEIGHBOURS, n_points // (2 * k))))
+    share = n_points // (CRITERION_GROUP_SHARE * k)
+    return int(min(CRITERION_NEIGHBOURS, max(MIN_CRITERION_NEIGHBOURS, share)))
 
 
 def label_free_scores(
     points: torch.Tensor, partitions: dict[str, Partition], seed: int, neighbours: int | None = None
 ) -> dict[str, float]:
-    """Each partition's modularity on the nearest-neighbour graph of the points (of ``CRITERION_SAMPLE`` of them,
-    drawn with ``seed``, above that many), with ``criterion_neighbours`` for the largest k (or ``neighbours``)."""
+    """Each partition's planted-partition likelihood on the nearest-neighbour graph of the points (of
+    ``CRITERION_SAMPLE`` of them, drawn with ``seed``, above that many), with ``criterion_neighbours`` for the
+    largest k (or ``neighbours``)."""
     measured = np.arange(points.shape[0])
     if points.shape[0] > CRITERION_SAMPLE:
         measured = np.sort(np.random.default_rng(seed).choice(points.shape[0], CRITERION_SAMPLE, replace=False))
     k = max(partition.k for partition in partitions.values())
     graph = knn_graph(points[torch.as_tensor(measured)], neighbours or criterion_neighbours(measured.size, k))
-    return {name: modularity(graph, partition.assignments[measured]) for name, partition in partitions.items()}
+    return {
+        name: planted_partition_likelihood(graph, partition.assignments[measured])
+        for name, partition in partitions.items()
+    }

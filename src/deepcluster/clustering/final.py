@@ -20,11 +20,6 @@ if TYPE_CHECKING:
     from deepcluster.run import RunContext
 
 SEED_STAGE = "final_partition"
-# auto's choice unless another candidate's modularity is higher by more than the tolerance: differences this
-# small are in the criterion's noise (random halves of the images move them by 0.003-0.016), and where they
-# decided, SCAN's head was the more accurate in 30 of 35 logged runs (docs/clustering.md)
-PREFERRED = "scan"
-TOLERANCE = 0.005
 
 
 def final_partition(points: torch.Tensor, k: int, run: RunContext, every_candidate: bool = False) -> Choice:
@@ -37,4 +32,4 @@ def final_partition(points: torch.Tensor, k: int, run: RunContext, every_candida
     seed = run.seed_for(0, SEED_STAGE)
     k = min(k, points.shape[0])
     # one process clusters (faiss and SCAN's head may sum in any order), every process gets its answer
-    return from_main_process(lambda: choose_partition(points, k, clusterers, seed, PREFERRED, TOLERANCE, fixed=fixed))
+    return from_main_process(lambda: choose_partition(points, k, clusterers, seed, fixed=fixed))

@@ -26,6 +26,7 @@ import igraph
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy import special
 
 from deepcluster.clustering.neighbours import nearest_neighbours
 
@@ -40,9 +41,9 @@ def knn_graph(features: torch.Tensor, neighbours: int, exact: bool | None = None
     return directed.maximum(directed.T).tocsr()
 
 
-def modularity(graph: sp.csr_matrix, assignments: np.ndarray) -> float:
-    """Newman's modularity of ``assignments`` on ``graph``: the share of edge weight inside clusters
-    minus what random edges with the same degrees would put there (0 for one cluster, at most 1)."""
+def _inside_and_chance(graph: sp.csr_matrix, assignments: np.ndarray) -> tuple[float, float]:
+    """The share of ``graph``'s edge weight inside the clusters of ``assignments``, and the share that random
+    edges with the same degrees would put there."""
     assignments = np.asarray(assignments)
     members = sp.csr_matrix(
         (np.ones(assignments.size), (np.arange(assignments.size), np.unique(assignments, return_inverse=True)[1]))
@@ -50,7 +51,29 @@ def modularity(graph: sp.csr_matrix, assignments: np.ndarray) -> float:
     total = graph.sum()
     inside = (members.T @ graph @ members).diagonal().sum() / total
     degree_share = np.asarray(members.T @ graph.sum(axis=1)).ravel() / total
-    return float(inside - (degree_share**2).sum())
+    return float(inside), float((degree_share**2).sum())
+
+
+def modularity(graph: sp.csr_matrix, assignments: np.ndarray) -> float:
+    """Newman's modularity of ``assignments`` on ``graph``: the share of edge weight inside clusters
+    minus what random edges with the same degrees would put there (0 for one cluster, at most 1)."""
+    inside, chance = _inside_and_chance(graph, assignments)
+    return inside - chance
+
+
+def planted_partition_likelihood(graph: sp.csr_matrix, assignments: np.ndarray) -> float:
+    """How well ``assignments`` explains ``graph``: the maximised log-likelihood per edge of the degree-corrected
+    planted-partition model it implies (one edge rate inside clusters, one between; Newman, Phys. Rev. E 94,
+    052315, 2016), up to a constant that is the same for every partition of the graph.
+
+    With ``p`` the share of edges inside clusters and ``q`` the share that chance would put there, it is the
+    binary KL divergence ``p log(p/q) + (1-p) log((1-p)/(1-q))``. Modularity (``p - q``) is this model's
+    likelihood at one fixed ratio of the two rates; here each partition's own rates are fitted, so a partition
+    that keeps a similar share of edges inside clusters that are each a smaller share of the graph scores
+    higher.
+    """
+    inside, chance = _inside_and_chance(graph, assignments)
+    return float(special.rel_entr(inside, chance) + special.rel_entr(1 - inside, 1 - chance))
 
 
 @dataclass(frozen=True)

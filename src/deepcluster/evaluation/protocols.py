@@ -122,11 +122,12 @@ def clustering_points(features: torch.Tensor, pca_dim: int = 0, whiten: bool = F
 
 
 def score_partitions(choice: Choice, labels: np.ndarray) -> dict[str, dict[str, float]]:
-    """Each candidate partition of ``choice`` against the labels: ACC, NMI, ARI, and its (label-free) modularity."""
+    """Each candidate partition of ``choice`` against the labels: ACC, NMI, ARI, and its label-free score
+    (``criterion``)."""
     scores = {}
     for name, partition in choice.partitions.items():
         agreement = labelling_agreement(labels, partition.assignments)
-        scores[name] = {key: agreement[key] for key in ("acc", "nmi", "ari")} | {"modularity": choice.modularity[name]}
+        scores[name] = {key: agreement[key] for key in ("acc", "nmi", "ari")} | {"criterion": choice.scores[name]}
     return scores
 
 

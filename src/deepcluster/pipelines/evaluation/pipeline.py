@@ -5,7 +5,8 @@ signal), the same network untrained (``random_network``), the raw pixels (``pixe
 the pixels' PCA (``pixels_pca``, the peer's method with Ward's clustering). Each gets the
 same template under ``evaluation.<subject>``: k = number of classes partitions by every
 clusterer, scored by ACC / NMI / ARI; the label-free signals; a linear probe and weighted
-kNN on a held-out part. Plots and a report follow.
+kNN on a held-out part. The baselines are scored on at most ``BASELINE_SAMPLE`` images. Plots and a report
+follow.
 """
 
 from kedro.pipeline import Pipeline, node, pipeline
@@ -15,6 +16,7 @@ from deepcluster.pipelines.evaluation.nodes import (
     BASELINES,
     SUBJECTS,
     TRAINED,
+    baseline_images,
     cluster_subject,
     cluster_trained,
     extract_network_features,
@@ -82,14 +84,22 @@ def protocol_pipeline(subject: str, points: str) -> Pipeline:
     inputs = {"image_index": "image_index", "points": points, "run_context": "run_context"}
     if subject == TRAINED:
         inputs["received_partition"] = "export.partition"
+    else:
+        inputs["image_index"] = "evaluation.baseline_index"
     return pipeline(template, namespace=f"evaluation.{subject}", inputs=inputs)
 
 
 def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
     """Evaluate the chosen network against round 0's, the pixels and the pixels' PCA."""
-    network_inputs = ["images", "run_context"]
+    network_inputs = ["evaluation.baseline_images", "run_context"]
     features = final_features(rounds) + Pipeline(
         [
+            node(
+                baseline_images,
+                ["images", "image_index", "run_context"],
+                ["evaluation.baseline_images", "evaluation.baseline_index"],
+                name="evaluation.draw_baseline_images",
+            ),
             node(
                 extract_network_features,
                 [f"{round_name(0)}.checkpoint", *network_inputs],
@@ -102,10 +112,15 @@ def create_pipeline(rounds: int = 1, **kwargs) -> Pipeline:
                 "evaluation.random_network.points",
                 name="evaluation.random_network_points",
             ),
-            node(pixel_features, "images", "evaluation.pixels.points", name="evaluation.flatten_pixels"),
+            node(
+                pixel_features,
+                "evaluation.baseline_images",
+                "evaluation.pixels.points",
+                name="evaluation.flatten_pixels",
+            ),
             node(
                 pixel_pca_features,
-                ["images", "run_context"],
+                ["evaluation.baseline_images", "run_context"],
                 "evaluation.pixels_pca.points",
                 name="evaluation.pixel_pca",
             ),

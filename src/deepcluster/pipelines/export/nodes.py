@@ -27,18 +27,18 @@ def partition_images(
     final_points: torch.Tensor, run_context: RunContext
 ) -> tuple[Partition, dict[str, dict[str, float]], dict[str, str]]:
     """The final partition (``deepcluster.clustering.final``): ``clustering.groups`` clusters of the final
-    network's L2-normalised features; its MLflow metrics (each candidate's modularity) and tag (which
+    network's L2-normalised features; its MLflow metrics (each candidate's label-free score) and tag (which
     clusterer)."""
     groups = run_context.block("clustering").groups
     choice = final_partition(final_points, groups, run_context)
     logger.info(
-        "final partition: %d groups by %s (modularity %s)",
+        "final partition: %d groups by %s (label-free score %s)",
         choice.partition.k,
         choice.chosen,
-        ", ".join(f"{name} {value:.3f}" for name, value in choice.modularity.items()),
+        ", ".join(f"{name} {value:.3f}" for name, value in choice.scores.items()),
     )
     metrics = {
-        f"final_partition_modularity_{name}": {"value": value, "step": 0} for name, value in choice.modularity.items()
+        f"final_partition_criterion_{name}": {"value": value, "step": 0} for name, value in choice.scores.items()
     }
     return choice.partition, metrics, {"final_partition": choice.chosen}
 
