@@ -101,6 +101,23 @@ def test_a_fixed_clusterer_wins_whatever_the_scores():
     assert (fixed.partition.assignments == fixed.partitions["kmeans"].assignments).all()
 
 
+def test_scan_wins_only_within_the_tolerance_of_the_highest_score(monkeypatch):
+    points, _ = rings()
+    candidates = {"kmeans": KMeansClusterer(restarts=3), "pic": PicClusterer(neighbours=8)}
+    monkeypatch.setattr(clusterers, "PREFERRED", "kmeans")  # stands for SCAN: two fast candidates
+    fitted = choose_partition(points, 2, candidates, seed=0)
+    gap = fitted.scores["pic"] - fitted.scores["kmeans"]
+    assert gap > 0.05  # k-means halves both rings: worse on the graph
+    monkeypatch.setattr(clusterers, "TOLERANCE", gap / 2)
+    assert fitted.chosen == fitted.highest == "pic"
+    monkeypatch.setattr(clusterers, "TOLERANCE", gap * 2)
+    assert fitted.highest == "pic" and fitted.chosen == "kmeans"
+    assert (fitted.partition.assignments == fitted.partitions["kmeans"].assignments).all()
+    # a preferred clusterer that is not a candidate leaves the highest to win
+    monkeypatch.setattr(clusterers, "PREFERRED", "scan")
+    assert fitted.chosen == "pic"
+
+
 def test_on_many_small_groups_the_criterion_prefers_the_planted_partition_to_one_that_merges_and_splits():
     # 30 groups of 10: the shape of 40 people with 10 photos each
     points, labels = make_blobs(300, 16, centers=30, cluster_std=1.0, center_box=(-6, 6), random_state=3)
