@@ -37,9 +37,9 @@ CRITERION_GROUP_SHARE = 3
 # the most points that graph joins: every shared collection whole, in about a second
 CRITERION_SAMPLE = 20_000
 # SCAN's head wins unless another candidate's score is higher by more than the tolerance: a difference
-# between two candidates' scores moves by a median 0.055 between random halves of a collection (about 0.04
-# at its whole size), and where the criterion cannot resolve, SCAN's head was the more accurate: MNIST's
-# PIC scores 0.01-0.02 above it, 0.012 lower in ACC (docs/benchmarks/choice.md)
+# between two candidates' scores moves by a median 0.056 between random halves of a collection, and where
+# the criterion cannot resolve, SCAN's head was the more accurate: on MNIST, PIC scored 0.01 above it and
+# 0.012 below it in ACC (docs/benchmarks/choice.md)
 PREFERRED, TOLERANCE = "scan", 0.03
 
 
