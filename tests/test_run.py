@@ -59,8 +59,10 @@ def test_two_rounds_write_the_catalog_and_log_metrics_per_round(project_copy):
     assert "clusters_vs_previous_round/nmi" in round_2
     report = json.loads((data / "08_reporting/evaluation.json").read_text())
     protocol = {"acc", "nmi", "ari", "partition", "chosen_by", "clusterers", "linear_top1", "knn20_top1", "knn200_top1"}
-    protocol |= {"knn_modularity", "communities"}
+    protocol |= {"knn_modularity", "communities", "images"}
     assert set(report["trained"]) == protocol | {"overclustering_acc", "received"}
+    subjects = ("trained", "random_network", "pixels", "pixels_pca")
+    assert {report[subject]["images"] for subject in subjects} == {240}  # every image: far below the sample
     assert set(report["random_network"]) == set(report["pixels"]) == set(report["pixels_pca"]) == protocol
     for subject in ("trained", "random_network", "pixels", "pixels_pca"):
         assert set(report[subject]["clusterers"]) == set(CLUSTERERS)
